@@ -1,0 +1,128 @@
+// Package app wires airship together and owns its lifecycle: it reads the
+// configuration, opens the backends, migrates them, serves the API and
+// shuts down gracefully. It is the only package that knows which store
+// implementations are plugged in.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/orders"
+)
+
+// App is a running airship: its backends, services and HTTP handler.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	backends *backends
+	orders   *orders.Service
+	handler  http.Handler
+}
+
+// New opens the backends and builds the API; Close releases them.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	svc := orders.NewService(b.orders, b.products, log, cfg.ReservationTimeout)
+	h := gateway.New(b.products, svc, b.ping, gateway.Config{
+		ImageRoot:      cfg.ProductImageRoot,
+		BodyLimit:      cfg.BodyLimit,
+		RequestTimeout: cfg.RequestTimeout,
+	}, log)
+	return &App{cfg: cfg, log: log, backends: b, orders: svc, handler: h}, nil
+}
+
+// Handler returns the API's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close closes the backends' connection pools.
+func (a *App) Close() error { return a.backends.close() }
+
+// Serve serves the API on ln and runs the recovery sweep until ctx ends,
+// then shuts down gracefully: it stops accepting, lets in-flight requests
+// finish (up to the shutdown timeout) and stops the sweep.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	wg.Go(func() { a.orders.RunRecovery(sweepCtx, a.cfg.RecoveryInterval) })
+
+	if a.cfg.DebugAddr != "" {
+		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("debug listener", "err", err)
+			}
+		})
+		defer dbg.Close()
+		a.log.Info("pprof listening", "addr", a.cfg.DebugAddr)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("airship listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		stopSweep()
+		wg.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	stopSweep()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// Run serves the configuration until ctx ends: the serve command.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.Info("starting airship", append([]any{"version", Version}, cfg.Masked()...)...)
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

@@ -1,0 +1,62 @@
+// Package migrations holds airship's database migrations, one folder of
+// goose SQL files per dialect, embedded in the binary.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed postgres/*.sql sqlite/*.sql
+var files embed.FS
+
+// Dialect names a migrations folder.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Provider returns a goose provider for the dialect's migrations. With
+// PostgreSQL it takes an advisory lock, so that replicas starting together
+// migrate one at a time.
+func Provider(db *sql.DB, d Dialect, log *slog.Logger) (*goose.Provider, error) {
+	sub, err := fs.Sub(files, string(d))
+	if err != nil {
+		return nil, fmt.Errorf("migrations for %s: %w", d, err)
+	}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if log != nil {
+		opts = append(opts, goose.WithSlog(log))
+	}
+	dialect := goose.DialectSQLite3
+	if d == Postgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(dialect, db, sub, opts...)
+}
+
+// Up applies every pending migration.
+func Up(ctx context.Context, db *sql.DB, d Dialect, log *slog.Logger) error {
+	p, err := Provider(db, d, log)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s up: %w", d, err)
+	}
+	return nil
+}

@@ -1,0 +1,305 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Limits of the request documents.
+const (
+	maxTitleLength = 512
+	maxLines       = 100
+	// maxCount bounds every integer field; it fits every store exactly
+	// (PostgreSQL integer, Lua numbers, SQLite INTEGER).
+	maxCount = math.MaxInt32
+)
+
+// readJSON reads a request body of at most limit bytes and parses it as a
+// JSON object. It fails with BAD_REQUEST for a wrong content type, invalid
+// UTF-8 or invalid JSON, VALIDATION_ERROR when the JSON is not an object,
+// and PAYLOAD_TOO_LARGE past the limit.
+func readJSON(c echo.Context, limit int64) (object, error) {
+	req := c.Request()
+	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, badRequest("Content-Type must be application/json")
+		}
+	}
+	if req.ContentLength > limit {
+		return nil, errPayloadTooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errPayloadTooLarge(limit)
+		}
+		return nil, badRequest("could not read the request body")
+	}
+	if !utf8.Valid(body) {
+		return nil, badRequest("request body is not valid UTF-8")
+	}
+	var raw any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, badRequest("request body is not valid JSON")
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return nil, validationError("body: must be a JSON object")
+	}
+	var obj object
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, badRequest("request body is not valid JSON")
+	}
+	return obj, nil
+}
+
+// object is a JSON object whose fields are read and checked one by one.
+type object map[string]json.RawMessage
+
+// fields collects the problems found in a request document.
+type fields struct{ problems []string }
+
+func (f *fields) add(path, format string, args ...any) {
+	f.problems = append(f.problems, path+": "+fmt.Sprintf(format, args...))
+}
+
+func (f *fields) err() error {
+	if len(f.problems) == 0 {
+		return nil
+	}
+	return validationError(strings.Join(f.problems, "; "))
+}
+
+// only reports every field of o not in allowed.
+func (f *fields) only(o object, prefix string, allowed ...string) {
+	for name := range o {
+		known := false
+		for _, a := range allowed {
+			known = known || name == a
+		}
+		if !known {
+			f.add(prefix+name, "unknown field")
+		}
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// str reads a string field.
+func (f *fields) str(o object, prefix, name string, required bool) (string, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.add(prefix+name, "must be a string")
+		return "", false
+	}
+	return s, true
+}
+
+var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// count reads an integer field in [lowest, maxCount]. JSON strings and
+// numbers with a fraction or exponent are refused.
+func (f *fields) count(o object, prefix, name string, lowest int64, required bool) (int64, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return 0, false
+	}
+	if !integerLiteral.Match(raw) {
+		f.add(prefix+name, "must be an integer")
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < lowest || n > maxCount {
+		f.add(prefix+name, "must be an integer from %d to %d", lowest, maxCount)
+		return 0, false
+	}
+	return n, true
+}
+
+// productID reads a product id field.
+func (f *fields) productID(o object, prefix, name string) string {
+	id, ok := f.str(o, prefix, name, true)
+	if ok && !products.ValidID(id) {
+		f.add(prefix+name, "must be 1 to %d characters of A-Z a-z 0-9 . _ ~ -", products.MaxIDLength)
+	}
+	return id
+}
+
+// title reads a product title field.
+func (f *fields) title(o object, prefix string, required bool) (string, bool) {
+	t, ok := f.str(o, prefix, "title", required)
+	if ok && (strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > maxTitleLength) {
+		f.add(prefix+"title", "must be a non-empty string of at most %d characters", maxTitleLength)
+		return "", false
+	}
+	return t, ok
+}
+
+var priceLiteral = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$`)
+
+// price reads a price given as a JSON string ("99.99") or number (99.99):
+// at least 0, at most 16 integer digits and 2 decimals.
+func (f *fields) price(o object, prefix, name string, required bool) (decimal.Decimal, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return decimal.Decimal{}, false
+	}
+	text := string(raw)
+	if strings.HasPrefix(text, `"`) {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			f.add(prefix+name, "must be a decimal string or number")
+			return decimal.Decimal{}, false
+		}
+	}
+	if !priceLiteral.MatchString(text) {
+		f.add(prefix+name, "must be a decimal of at least 0 with at most 16 integer digits and 2 decimals")
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		f.add(prefix+name, "must be a decimal")
+		return decimal.Decimal{}, false
+	}
+	return d, true
+}
+
+// array reads an array-of-objects field with between 1 and most items.
+func (f *fields) array(o object, prefix, name string, most int) ([]object, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		f.add(prefix+name, "is required")
+		return nil, false
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		f.add(prefix+name, "must be an array")
+		return nil, false
+	}
+	if len(items) < 1 || len(items) > most {
+		f.add(prefix+name, "must have from 1 to %d items", most)
+		return nil, false
+	}
+	out := make([]object, len(items))
+	for i, item := range items {
+		if err := json.Unmarshal(item, &out[i]); err != nil || out[i] == nil {
+			f.add(fmt.Sprintf("%s%s[%d]", prefix, name, i), "must be an object")
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// decodeProduct turns a create-product document into a Product.
+func decodeProduct(o object) (products.Product, error) {
+	var f fields
+	f.only(o, "", "id", "title", "passenger_capacity", "maximum_speed", "in_stock")
+	p := products.Product{ID: f.productID(o, "", "id")}
+	p.Title, _ = f.title(o, "", true)
+	p.PassengerCapacity, _ = f.count(o, "", "passenger_capacity", 0, true)
+	p.MaximumSpeed, _ = f.count(o, "", "maximum_speed", 0, true)
+	p.InStock, _ = f.count(o, "", "in_stock", 0, true)
+	return p, f.err()
+}
+
+// decodePatch turns a PATCH document into a products.Patch.
+func decodePatch(o object) (products.Patch, error) {
+	var f fields
+	f.only(o, "", "title", "passenger_capacity", "maximum_speed", "in_stock")
+	var p products.Patch
+	if t, ok := f.title(o, "", false); ok {
+		p.Title = &t
+	}
+	for name, dst := range map[string]**int64{
+		"passenger_capacity": &p.PassengerCapacity, "maximum_speed": &p.MaximumSpeed, "in_stock": &p.InStock,
+	} {
+		if n, ok := f.count(o, "", name, 0, false); ok {
+			*dst = &n
+		}
+	}
+	if len(o) == 0 {
+		f.add("body", "must name at least one of title, passenger_capacity, maximum_speed, in_stock")
+	}
+	return p, f.err()
+}
+
+// decodeNewOrder turns a create-order document into order lines.
+func decodeNewOrder(o object) ([]orders.NewLine, error) {
+	var f fields
+	f.only(o, "", "order_details")
+	items, ok := f.array(o, "", "order_details", maxLines)
+	if !ok {
+		return nil, f.err()
+	}
+	lines := make([]orders.NewLine, len(items))
+	for i, item := range items {
+		prefix := fmt.Sprintf("order_details[%d].", i)
+		f.only(item, prefix, "product_id", "price", "quantity")
+		lines[i].ProductID = f.productID(item, prefix, "product_id")
+		lines[i].Price, _ = f.price(item, prefix, "price", true)
+		lines[i].Quantity, _ = f.count(item, prefix, "quantity", 1, true)
+	}
+	return lines, f.err()
+}
+
+// decodeOrderUpdate turns a PUT document into line updates.
+func decodeOrderUpdate(o object) ([]orders.LineUpdate, error) {
+	var f fields
+	f.only(o, "", "order_details")
+	items, ok := f.array(o, "", "order_details", maxLines)
+	if !ok {
+		return nil, f.err()
+	}
+	updates := make([]orders.LineUpdate, len(items))
+	seen := make(map[int64]bool, len(items))
+	for i, item := range items {
+		prefix := fmt.Sprintf("order_details[%d].", i)
+		f.only(item, prefix, "id", "price", "quantity")
+		id, ok := f.count(item, prefix, "id", 1, true)
+		if ok && seen[id] {
+			f.add(prefix+"id", "line %d is named twice", id)
+		}
+		seen[id] = true
+		updates[i].ID = id
+		if p, ok := f.price(item, prefix, "price", false); ok {
+			updates[i].Price = &p
+		}
+		if q, ok := f.count(item, prefix, "quantity", 1, false); ok {
+			updates[i].Quantity = &q
+		}
+		if _, hasPrice := item["price"]; !hasPrice {
+			if _, hasQty := item["quantity"]; !hasQty {
+				f.add(prefix[:len(prefix)-1], "must set price, quantity or both")
+			}
+		}
+	}
+	return updates, f.err()
+}

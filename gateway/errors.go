@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Error codes of the API contract.
+const (
+	CodeBadRequest         = "BAD_REQUEST"
+	CodeValidation         = "VALIDATION_ERROR"
+	CodeProductNotFound    = "PRODUCT_NOT_FOUND"
+	CodeOrderNotFound      = "ORDER_NOT_FOUND"
+	CodeNotFound           = "NOT_FOUND"
+	CodeMethodNotAllowed   = "METHOD_NOT_ALLOWED"
+	CodeProductExists      = "PRODUCT_EXISTS"
+	CodeOutOfStock         = "OUT_OF_STOCK"
+	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
+	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
+	CodeUnexpected         = "UNEXPECTED_ERROR"
+)
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// apiError is an error that already knows its response.
+type apiError struct {
+	status int
+	body   ErrorBody
+}
+
+func (e *apiError) Error() string { return e.body.Error + ": " + e.body.Message }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, body: ErrorBody{Error: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+func badRequest(msg string) error { return newError(http.StatusBadRequest, CodeBadRequest, "%s", msg) }
+func validationError(msg string) error {
+	return newError(http.StatusBadRequest, CodeValidation, "%s", msg)
+}
+func errPayloadTooLarge(limit int64) error {
+	return newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than %d bytes", limit)
+}
+
+// toResponse maps any error a handler returns to its status and body. It is
+// the one place where errors become HTTP: handlers never write error bodies.
+func toResponse(err error) (int, ErrorBody, bool) {
+	var (
+		api        *apiError
+		httpErr    *echo.HTTPError
+		noProduct  *products.NotFoundError
+		taken      *products.ExistsError
+		short      *products.OutOfStockError
+		noOrder    *orders.NotFoundError
+		noLine     *orders.LineNotFoundError
+		unexpected = false
+	)
+	switch {
+	case errors.As(err, &api):
+		return api.status, api.body, unexpected
+	case errors.As(err, &noProduct):
+		return http.StatusNotFound, ErrorBody{CodeProductNotFound, fmt.Sprintf("Product ID %s does not exist", noProduct.ID)}, unexpected
+	case errors.As(err, &taken):
+		return http.StatusConflict, ErrorBody{CodeProductExists, fmt.Sprintf("Product ID %s already exists", taken.ID)}, unexpected
+	case errors.As(err, &short):
+		return http.StatusConflict, ErrorBody{CodeOutOfStock, fmt.Sprintf("Product ID %s is out of stock: %d requested, %d available",
+			short.ID, short.Requested, short.Available)}, unexpected
+	case errors.As(err, &noOrder):
+		return http.StatusNotFound, ErrorBody{CodeOrderNotFound, fmt.Sprintf("Order ID %d does not exist", noOrder.ID)}, unexpected
+	case errors.As(err, &noLine):
+		return http.StatusBadRequest, ErrorBody{CodeValidation, fmt.Sprintf("order_details[%d].id: order %d has no line %d",
+			noLine.Index, noLine.OrderID, noLine.LineID)}, unexpected
+	case errors.Is(err, products.ErrBadCursor):
+		return http.StatusBadRequest, ErrorBody{CodeValidation, "cursor: not a cursor returned by this API"}, unexpected
+	case errors.Is(err, products.ErrUnavailable), errors.Is(err, orders.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, orders.ErrReservationVoid),
+		errors.Is(err, orders.ErrConflict):
+		return http.StatusServiceUnavailable, ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}, unexpected
+	case errors.As(err, &httpErr):
+		switch httpErr.Code {
+		case http.StatusNotFound:
+			return http.StatusNotFound, ErrorBody{CodeNotFound, "no such route"}, unexpected
+		case http.StatusMethodNotAllowed:
+			return http.StatusMethodNotAllowed, ErrorBody{CodeMethodNotAllowed, "method not allowed on this route"}, unexpected
+		case http.StatusRequestEntityTooLarge:
+			return http.StatusRequestEntityTooLarge, ErrorBody{CodePayloadTooLarge, "request body too large"}, unexpected
+		case http.StatusServiceUnavailable:
+			return http.StatusServiceUnavailable, ErrorBody{CodeServiceUnavailable, "service unavailable; retry later"}, unexpected
+		}
+		if httpErr.Code >= 400 && httpErr.Code < 500 {
+			return http.StatusBadRequest, ErrorBody{CodeBadRequest, http.StatusText(httpErr.Code)}, unexpected
+		}
+	}
+	return http.StatusInternalServerError, ErrorBody{CodeUnexpected, "unexpected error"}, true
+}
+
+// errorHandler is echo's HTTPErrorHandler.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, body, unexpected := toResponse(err)
+		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+		switch {
+		case unexpected:
+			body.Message = fmt.Sprintf("unexpected error (request id %s)", reqID)
+			log.Error("unexpected error", "request_id", reqID, "method", c.Request().Method,
+				"path", c.Request().URL.Path, "err", err)
+		case status == http.StatusServiceUnavailable:
+			log.Warn("backend unavailable", "request_id", reqID, "err", err)
+		}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else {
+			err = c.JSON(status, body)
+		}
+		if err != nil {
+			log.Warn("write error response", "request_id", reqID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+// Package gateway is airship's HTTP face: echo routes for every endpoint of
+// the API contract, request validation at the edge, and the one error
+// handler that turns domain errors into the contract's error bodies.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Products is what the gateway needs from the products module.
+type Products interface {
+	Get(ctx context.Context, id string) (products.Product, error)
+	GetMany(ctx context.Context, ids []string) (map[string]products.Product, error)
+	Create(ctx context.Context, p products.Product) error
+	Update(ctx context.Context, id string, patch products.Patch) (products.Product, error)
+	Delete(ctx context.Context, id string) error
+	List(ctx context.Context, cursor string, limit int) (products.Page, error)
+}
+
+// Orders is what the gateway needs from the orders module.
+type Orders interface {
+	Place(ctx context.Context, lines []orders.NewLine) (orders.Order, error)
+	Get(ctx context.Context, id int64) (orders.Order, error)
+	List(ctx context.Context, after int64, limit int) ([]orders.Order, error)
+	Update(ctx context.Context, id int64, updates []orders.LineUpdate) (orders.Order, error)
+	Delete(ctx context.Context, id int64) error
+}
+
+// Config tunes the gateway.
+type Config struct {
+	// ImageRoot prefixes the image URL of every order line.
+	ImageRoot string
+	// BodyLimit is the largest request body accepted, in bytes.
+	BodyLimit int64
+	// RequestTimeout bounds the backend work of one request.
+	RequestTimeout time.Duration
+}
+
+// Gateway serves the API.
+type Gateway struct {
+	products Products
+	orders   Orders
+	ready    func(context.Context) error
+	cfg      Config
+	log      *slog.Logger
+}
+
+// New returns the API's HTTP handler. ready reports whether the backends
+// answer; it serves /readyz.
+func New(p Products, o Orders, ready func(context.Context) error, cfg Config, log *slog.Logger) *echo.Echo {
+	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(log)
+	// Client addresses come from the connection only: X-Forwarded-For and
+	// X-Real-IP are not trusted unless a proxy is configured in front.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(
+		middleware.RequestID(),
+		requestLogger(log),
+		middleware.Recover(),
+		g.deadline,
+	)
+
+	e.GET("/healthz", g.healthz)
+	e.GET("/readyz", g.readyz)
+
+	e.POST("/products", g.createProduct)
+	e.GET("/products", g.listProducts)
+	e.GET("/products/:id", g.getProduct)
+	e.PATCH("/products/:id", g.updateProduct)
+	e.DELETE("/products/:id", g.deleteProduct)
+
+	e.POST("/orders", g.createOrder)
+	e.GET("/orders", g.listOrders)
+	e.GET("/orders/:id", g.getOrder)
+	e.PUT("/orders/:id", g.updateOrder)
+	e.DELETE("/orders/:id", g.deleteOrder)
+	return e
+}
+
+// deadline bounds the backend work of each request, so that a backend that
+// does not answer yields 503 in bounded time.
+func (g *Gateway) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if g.cfg.RequestTimeout <= 0 {
+			return next(c)
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), g.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURI: true, LogMethod: true, LogLatency: true, LogRequestID: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.Status >= http.StatusInternalServerError {
+				level = slog.LevelError
+			}
+			log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("uri", v.URI), slog.Int("status", v.Status), slog.Duration("latency", v.Latency))
+			return nil
+		},
+	})
+}
+
+func (g *Gateway) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (g *Gateway) readyz(c echo.Context) error {
+	if err := g.ready(c.Request().Context()); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

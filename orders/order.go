@@ -1,0 +1,133 @@
+// Package orders is the orders module: the Order type, its domain errors,
+// the stores that keep orders, and the Service that places, changes and
+// deletes orders while keeping stock right.
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/products"
+)
+
+// Line is one line of an order.
+type Line struct {
+	ID        int64           `db:"id"`
+	ProductID string          `db:"product_id"`
+	Price     decimal.Decimal `db:"price"`
+	Quantity  int64           `db:"quantity"`
+}
+
+// Order is a placed order with its lines, in line id order.
+type Order struct {
+	ID    int64
+	Lines []Line
+}
+
+// NewLine is a line of an order being placed.
+type NewLine struct {
+	ProductID string
+	Price     decimal.Decimal
+	Quantity  int64
+}
+
+// LineUpdate changes the price and/or quantity of an existing line.
+type LineUpdate struct {
+	ID       int64
+	Price    *decimal.Decimal
+	Quantity *int64
+}
+
+// Change is what Store.Update and Store.Delete commit in one transaction
+// besides the order itself.
+type Change struct {
+	// ReservationID, when set, is claimed with the change: the stock the
+	// change takes was reserved under it (see products.Reservation).
+	ReservationID string
+	// Expect holds the lines as the change was computed from; the store
+	// refuses with ErrConflict if they changed meanwhile.
+	Expect []Line
+	// RestockID and Restock record stock to give back once the change has
+	// committed (a pending restock, replayed by the recovery sweep).
+	RestockID string
+	Restock   []products.Line
+}
+
+// PendingRestock is stock to give back, recorded with an order change.
+type PendingRestock struct {
+	ID    string
+	Lines []products.Line
+}
+
+// Store keeps orders. Implementations: PGStore (PostgreSQL) and SQLStore
+// (the embedded database).
+type Store interface {
+	// Create writes an order and claims its reservation in one transaction.
+	// It fails with ErrReservationVoid if the reservation was settled as void.
+	Create(ctx context.Context, reservationID string, lines []NewLine) (Order, error)
+	// Get returns an order with its lines, in one query.
+	Get(ctx context.Context, id int64) (Order, error)
+	// List returns up to limit orders with id > after, oldest first.
+	List(ctx context.Context, after int64, limit int) ([]Order, error)
+	// Update applies line updates and the change in one transaction.
+	Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error)
+	// Delete removes an order and records the change in one transaction.
+	Delete(ctx context.Context, id int64, c Change) error
+	// Settle decides a reservation: if an order claimed it, it returns that
+	// order's id and true; otherwise it marks it void, so that no order can
+	// claim it any more, and returns false. Repeated calls agree.
+	Settle(ctx context.Context, reservationID string) (orderID int64, committed bool, err error)
+	// PendingRestocks returns restocks recorded before the given time.
+	PendingRestocks(ctx context.Context, before time.Time, limit int) ([]PendingRestock, error)
+	// RestockDone forgets a pending restock once it was applied.
+	RestockDone(ctx context.Context, id string) error
+}
+
+var (
+	// ErrNotFound means no order has the id.
+	ErrNotFound = errors.New("order not found")
+	// ErrLineNotFound means an update names a line the order does not have.
+	ErrLineNotFound = errors.New("order line not found")
+	// ErrConflict means the order changed while a change was being made.
+	ErrConflict = errors.New("order changed concurrently")
+	// ErrReservationVoid means the recovery sweep voided the reservation
+	// before the order could commit.
+	ErrReservationVoid = errors.New("stock reservation expired before the order committed")
+	// ErrUnavailable means the store's backend could not be reached.
+	ErrUnavailable = errors.New("order store unavailable")
+)
+
+// NotFoundError names the order that does not exist.
+type NotFoundError struct{ ID int64 }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("order %d does not exist", e.ID) }
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// LineNotFoundError names the line an update refers to that the order lacks.
+type LineNotFoundError struct {
+	OrderID int64
+	LineID  int64
+	Index   int
+}
+
+func (e *LineNotFoundError) Error() string {
+	return fmt.Sprintf("order %d has no line %d", e.OrderID, e.LineID)
+}
+
+// Is makes errors.Is(err, ErrLineNotFound) true.
+func (e *LineNotFoundError) Is(target error) bool { return target == ErrLineNotFound }
+
+// stockLines turns order lines into the stock they take.
+func stockLines(lines []NewLine) []products.Line {
+	out := make([]products.Line, len(lines))
+	for i, l := range lines {
+		out[i] = products.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	return products.MergeLines(out)
+}

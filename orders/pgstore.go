@@ -1,0 +1,364 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/airshipltd/airship/products"
+)
+
+// PGStore keeps orders in PostgreSQL.
+type PGStore struct {
+	db *sqlx.DB
+}
+
+var _ Store = (*PGStore)(nil)
+
+// NewPGStore returns a store on a migrated PostgreSQL database.
+func NewPGStore(db *sqlx.DB) *PGStore { return &PGStore{db: db} }
+
+// createOrder writes the order, its lines and the claim of its reservation
+// in one statement, hence one round trip and one implicit transaction.
+const createOrder = `
+WITH o AS (
+    INSERT INTO orders DEFAULT VALUES RETURNING id
+), claim AS (
+    INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o
+), d AS (
+    INSERT INTO order_details (order_id, product_id, price, quantity)
+    SELECT o.id, l.product_id, l.price, l.quantity
+    FROM o, unnest($2::text[], $3::numeric[], $4::int[]) WITH ORDINALITY AS l(product_id, price, quantity, n)
+    ORDER BY l.n
+    RETURNING id
+)
+SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id) FROM d`
+
+// Create writes an order and claims its reservation atomically.
+func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
+	ids := make([]string, len(lines))
+	prices := make([]string, len(lines))
+	qtys := make([]int64, len(lines))
+	for i, l := range lines {
+		ids[i], prices[i], qtys[i] = l.ProductID, l.Price.StringFixed(2), l.Quantity
+	}
+	var (
+		orderID int64
+		lineIDs pq.Int64Array
+	)
+	err := s.db.QueryRowContext(ctx, createOrder, reservationID, pq.Array(ids), pq.Array(prices), pq.Array(qtys)).
+		Scan(&orderID, &lineIDs)
+	if isUniqueViolation(err) {
+		return Order{}, ErrReservationVoid
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", pgErr(err))
+	}
+	if len(lineIDs) != len(lines) {
+		return Order{}, fmt.Errorf("create order: %d lines written, %d expected", len(lineIDs), len(lines))
+	}
+	o := Order{ID: orderID, Lines: make([]Line, len(lines))}
+	for i, l := range lines {
+		o.Lines[i] = Line{ID: lineIDs[i], ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+	}
+	return o, nil
+}
+
+const getOrder = `
+SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity
+FROM orders o JOIN order_details d ON d.order_id = o.id
+WHERE o.id = $1
+ORDER BY d.id`
+
+type lineRow struct {
+	OrderID int64 `db:"order_id"`
+	Line
+}
+
+// Get returns one order and its lines in one query.
+func (s *PGStore) Get(ctx context.Context, id int64) (Order, error) {
+	return getOne(ctx, s.db, getOrder, id, pgErr)
+}
+
+const listOrders = `
+SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity
+FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
+JOIN order_details d ON d.order_id = o.id
+ORDER BY o.id, d.id`
+
+// List returns up to limit orders after the given id, oldest first.
+func (s *PGStore) List(ctx context.Context, after int64, limit int) ([]Order, error) {
+	var rows []lineRow
+	if err := s.db.SelectContext(ctx, &rows, listOrders, after, limit); err != nil {
+		return nil, fmt.Errorf("list orders: %w", pgErr(err))
+	}
+	return groupOrders(rows), nil
+}
+
+const (
+	lockLines  = `SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity FROM orders o JOIN order_details d ON d.order_id = o.id WHERE o.id = $1 ORDER BY d.id FOR UPDATE`
+	updateLine = `UPDATE order_details SET price = $2, quantity = $3, updated_at = now() WHERE id = $1`
+	touchOrder = `UPDATE orders SET updated_at = now() WHERE id = $1`
+	claimRes   = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)`
+	addReturn  = `INSERT INTO stock_returns (id, lines) VALUES ($1, $2)`
+	deleteOrd  = `DELETE FROM orders WHERE id = $1`
+)
+
+// Update applies line updates, claims the change's reservation and records
+// its restock, all in one transaction.
+func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
+	var out Order
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		o, err := getOne(ctx, tx, lockLines, id, pgErr)
+		if err != nil {
+			return err
+		}
+		if !sameQuantities(o.Lines, c.Expect) {
+			return ErrConflict
+		}
+		if out, err = applyUpdates(o, updates); err != nil {
+			return err
+		}
+		for _, l := range out.Lines {
+			if _, err := tx.ExecContext(ctx, updateLine, l.ID, l.Price.StringFixed(2), l.Quantity); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, touchOrder, id); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, id, c)
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("update order %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// Delete removes an order (its lines go with it) and records the change.
+func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		o, err := getOne(ctx, tx, lockLines, id, pgErr)
+		if err != nil {
+			return err
+		}
+		if !sameQuantities(o.Lines, c.Expect) {
+			return ErrConflict
+		}
+		if _, err := tx.ExecContext(ctx, deleteOrd, id); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, id, c)
+	})
+	if err != nil {
+		return fmt.Errorf("delete order %d: %w", id, err)
+	}
+	return nil
+}
+
+func (s *PGStore) recordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change) error {
+	if c.ReservationID != "" {
+		if _, err := tx.ExecContext(ctx, claimRes, c.ReservationID, orderID); err != nil {
+			if isUniqueViolation(err) {
+				return ErrReservationVoid
+			}
+			return err
+		}
+	}
+	if c.RestockID != "" && len(c.Restock) > 0 {
+		raw, err := json.Marshal(encodeLines(c.Restock))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, addReturn, c.RestockID, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const settle = `
+WITH ins AS (
+    INSERT INTO stock_reservations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING order_id
+)
+SELECT order_id FROM ins
+UNION ALL
+SELECT order_id FROM stock_reservations WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`
+
+// Settle decides a reservation's outcome; see Store.
+func (s *PGStore) Settle(ctx context.Context, reservationID string) (int64, bool, error) {
+	var orderID sql.NullInt64
+	err := s.db.QueryRowContext(ctx, settle, reservationID).Scan(&orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A concurrent transaction inserted the row after this statement's
+		// snapshot was taken; a new statement sees it.
+		err = s.db.QueryRowContext(ctx, settle, reservationID).Scan(&orderID)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("settle reservation %s: %w", reservationID, pgErr(err))
+	}
+	return orderID.Int64, orderID.Valid, nil
+}
+
+const pendingReturns = `SELECT id, lines FROM stock_returns WHERE created_at < $1 ORDER BY created_at LIMIT $2`
+
+// PendingRestocks returns restocks recorded before the given time.
+func (s *PGStore) PendingRestocks(ctx context.Context, before time.Time, limit int) ([]PendingRestock, error) {
+	var rows []struct {
+		ID    string `db:"id"`
+		Lines []byte `db:"lines"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, pendingReturns, before, limit); err != nil {
+		return nil, fmt.Errorf("pending restocks: %w", pgErr(err))
+	}
+	out := make([]PendingRestock, len(rows))
+	for i, r := range rows {
+		lines, err := decodeLines(r.Lines)
+		if err != nil {
+			return nil, fmt.Errorf("pending restock %s: %w", r.ID, err)
+		}
+		out[i] = PendingRestock{ID: r.ID, Lines: lines}
+	}
+	return out, nil
+}
+
+// RestockDone forgets an applied restock.
+func (s *PGStore) RestockDone(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM stock_returns WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("restock %s done: %w", id, pgErr(err))
+	}
+	return nil
+}
+
+func (s *PGStore) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return pgErr(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return pgErr(err)
+	}
+	return pgErr(tx.Commit())
+}
+
+// getOne runs a query returning one order's lines and groups them.
+func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64, wrap func(error) error) (Order, error) {
+	var rows []lineRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, id); err != nil {
+		return Order{}, fmt.Errorf("get order %d: %w", id, wrap(err))
+	}
+	if len(rows) == 0 {
+		return Order{}, &NotFoundError{ID: id}
+	}
+	return groupOrders(rows)[0], nil
+}
+
+func groupOrders(rows []lineRow) []Order {
+	var out []Order
+	for _, r := range rows {
+		if len(out) == 0 || out[len(out)-1].ID != r.OrderID {
+			out = append(out, Order{ID: r.OrderID})
+		}
+		last := &out[len(out)-1]
+		last.Lines = append(last.Lines, r.Line)
+	}
+	return out
+}
+
+// sameQuantities reports whether lines still hold the expected quantities.
+func sameQuantities(lines, expect []Line) bool {
+	if len(lines) != len(expect) {
+		return false
+	}
+	for i := range lines {
+		if lines[i].ID != expect[i].ID || lines[i].Quantity != expect[i].Quantity {
+			return false
+		}
+	}
+	return true
+}
+
+// applyUpdates returns o with updates applied, or a *LineNotFoundError.
+func applyUpdates(o Order, updates []LineUpdate) (Order, error) {
+	out := Order{ID: o.ID, Lines: append([]Line(nil), o.Lines...)}
+	for i, u := range updates {
+		j := sort.Search(len(out.Lines), func(k int) bool { return out.Lines[k].ID >= u.ID })
+		if j == len(out.Lines) || out.Lines[j].ID != u.ID {
+			return Order{}, &LineNotFoundError{OrderID: o.ID, LineID: u.ID, Index: i}
+		}
+		if u.Price != nil {
+			out.Lines[j].Price = *u.Price
+		}
+		if u.Quantity != nil {
+			out.Lines[j].Quantity = *u.Quantity
+		}
+	}
+	return out, nil
+}
+
+type storedLine struct {
+	ProductID string `json:"product_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
+func encodeLines(lines []products.Line) []storedLine {
+	out := make([]storedLine, len(lines))
+	for i, l := range lines {
+		out[i] = storedLine(l)
+	}
+	return out
+}
+
+func decodeLines(raw []byte) ([]products.Line, error) {
+	var stored []storedLine
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return nil, err
+	}
+	out := make([]products.Line, len(stored))
+	for i, l := range stored {
+		out[i] = products.Line(l)
+	}
+	return out, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "23505"
+}
+
+// pgErr marks errors that mean PostgreSQL could not be reached or is not
+// accepting work as ErrUnavailable; domain errors pass through.
+func pgErr(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var (
+		netErr net.Error
+		pqErr  *pq.Error
+	)
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, sql.ErrConnDone), errors.As(err, &netErr),
+		strings.Contains(err.Error(), "connection refused"):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &pqErr):
+		// Class 08: connection exception; 53: insufficient resources;
+		// 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.
+		if c := string(pqErr.Code); strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") ||
+			c == "57P01" || c == "57P02" || c == "57P03" {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,305 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/airshipltd/airship/products"
+)
+
+// Stock is what the orders module needs from the products module.
+// products.RedisStore and products.SQLStore provide it.
+type Stock interface {
+	Reserve(ctx context.Context, r products.Reservation) error
+	Commit(ctx context.Context, r products.Reservation) error
+	Release(ctx context.Context, r products.Reservation) error
+	Expired(ctx context.Context, now time.Time, limit int) ([]products.Reservation, error)
+	Restock(ctx context.Context, id string, lines []products.Line) error
+}
+
+// Service places, changes and deletes orders, keeping stock in step.
+//
+// Placing an order is a reservation followed by a commit:
+//
+//  1. Reserve the stock of every line (all or nothing). This is also the
+//     existence check: one round trip tells which product is missing or
+//     short, atomically with taking the stock.
+//  2. Write the order and claim the reservation in one transaction.
+//  3. Commit the reservation (forget the holds; the stock stays taken).
+//
+// If step 2 fails, Settle decides the reservation: void (the order did not
+// commit, so the stock is released) or committed (the commit reply was lost
+// but the order is there). If the process dies between steps, the recovery
+// sweep (Recover) does the same for reservations past their deadline, and
+// replays the restocks that deleted or reduced orders recorded. Because
+// Settle marks a reservation void in the orders store, an order can never
+// commit on stock that was already given back.
+type Service struct {
+	orders  Store
+	stock   Stock
+	log     *slog.Logger
+	holdFor time.Duration
+	now     func() time.Time
+}
+
+// NewService returns a Service. holdFor is how long a reservation may stay
+// unsettled before the recovery sweep settles it; it must exceed the
+// longest request.
+func NewService(orders Store, stock Stock, log *slog.Logger, holdFor time.Duration) *Service {
+	return &Service{orders: orders, stock: stock, log: log, holdFor: holdFor, now: time.Now}
+}
+
+// settleTimeout bounds the clean-up work done after a request failed.
+const settleTimeout = 5 * time.Second
+
+// maxConflictRetries bounds how often a change is recomputed when the order
+// changed under it.
+const maxConflictRetries = 3
+
+// Place reserves the stock of an order and writes it.
+func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
+	r := s.reservation(stockLines(lines))
+	if err := s.stock.Reserve(ctx, r); err != nil {
+		return Order{}, err
+	}
+	o, err := s.orders.Create(ctx, r.ID, lines)
+	if err != nil {
+		return s.settleAfter(ctx, r, err)
+	}
+	s.commit(ctx, r)
+	return o, nil
+}
+
+// Get returns one order.
+func (s *Service) Get(ctx context.Context, id int64) (Order, error) { return s.orders.Get(ctx, id) }
+
+// List returns up to limit orders with id > after, oldest first.
+func (s *Service) List(ctx context.Context, after int64, limit int) ([]Order, error) {
+	return s.orders.List(ctx, after, limit)
+}
+
+// Update changes the price and quantity of existing lines; stock moves by
+// the quantity differences.
+func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (Order, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.orders.Get(ctx, id)
+		if err != nil {
+			return Order{}, err
+		}
+		next, err := applyUpdates(cur, updates)
+		if err != nil {
+			return Order{}, err
+		}
+		take, give := stockDelta(cur.Lines, next.Lines)
+		c := Change{Expect: cur.Lines}
+		var r products.Reservation
+		if len(take) > 0 {
+			r = s.reservation(take)
+			if err := s.stock.Reserve(ctx, r); err != nil {
+				return Order{}, err
+			}
+			c.ReservationID = r.ID
+		}
+		if len(give) > 0 {
+			c.RestockID, c.Restock = uuid.NewString(), give
+		}
+		o, err := s.orders.Update(ctx, id, updates, c)
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			if r.ID != "" {
+				s.release(ctx, r)
+			}
+			continue
+		}
+		if err != nil {
+			if r.ID == "" {
+				return Order{}, err
+			}
+			if _, err := s.settleAfter(ctx, r, err); err != nil {
+				return Order{}, err
+			}
+			return s.orders.Get(ctx, id)
+		}
+		if r.ID != "" {
+			s.commit(ctx, r)
+		}
+		if c.RestockID != "" {
+			s.restock(ctx, c.RestockID, give)
+		}
+		return o, nil
+	}
+}
+
+// Delete removes an order and gives its stock back to the products that
+// still exist.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.orders.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		give := stockLines(newLines(cur.Lines))
+		c := Change{Expect: cur.Lines, RestockID: uuid.NewString(), Restock: give}
+		err = s.orders.Delete(ctx, id, c)
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.restock(ctx, c.RestockID, give)
+		return nil
+	}
+}
+
+// Recover settles reservations past their deadline and replays pending
+// restocks. It is safe to run at any time, from any number of replicas:
+// every step is idempotent and the orders store decides each outcome once.
+func (s *Service) Recover(ctx context.Context) error {
+	const batch = 100
+	now := s.now()
+	for {
+		expired, err := s.stock.Expired(ctx, now, batch)
+		if err != nil {
+			return err
+		}
+		for _, r := range expired {
+			_, committed, err := s.orders.Settle(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			if committed {
+				err = s.stock.Commit(ctx, r)
+			} else {
+				err = s.stock.Release(ctx, r)
+			}
+			if err != nil {
+				return err
+			}
+			s.log.Info("settled reservation", "reservation", r.ID, "committed", committed)
+		}
+		if len(expired) < batch {
+			break
+		}
+	}
+	for {
+		pending, err := s.orders.PendingRestocks(ctx, now.Add(-s.holdFor), batch)
+		if err != nil {
+			return err
+		}
+		for _, p := range pending {
+			if err := s.stock.Restock(ctx, p.ID, p.Lines); err != nil {
+				return err
+			}
+			if err := s.orders.RestockDone(ctx, p.ID); err != nil {
+				return err
+			}
+			s.log.Info("replayed restock", "restock", p.ID)
+		}
+		if len(pending) < batch {
+			return nil
+		}
+	}
+}
+
+// RunRecovery runs Recover now and then every interval until ctx ends.
+func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("recovery sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) reservation(lines []products.Line) products.Reservation {
+	return products.Reservation{ID: uuid.NewString(), Lines: lines, Deadline: s.now().Add(s.holdFor)}
+}
+
+// settleAfter handles a failed write after a reservation: it settles the
+// reservation so that its stock is released if and only if no order
+// claimed it. When the settlement itself fails the sweep finishes it.
+func (s *Service) settleAfter(ctx context.Context, r products.Reservation, cause error) (Order, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	orderID, committed, err := s.orders.Settle(ctx, r.ID)
+	switch {
+	case err != nil:
+		s.log.Warn("reservation left to the recovery sweep", "reservation", r.ID, "err", err)
+		return Order{}, cause
+	case committed:
+		// The write committed but its reply was lost.
+		s.commit(ctx, r)
+		return s.orders.Get(ctx, orderID)
+	default:
+		s.release(ctx, r)
+		return Order{}, cause
+	}
+}
+
+func (s *Service) commit(ctx context.Context, r products.Reservation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := s.stock.Commit(ctx, r); err != nil {
+		s.log.Warn("commit reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
+	}
+}
+
+func (s *Service) release(ctx context.Context, r products.Reservation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := s.stock.Release(ctx, r); err != nil {
+		s.log.Warn("release reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
+	}
+}
+
+func (s *Service) restock(ctx context.Context, id string, lines []products.Line) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := s.stock.Restock(ctx, id, lines); err != nil {
+		s.log.Warn("restock; the recovery sweep will retry", "restock", id, "err", err)
+		return
+	}
+	if err := s.orders.RestockDone(ctx, id); err != nil {
+		s.log.Warn("restock done; the recovery sweep will retry", "restock", id, "err", err)
+	}
+}
+
+// stockDelta returns, per product, the stock an update takes and gives back.
+func stockDelta(before, after []Line) (take, give []products.Line) {
+	diff := make(map[string]int64)
+	var order []string
+	for i := range before {
+		d := after[i].Quantity - before[i].Quantity
+		if _, seen := diff[before[i].ProductID]; !seen {
+			order = append(order, before[i].ProductID)
+		}
+		diff[before[i].ProductID] += d
+	}
+	for _, id := range order {
+		switch d := diff[id]; {
+		case d > 0:
+			take = append(take, products.Line{ProductID: id, Quantity: d})
+		case d < 0:
+			give = append(give, products.Line{ProductID: id, Quantity: -d})
+		}
+	}
+	return take, give
+}
+
+func newLines(lines []Line) []NewLine {
+	out := make([]NewLine, len(lines))
+	for i, l := range lines {
+		out[i] = NewLine{ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+	}
+	return out
+}

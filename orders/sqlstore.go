@@ -1,0 +1,398 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/products"
+)
+
+// SQLStore keeps orders in the embedded SQLite database (see
+// db/migrations/sqlite), with the same tables as PGStore: orders,
+// order_details, stock_reservations and stock_returns. Prices are stored
+// as TEXT with two decimals, so they round-trip exactly.
+//
+// Every write runs in one transaction, which db.OpenSQLite begins
+// IMMEDIATE: it holds the write lock from its first statement, so the
+// checks it makes (order exists, lines as expected, reservation not void)
+// still hold when it commits.
+type SQLStore struct {
+	db *sqlx.DB
+}
+
+var _ Store = (*SQLStore)(nil)
+
+func init() {
+	// The SQL below uses $1-style placeholders; modernc.org/sqlite accepts
+	// them, and sqlx must know for Rebind. Setting it again is harmless.
+	if sqlx.BindType("sqlite") != sqlx.DOLLAR {
+		sqlx.BindDriver("sqlite", sqlx.DOLLAR)
+	}
+}
+
+// NewSQLStore returns a store on a database migrated with the sqlite
+// migrations.
+func NewSQLStore(db *sqlx.DB) *SQLStore {
+	return &SQLStore{db: db}
+}
+
+// liteNow is the current time in the format the migrations use for
+// timestamps; liteTimeFormat is the same format in Go.
+const (
+	liteNow        = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
+	liteTimeFormat = "2006-01-02T15:04:05.000Z"
+)
+
+const (
+	liteInsertOrder = `INSERT INTO orders DEFAULT VALUES RETURNING id`
+	liteInsertLine  = `INSERT INTO order_details (order_id, product_id, price, quantity)
+VALUES ($1, $2, $3, $4) RETURNING id`
+	liteClaim = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)
+ON CONFLICT (id) DO NOTHING`
+	liteVoid = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, NULL)
+ON CONFLICT (id) DO NOTHING`
+	liteReservationOwner = `SELECT order_id FROM stock_reservations WHERE id = $1`
+
+	// liteGetOrder returns one row per line, or one row with NULL line
+	// columns for an order without lines, or none if there is no order.
+	liteGetOrder = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
+FROM orders o LEFT JOIN order_details d ON d.order_id = o.id
+WHERE o.id = $1
+ORDER BY d.id`
+	liteListOrders = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
+FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
+LEFT JOIN order_details d ON d.order_id = o.id
+ORDER BY o.id, d.id`
+
+	liteUpdateLine = `UPDATE order_details SET
+    price = COALESCE($3, price),
+    quantity = COALESCE($4, quantity),
+    updated_at = ` + liteNow + `
+WHERE id = $1 AND order_id = $2`
+	liteTouchOrder = `UPDATE orders SET updated_at = ` + liteNow + ` WHERE id = $1`
+
+	liteDeleteLines = `DELETE FROM order_details WHERE order_id = $1`
+	liteDeleteOrder = `DELETE FROM orders WHERE id = $1`
+
+	liteInsertReturn = `INSERT INTO stock_returns (id, lines) VALUES ($1, $2)`
+	litePending      = `SELECT id, lines FROM stock_returns
+WHERE created_at < $1 ORDER BY created_at, id LIMIT $2`
+	liteReturnDone = `DELETE FROM stock_returns WHERE id = $1`
+)
+
+// Create writes an order and claims its reservation in one transaction.
+func (s *SQLStore) Create(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
+	var o Order
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &o.ID, liteInsertOrder); err != nil {
+			return fmt.Errorf("create order: %w", liteErr(err))
+		}
+		o.Lines = make([]Line, len(lines))
+		for i, l := range lines {
+			var id int64
+			if err := tx.GetContext(ctx, &id, liteInsertLine, o.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity); err != nil {
+				return fmt.Errorf("create order: line %d: %w", i, liteErr(err))
+			}
+			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity}
+		}
+		return liteClaimReservation(ctx, tx, reservationID, o.ID)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// liteClaimReservation records that the order claimed the reservation; it fails with
+// ErrReservationVoid if the recovery sweep voided it first. An empty
+// reservation id claims nothing.
+func liteClaimReservation(ctx context.Context, tx *sqlx.Tx, reservationID string, orderID int64) error {
+	if reservationID == "" {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, liteClaim, reservationID, orderID)
+	if err != nil {
+		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+	} else if n == 1 {
+		return nil
+	}
+	var owner sql.NullInt64
+	if err := tx.GetContext(ctx, &owner, liteReservationOwner, reservationID); err != nil {
+		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+	}
+	if !owner.Valid {
+		return ErrReservationVoid
+	}
+	return fmt.Errorf("liteClaimReservation reservation %s: already claimed by order %d", reservationID, owner.Int64)
+}
+
+// Get returns an order with its lines, in one query.
+func (s *SQLStore) Get(ctx context.Context, id int64) (Order, error) {
+	o, err := liteGetOne(ctx, s.db, id)
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// liteGetOne reads an order with q, the database or a transaction.
+func liteGetOne(ctx context.Context, q sqlx.QueryerContext, id int64) (Order, error) {
+	orders, err := liteQueryOrders(ctx, q, liteGetOrder, id)
+	if err != nil {
+		return Order{}, fmt.Errorf("get order %d: %w", id, err)
+	}
+	if len(orders) == 0 {
+		return Order{}, &NotFoundError{ID: id}
+	}
+	return orders[0], nil
+}
+
+// List returns up to limit orders with id > after, oldest first, in one query.
+func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, error) {
+	orders, err := liteQueryOrders(ctx, s.db, liteListOrders, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return orders, nil
+}
+
+// liteQueryOrders runs a query returning (order id, line id, product id, price,
+// quantity) rows sorted by order then line, and groups them into orders.
+func liteQueryOrders(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]Order, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, liteErr(err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		var (
+			orderID   int64
+			lineID    sql.NullInt64
+			productID sql.NullString
+			price     sql.NullString
+			quantity  sql.NullInt64
+		)
+		if err := rows.Scan(&orderID, &lineID, &productID, &price, &quantity); err != nil {
+			return nil, liteErr(err)
+		}
+		if len(out) == 0 || out[len(out)-1].ID != orderID {
+			out = append(out, Order{ID: orderID, Lines: []Line{}})
+		}
+		if !lineID.Valid {
+			continue
+		}
+		p, err := decimal.NewFromString(price.String)
+		if err != nil {
+			return nil, fmt.Errorf("order %d line %d: price %q: %w", orderID, lineID.Int64, price.String, err)
+		}
+		o := &out[len(out)-1]
+		o.Lines = append(o.Lines, Line{ID: lineID.Int64, ProductID: productID.String, Price: p, Quantity: quantity.Int64})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, liteErr(err)
+	}
+	return out, nil
+}
+
+// Update applies line updates and the change in one transaction.
+func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
+	var o Order
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		current, err := liteGetOne(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		has := make(map[int64]bool, len(current.Lines))
+		for _, l := range current.Lines {
+			has[l.ID] = true
+		}
+		for i, u := range updates {
+			if !has[u.ID] {
+				return &LineNotFoundError{OrderID: id, LineID: u.ID, Index: i}
+			}
+		}
+		if !liteSameQuantities(current.Lines, c.Expect) {
+			return ErrConflict
+		}
+		for _, u := range updates {
+			var price *string
+			if u.Price != nil {
+				p := u.Price.StringFixed(2)
+				price = &p
+			}
+			if _, err := tx.ExecContext(ctx, liteUpdateLine, u.ID, id, price, u.Quantity); err != nil {
+				return fmt.Errorf("update order %d line %d: %w", id, u.ID, liteErr(err))
+			}
+		}
+		if _, err := tx.ExecContext(ctx, liteTouchOrder, id); err != nil {
+			return fmt.Errorf("update order %d: %w", id, liteErr(err))
+		}
+		if err := liteRecordChange(ctx, tx, id, c); err != nil {
+			return err
+		}
+		o, err = liteGetOne(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// Delete removes an order and records the change in one transaction.
+func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		current, err := liteGetOne(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !liteSameQuantities(current.Lines, c.Expect) {
+			return ErrConflict
+		}
+		if _, err := tx.ExecContext(ctx, liteDeleteLines, id); err != nil {
+			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+		}
+		res, err := tx.ExecContext(ctx, liteDeleteOrder, id)
+		if err != nil {
+			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+		} else if n == 0 {
+			return &NotFoundError{ID: id}
+		}
+		return liteRecordChange(ctx, tx, id, c)
+	})
+}
+
+// liteSameQuantities reports whether the order's lines are still the
+// expected ones (same ids, same quantities), as PGStore checks.
+func liteSameQuantities(lines, expect []Line) bool {
+	if len(lines) != len(expect) {
+		return false
+	}
+	for i := range lines {
+		if lines[i].ID != expect[i].ID || lines[i].Quantity != expect[i].Quantity {
+			return false
+		}
+	}
+	return true
+}
+
+// liteRecordChange claims the change's reservation and records its pending
+// restock, inside the order's transaction.
+func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change) error {
+	if err := liteClaimReservation(ctx, tx, c.ReservationID, orderID); err != nil {
+		return err
+	}
+	if c.RestockID == "" || len(c.Restock) == 0 {
+		return nil
+	}
+	lines, err := json.Marshal(liteEncodeLines(c.Restock))
+	if err != nil {
+		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, err)
+	}
+	if _, err := tx.ExecContext(ctx, liteInsertReturn, c.RestockID, string(lines)); err != nil {
+		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, liteErr(err))
+	}
+	return nil
+}
+
+// Settle decides a reservation: claimed by an order, or void from now on.
+func (s *SQLStore) Settle(ctx context.Context, reservationID string) (int64, bool, error) {
+	var owner sql.NullInt64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, liteVoid, reservationID); err != nil {
+			return liteErr(err)
+		}
+		return liteErr(tx.GetContext(ctx, &owner, liteReservationOwner, reservationID))
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("settle reservation %s: %w", reservationID, err)
+	}
+	return owner.Int64, owner.Valid, nil
+}
+
+// PendingRestocks returns up to limit restocks recorded before the given
+// time, oldest first.
+func (s *SQLStore) PendingRestocks(ctx context.Context, before time.Time, limit int) ([]PendingRestock, error) {
+	var rows []struct {
+		ID    string `db:"id"`
+		Lines string `db:"lines"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, litePending, before.UTC().Format(liteTimeFormat), limit); err != nil {
+		return nil, fmt.Errorf("pending restocks: %w", liteErr(err))
+	}
+	out := make([]PendingRestock, 0, len(rows))
+	for _, row := range rows {
+		var lines []liteStoredLine
+		if err := json.Unmarshal([]byte(row.Lines), &lines); err != nil {
+			return nil, fmt.Errorf("pending restock %s: unreadable lines: %w", row.ID, err)
+		}
+		r := PendingRestock{ID: row.ID, Lines: make([]products.Line, len(lines))}
+		for i, l := range lines {
+			r.Lines[i] = products.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// RestockDone forgets a pending restock.
+func (s *SQLStore) RestockDone(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, liteReturnDone, id); err != nil {
+		return fmt.Errorf("restock %s done: %w", id, liteErr(err))
+	}
+	return nil
+}
+
+// liteStoredLine is one line of stock_returns.lines.
+type liteStoredLine struct {
+	ProductID string `json:"product_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
+func liteEncodeLines(lines []products.Line) []liteStoredLine {
+	out := make([]liteStoredLine, len(lines))
+	for i, l := range lines {
+		out[i] = liteStoredLine{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
+// commits it if fn returns nil, else rolls it back.
+func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", liteErr(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", liteErr(err))
+	}
+	return nil
+}
+
+// liteErr marks errors that mean the database could not be used as
+// ErrUnavailable.
+func liteErr(err error) error {
+	if db.Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

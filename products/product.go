@@ -1,0 +1,196 @@
+// Package products is the catalogue module: the Product type, its domain
+// errors and the stores that keep products and their stock.
+//
+// Every store answers for exactly the products a call names: no operation
+// other than List ever looks at more products than it was given.
+package products
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Product is one airship on sale.
+type Product struct {
+	ID                string `json:"id" db:"id"`
+	Title             string `json:"title" db:"title"`
+	PassengerCapacity int64  `json:"passenger_capacity" db:"passenger_capacity"`
+	MaximumSpeed      int64  `json:"maximum_speed" db:"maximum_speed"`
+	InStock           int64  `json:"in_stock" db:"in_stock"`
+}
+
+// Patch holds the fields of a partial update; nil fields stay as they are.
+type Patch struct {
+	Title             *string
+	PassengerCapacity *int64
+	MaximumSpeed      *int64
+	InStock           *int64
+}
+
+// Apply returns p with the patch applied.
+func (pt Patch) Apply(p Product) Product {
+	if pt.Title != nil {
+		p.Title = *pt.Title
+	}
+	if pt.PassengerCapacity != nil {
+		p.PassengerCapacity = *pt.PassengerCapacity
+	}
+	if pt.MaximumSpeed != nil {
+		p.MaximumSpeed = *pt.MaximumSpeed
+	}
+	if pt.InStock != nil {
+		p.InStock = *pt.InStock
+	}
+	return p
+}
+
+// Line is a quantity of one product, as taken from or given back to stock.
+type Line struct {
+	ProductID string
+	Quantity  int64
+}
+
+// Reservation is stock taken for an order that is not yet committed.
+//
+// A reservation moves through these states:
+//
+//	Reserve ──► held ──► Commit  (the order committed: stock stays taken)
+//	                └──► Release (the order failed or never committed: stock returns)
+//
+// Reserve, Commit and Release are idempotent per reservation ID, so a
+// recovery sweep may repeat any of them after a crash. Every store keeps a
+// record of held reservations with their deadline; Expired lists those past
+// it so that the sweep can settle them.
+type Reservation struct {
+	ID       string
+	Lines    []Line
+	Deadline time.Time
+}
+
+// Page is one page of a product listing.
+type Page struct {
+	Products []Product
+	// Next is the cursor of the next page, empty on the last page.
+	Next string
+}
+
+// Store keeps products and their stock. Implementations: RedisStore (one
+// hash per product) and SQLStore (a table in the embedded database).
+type Store interface {
+	// Get returns one product or ErrNotFound.
+	Get(ctx context.Context, id string) (Product, error)
+	// GetMany returns the products that exist among ids, in one round trip.
+	GetMany(ctx context.Context, ids []string) (map[string]Product, error)
+	// Exists reports whether a product exists.
+	Exists(ctx context.Context, id string) (bool, error)
+	// Missing returns the ids, among ids, of products that do not exist,
+	// in one round trip.
+	Missing(ctx context.Context, ids []string) ([]string, error)
+	// Create adds a product, or fails with ErrExists.
+	Create(ctx context.Context, p Product) error
+	// Update applies a patch and returns the updated product.
+	Update(ctx context.Context, id string, patch Patch) (Product, error)
+	// Delete removes a product, or fails with ErrNotFound.
+	Delete(ctx context.Context, id string) error
+	// List returns up to limit products after cursor ("" for the first page).
+	List(ctx context.Context, cursor string, limit int) (Page, error)
+
+	// Reserve takes stock for every line, all or nothing. It fails with a
+	// *NotFoundError or an *OutOfStockError naming the first line that
+	// cannot be served; then no stock is taken. In_stock never goes below
+	// zero, whatever the concurrency.
+	Reserve(ctx context.Context, r Reservation) error
+	// Commit forgets a reservation whose order committed; the stock stays taken.
+	Commit(ctx context.Context, r Reservation) error
+	// Release gives a reservation's stock back to the products that still
+	// exist and forgets it.
+	Release(ctx context.Context, r Reservation) error
+	// Expired returns up to limit reservations whose deadline is before now.
+	Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error)
+	// Restock gives stock back (an order deleted or reduced) to the
+	// products that still exist; id makes the call idempotent.
+	Restock(ctx context.Context, id string, lines []Line) error
+}
+
+var (
+	// ErrNotFound means no product has the id.
+	ErrNotFound = errors.New("product not found")
+	// ErrExists means a product with the id already exists.
+	ErrExists = errors.New("product already exists")
+	// ErrOutOfStock means a line asks for more than the product has.
+	ErrOutOfStock = errors.New("out of stock")
+	// ErrBadCursor means a listing cursor could not be parsed.
+	ErrBadCursor = errors.New("invalid cursor")
+	// ErrUnavailable means the store's backend could not be reached.
+	ErrUnavailable = errors.New("product store unavailable")
+)
+
+// NotFoundError names the product that does not exist.
+type NotFoundError struct{ ID string }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("product %s does not exist", e.ID) }
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// ExistsError names the product id that is taken.
+type ExistsError struct{ ID string }
+
+func (e *ExistsError) Error() string { return fmt.Sprintf("product %s already exists", e.ID) }
+
+// Is makes errors.Is(err, ErrExists) true.
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
+// OutOfStockError names the product that cannot serve a line.
+type OutOfStockError struct {
+	ID        string
+	Requested int64
+	Available int64
+}
+
+func (e *OutOfStockError) Error() string {
+	return fmt.Sprintf("product %s is out of stock: requested %d, available %d", e.ID, e.Requested, e.Available)
+}
+
+// Is makes errors.Is(err, ErrOutOfStock) true.
+func (e *OutOfStockError) Is(target error) bool { return target == ErrOutOfStock }
+
+// MergeLines sums the quantities of lines that name the same product,
+// keeping the order in which products first appear.
+func MergeLines(lines []Line) []Line {
+	out := make([]Line, 0, len(lines))
+	index := make(map[string]int, len(lines))
+	for _, l := range lines {
+		if i, ok := index[l.ProductID]; ok {
+			out[i].Quantity += l.Quantity
+			continue
+		}
+		index[l.ProductID] = len(out)
+		out = append(out, l)
+	}
+	return out
+}
+
+// MaxIDLength is the longest product id.
+const MaxIDLength = 128
+
+// ValidID reports whether id is 1 to 128 characters of [A-Za-z0-9._~-].
+// Stores rely on it: such an id can never form a Redis glob, a hash tag or
+// a path.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == '~', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,393 @@
+package products
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/airshipltd/airship/db"
+)
+
+// SQLStore keeps products in the "products" table of the embedded SQLite
+// database (see db/migrations/sqlite).
+//
+// Stock moves inside transactions: Reserve takes every line's stock with a
+// conditional UPDATE (in_stock >= quantity) in one transaction and rolls it
+// all back when a line fails, so a reservation is all or nothing and
+// in_stock never goes below zero. Held quantities are recorded per product
+// in "product_holds" (keyed by reservation id) and the reservation itself,
+// with its lines and deadline, in "product_reservations"; Commit and Release
+// are idempotent because stock returns only while the hold is there.
+// "product_restocks" remembers applied Restock calls for a week.
+type SQLStore struct {
+	db *sqlx.DB
+}
+
+var _ Store = (*SQLStore)(nil)
+
+func init() {
+	// The SQL below uses $1-style placeholders; modernc.org/sqlite accepts
+	// them, and sqlx must know for Rebind. Setting it again is harmless.
+	if sqlx.BindType("sqlite") != sqlx.DOLLAR {
+		sqlx.BindDriver("sqlite", sqlx.DOLLAR)
+	}
+}
+
+// NewSQLStore returns a store on a database migrated with the sqlite
+// migrations.
+func NewSQLStore(db *sqlx.DB) *SQLStore {
+	return &SQLStore{db: db}
+}
+
+const (
+	sqlGetProduct = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+FROM products WHERE id = $1`
+	// The ids travel as one JSON array parameter, so the statement is the
+	// same whatever their number.
+	sqlGetProducts = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+FROM products WHERE id IN (SELECT value FROM json_each($1))`
+	sqlExistingIDs = `SELECT id FROM products WHERE id IN (SELECT value FROM json_each($1))`
+	sqlExists      = `SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)`
+	sqlCreate      = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`
+	sqlUpdate = `UPDATE products SET
+    title = COALESCE($2, title),
+    passenger_capacity = COALESCE($3, passenger_capacity),
+    maximum_speed = COALESCE($4, maximum_speed),
+    in_stock = COALESCE($5, in_stock)
+WHERE id = $1
+RETURNING id, title, passenger_capacity, maximum_speed, in_stock`
+	sqlDelete      = `DELETE FROM products WHERE id = $1`
+	sqlDeleteHolds = `DELETE FROM product_holds WHERE product_id = $1`
+	sqlList        = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+FROM products WHERE id > $1 ORDER BY id LIMIT $2`
+
+	sqlInsertReservation = `INSERT INTO product_reservations (id, lines, deadline_ms)
+VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`
+	sqlTakeStock = `UPDATE products SET in_stock = in_stock - $2
+WHERE id = $1 AND in_stock >= $2`
+	sqlStockOf   = `SELECT in_stock FROM products WHERE id = $1`
+	sqlHold      = `INSERT INTO product_holds (reservation_id, product_id, quantity) VALUES ($1, $2, $3)`
+	sqlDropHolds = `DELETE FROM product_holds WHERE reservation_id = $1`
+	// Gives every held quantity back to its product, if it still exists.
+	sqlReturnHolds = `UPDATE products SET in_stock = in_stock + (
+    SELECT quantity FROM product_holds h WHERE h.reservation_id = $1 AND h.product_id = products.id)
+WHERE id IN (SELECT product_id FROM product_holds WHERE reservation_id = $1)`
+	sqlDropReservation = `DELETE FROM product_reservations WHERE id = $1`
+	sqlExpired         = `SELECT id, lines, deadline_ms FROM product_reservations
+WHERE deadline_ms < $1 ORDER BY deadline_ms, id LIMIT $2`
+
+	sqlRestockMarker = `INSERT INTO product_restocks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	sqlPruneRestocks = `DELETE FROM product_restocks WHERE created_at < $1`
+	sqlGiveStock     = `UPDATE products SET in_stock = in_stock + $2 WHERE id = $1`
+)
+
+// Get returns one product.
+func (s *SQLStore) Get(ctx context.Context, id string) (Product, error) {
+	var p Product
+	err := s.db.GetContext(ctx, &p, sqlGetProduct, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Product{}, &NotFoundError{ID: id}
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("get product %s: %w", id, sqlErr(err))
+	}
+	return p, nil
+}
+
+// GetMany returns the existing products among ids in one query.
+func (s *SQLStore) GetMany(ctx context.Context, ids []string) (map[string]Product, error) {
+	out := make(map[string]Product, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var found []Product
+	if err := s.db.SelectContext(ctx, &found, sqlGetProducts, jsonIDs(ids)); err != nil {
+		return nil, fmt.Errorf("get products: %w", sqlErr(err))
+	}
+	for _, p := range found {
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+// Exists reports whether the product exists.
+func (s *SQLStore) Exists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	if err := s.db.GetContext(ctx, &ok, sqlExists, id); err != nil {
+		return false, fmt.Errorf("product %s exists: %w", id, sqlErr(err))
+	}
+	return ok, nil
+}
+
+// Missing returns the ids that name no product, in one query.
+func (s *SQLStore) Missing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var existing []string
+	if err := s.db.SelectContext(ctx, &existing, sqlExistingIDs, jsonIDs(ids)); err != nil {
+		return nil, fmt.Errorf("products exist: %w", sqlErr(err))
+	}
+	found := make(map[string]bool, len(existing))
+	for _, id := range existing {
+		found[id] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// Create adds a product unless its id is taken.
+func (s *SQLStore) Create(ctx context.Context, p Product) error {
+	res, err := s.db.ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock)
+	if err != nil {
+		return fmt.Errorf("create product %s: %w", p.ID, sqlErr(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create product %s: %w", p.ID, sqlErr(err))
+	} else if n == 0 {
+		return &ExistsError{ID: p.ID}
+	}
+	return nil
+}
+
+// Update applies patch to an existing product in one statement.
+func (s *SQLStore) Update(ctx context.Context, id string, patch Patch) (Product, error) {
+	var p Product
+	err := s.db.GetContext(ctx, &p, sqlUpdate, id, patch.Title, patch.PassengerCapacity, patch.MaximumSpeed, patch.InStock)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Product{}, &NotFoundError{ID: id}
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("update product %s: %w", id, sqlErr(err))
+	}
+	return p, nil
+}
+
+// Delete removes a product and any stock held on it.
+func (s *SQLStore) Delete(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlDelete, id)
+		if err != nil {
+			return fmt.Errorf("delete product %s: %w", id, sqlErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete product %s: %w", id, sqlErr(err))
+		} else if n == 0 {
+			return &NotFoundError{ID: id}
+		}
+		if _, err := tx.ExecContext(ctx, sqlDeleteHolds, id); err != nil {
+			return fmt.Errorf("delete product %s: holds: %w", id, sqlErr(err))
+		}
+		return nil
+	})
+}
+
+// List pages through the products in id order. The cursor is the last id
+// of the previous page, base64url-encoded.
+func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
+	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return Page{}, ErrBadCursor
+	}
+	if limit < 1 {
+		return Page{}, fmt.Errorf("list products: limit %d is not positive", limit)
+	}
+	var found []Product
+	// One row more than asked tells whether there is a next page.
+	if err := s.db.SelectContext(ctx, &found, sqlList, string(after), limit+1); err != nil {
+		return Page{}, fmt.Errorf("list products: %w", sqlErr(err))
+	}
+	page := Page{Products: found}
+	if len(found) > limit {
+		page.Products = found[:limit]
+		page.Next = base64.RawURLEncoding.EncodeToString([]byte(found[limit-1].ID))
+	}
+	if page.Products == nil {
+		page.Products = []Product{}
+	}
+	return page, nil
+}
+
+// Reserve takes stock for all lines, or none, in one transaction. A
+// reservation id that is already held is a no-op.
+func (s *SQLStore) Reserve(ctx context.Context, r Reservation) error {
+	lines := MergeLines(r.Lines)
+	record, err := json.Marshal(recordOf(lines))
+	if err != nil {
+		return fmt.Errorf("reserve %s: %w", r.ID, err)
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlInsertReservation, r.ID, string(record), r.Deadline.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+		} else if n == 0 {
+			return nil // already held
+		}
+		for _, l := range lines {
+			if err := reserveLine(ctx, tx, r.ID, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// reserveLine takes one line's stock, or says why it cannot.
+func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line) error {
+	res, err := tx.ExecContext(ctx, sqlTakeStock, l.ProductID, l.Quantity)
+	if err != nil {
+		return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+	}
+	if n == 0 {
+		var available int64
+		err := tx.GetContext(ctx, &available, sqlStockOf, l.ProductID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{ID: l.ProductID}
+		}
+		if err != nil {
+			return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+		}
+		return &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
+	}
+	if _, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity); err != nil {
+		return fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlErr(err))
+	}
+	return nil
+}
+
+// Commit forgets a reservation whose order committed.
+func (s *SQLStore) Commit(ctx context.Context, r Reservation) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlDropHolds, r.ID); err != nil {
+			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlErr(err))
+		}
+		if _, err := tx.ExecContext(ctx, sqlDropReservation, r.ID); err != nil {
+			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlErr(err))
+		}
+		return nil
+	})
+}
+
+// Release returns the held stock of a reservation to the products that
+// still exist and forgets it. It works from the holds recorded under r.ID,
+// so r.Lines is not needed and a repeated call returns nothing.
+func (s *SQLStore) Release(ctx context.Context, r Reservation) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, q := range []string{sqlReturnHolds, sqlDropHolds, sqlDropReservation} {
+			if _, err := tx.ExecContext(ctx, q, r.ID); err != nil {
+				return fmt.Errorf("release reservation %s: %w", r.ID, sqlErr(err))
+			}
+		}
+		return nil
+	})
+}
+
+// Expired returns up to limit reservations whose deadline is before now,
+// earliest deadline first.
+func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error) {
+	var rows []struct {
+		ID         string `db:"id"`
+		Lines      string `db:"lines"`
+		DeadlineMS int64  `db:"deadline_ms"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, sqlExpired, now.UnixMilli(), limit); err != nil {
+		return nil, fmt.Errorf("expired reservations: %w", sqlErr(err))
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]Reservation, 0, len(rows))
+	for _, row := range rows {
+		var rec []reservationLine
+		if err := json.Unmarshal([]byte(row.Lines), &rec); err != nil {
+			return nil, fmt.Errorf("reservation %s: unreadable record: %w", row.ID, err)
+		}
+		r := Reservation{ID: row.ID, Deadline: time.UnixMilli(row.DeadlineMS)}
+		for _, l := range rec {
+			r.Lines = append(r.Lines, Line{ProductID: l.ProductID, Quantity: l.Quantity})
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Restock gives stock back to the products that still exist. A marker per
+// call id, kept for a week, makes a repeated call a no-op.
+func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlRestockMarker, id)
+		if err != nil {
+			return fmt.Errorf("restock %s: %w", id, sqlErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("restock %s: %w", id, sqlErr(err))
+		} else if n == 0 {
+			return nil // done before
+		}
+		for _, l := range MergeLines(lines) {
+			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity); err != nil {
+				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlErr(err))
+			}
+		}
+		cutoff := time.Now().Add(-restockMarkerTTL).UTC().Format(sqlTimeFormat)
+		if _, err := tx.ExecContext(ctx, sqlPruneRestocks, cutoff); err != nil {
+			return fmt.Errorf("restock %s: prune markers: %w", id, sqlErr(err))
+		}
+		return nil
+	})
+}
+
+// sqlTimeFormat is how the sqlite migrations write timestamps
+// (strftime('%Y-%m-%dT%H:%M:%fZ')), so that they compare as strings.
+const sqlTimeFormat = "2006-01-02T15:04:05.000Z"
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
+// commits it if fn returns nil, else rolls it back.
+func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", sqlErr(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", sqlErr(err))
+	}
+	return nil
+}
+
+// jsonIDs encodes ids as a JSON array for json_each.
+func jsonIDs(ids []string) string {
+	b, _ := json.Marshal(ids) // a []string always encodes
+	return string(b)
+}
+
+// sqlErr marks errors that mean the database could not be used as
+// ErrUnavailable.
+func sqlErr(err error) error {
+	if db.Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
