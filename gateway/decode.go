@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,11 +56,10 @@ func readJSON(c echo.Context, limit int64) (object, error) {
 	if !utf8.Valid(body) {
 		return nil, badRequest("request body is not valid UTF-8")
 	}
-	var raw any
-	if err := json.Unmarshal(body, &raw); err != nil {
+	if !json.Valid(body) {
 		return nil, badRequest("request body is not valid JSON")
 	}
-	if _, ok := raw.(map[string]any); !ok {
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, validationError("body: must be a JSON object")
 	}
 	var obj object

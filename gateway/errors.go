@@ -114,6 +114,18 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		status, body, unexpected := toResponse(err)
 		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+		// A backend call cut short by the request's own deadline, or by the
+		// client going away, is not an unexpected error whatever the driver
+		// made of it.
+		switch ctxErr := c.Request().Context().Err(); {
+		case errors.Is(ctxErr, context.DeadlineExceeded) && unexpected:
+			status, unexpected = http.StatusServiceUnavailable, false
+			body = ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}
+		case errors.Is(ctxErr, context.Canceled):
+			log.Debug("client went away", "request_id", reqID, "err", err)
+			status, unexpected = http.StatusServiceUnavailable, false
+			body = ErrorBody{CodeServiceUnavailable, "request cancelled"}
+		}
 		switch {
 		case unexpected:
 			body.Message = fmt.Sprintf("unexpected error (request id %s)", reqID)

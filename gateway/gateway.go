@@ -85,6 +85,7 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 	e.GET("/orders/:id", g.getOrder)
 	e.PUT("/orders/:id", g.updateOrder)
 	e.DELETE("/orders/:id", g.deleteOrder)
+	registerDocs(e)
 	return e
 }
 
@@ -98,7 +99,12 @@ func (g *Gateway) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), g.cfg.RequestTimeout)
 		defer cancel()
 		c.SetRequest(c.Request().WithContext(ctx))
-		return next(c)
+		// The error is answered here, while the context still tells whether
+		// the deadline passed or the client went away.
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		return nil
 	}
 }
 

@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-
-	"github.com/airshipltd/airship/products"
 )
 
 // PGStore keeps orders in PostgreSQL.
@@ -274,62 +271,6 @@ func groupOrders(rows []lineRow) []Order {
 		last.Lines = append(last.Lines, r.Line)
 	}
 	return out
-}
-
-// sameQuantities reports whether lines still hold the expected quantities.
-func sameQuantities(lines, expect []Line) bool {
-	if len(lines) != len(expect) {
-		return false
-	}
-	for i := range lines {
-		if lines[i].ID != expect[i].ID || lines[i].Quantity != expect[i].Quantity {
-			return false
-		}
-	}
-	return true
-}
-
-// applyUpdates returns o with updates applied, or a *LineNotFoundError.
-func applyUpdates(o Order, updates []LineUpdate) (Order, error) {
-	out := Order{ID: o.ID, Lines: append([]Line(nil), o.Lines...)}
-	for i, u := range updates {
-		j := sort.Search(len(out.Lines), func(k int) bool { return out.Lines[k].ID >= u.ID })
-		if j == len(out.Lines) || out.Lines[j].ID != u.ID {
-			return Order{}, &LineNotFoundError{OrderID: o.ID, LineID: u.ID, Index: i}
-		}
-		if u.Price != nil {
-			out.Lines[j].Price = *u.Price
-		}
-		if u.Quantity != nil {
-			out.Lines[j].Quantity = *u.Quantity
-		}
-	}
-	return out, nil
-}
-
-type storedLine struct {
-	ProductID string `json:"product_id"`
-	Quantity  int64  `json:"quantity"`
-}
-
-func encodeLines(lines []products.Line) []storedLine {
-	out := make([]storedLine, len(lines))
-	for i, l := range lines {
-		out[i] = storedLine(l)
-	}
-	return out
-}
-
-func decodeLines(raw []byte) ([]products.Line, error) {
-	var stored []storedLine
-	if err := json.Unmarshal(raw, &stored); err != nil {
-		return nil, err
-	}
-	out := make([]products.Line, len(stored))
-	for i, l := range stored {
-		out[i] = products.Line(l)
-	}
-	return out, nil
 }
 
 func isUniqueViolation(err error) bool {

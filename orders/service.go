@@ -31,6 +31,9 @@ type Stock interface {
 //  2. Write the order and claim the reservation in one transaction.
 //  3. Commit the reservation (forget the holds; the stock stays taken).
 //
+// When the orders store shares one database with the stock (Transactor),
+// the three steps run in one transaction instead.
+//
 // If step 2 fails, Settle decides the reservation: void (the order did not
 // commit, so the stock is released) or committed (the commit reply was lost
 // but the order is there). If the process dies between steps, the recovery
@@ -40,6 +43,7 @@ type Stock interface {
 // commit on stock that was already given back.
 type Service struct {
 	orders  Store
+	tx      Transactor
 	stock   Stock
 	log     *slog.Logger
 	holdFor time.Duration
@@ -50,7 +54,17 @@ type Service struct {
 // unsettled before the recovery sweep settles it; it must exceed the
 // longest request.
 func NewService(orders Store, stock Stock, log *slog.Logger, holdFor time.Duration) *Service {
-	return &Service{orders: orders, stock: stock, log: log, holdFor: holdFor, now: time.Now}
+	s := &Service{orders: orders, stock: stock, log: log, holdFor: holdFor, now: time.Now}
+	s.tx, _ = orders.(Transactor)
+	return s
+}
+
+// Transactor is implemented by an orders store that shares one database
+// with the stock (the embedded store): InTx runs fn in one transaction,
+// which the stores' calls made with fn's context join. Then an order and
+// its stock change commit together, and a failure undoes both.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // settleTimeout bounds the clean-up work done after a request failed.
@@ -62,6 +76,21 @@ const maxConflictRetries = 3
 
 // Place reserves the stock of an order and writes it.
 func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
+	if s.tx != nil {
+		var o Order
+		err := s.tx.InTx(ctx, func(ctx context.Context) error {
+			r := s.reservation(stockLines(lines))
+			if err := s.stock.Reserve(ctx, r); err != nil {
+				return err
+			}
+			var err error
+			if o, err = s.orders.Create(ctx, r.ID, lines); err != nil {
+				return err
+			}
+			return s.stock.Commit(ctx, r)
+		})
+		return o, err
+	}
 	r := s.reservation(stockLines(lines))
 	if err := s.stock.Reserve(ctx, r); err != nil {
 		return Order{}, err

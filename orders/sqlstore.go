@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/db"
-	"github.com/airshipltd/airship/products"
 )
 
 // SQLStore keeps orders in the embedded SQLite database (see
@@ -119,21 +119,21 @@ func liteClaimReservation(ctx context.Context, tx *sqlx.Tx, reservationID string
 	}
 	res, err := tx.ExecContext(ctx, liteClaim, reservationID, orderID)
 	if err != nil {
-		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
 	} else if n == 1 {
 		return nil
 	}
 	var owner sql.NullInt64
 	if err := tx.GetContext(ctx, &owner, liteReservationOwner, reservationID); err != nil {
-		return fmt.Errorf("liteClaimReservation reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
 	}
 	if !owner.Valid {
 		return ErrReservationVoid
 	}
-	return fmt.Errorf("liteClaimReservation reservation %s: already claimed by order %d", reservationID, owner.Int64)
+	return fmt.Errorf("claim reservation %s: already claimed by order %d", reservationID, owner.Int64)
 }
 
 // Get returns an order with its lines, in one query.
@@ -222,7 +222,7 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 				return &LineNotFoundError{OrderID: id, LineID: u.ID, Index: i}
 			}
 		}
-		if !liteSameQuantities(current.Lines, c.Expect) {
+		if !sameQuantities(current.Lines, c.Expect) {
 			return ErrConflict
 		}
 		for _, u := range updates {
@@ -257,7 +257,7 @@ func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 		if err != nil {
 			return err
 		}
-		if !liteSameQuantities(current.Lines, c.Expect) {
+		if !sameQuantities(current.Lines, c.Expect) {
 			return ErrConflict
 		}
 		if _, err := tx.ExecContext(ctx, liteDeleteLines, id); err != nil {
@@ -276,20 +276,6 @@ func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 	})
 }
 
-// liteSameQuantities reports whether the order's lines are still the
-// expected ones (same ids, same quantities), as PGStore checks.
-func liteSameQuantities(lines, expect []Line) bool {
-	if len(lines) != len(expect) {
-		return false
-	}
-	for i := range lines {
-		if lines[i].ID != expect[i].ID || lines[i].Quantity != expect[i].Quantity {
-			return false
-		}
-	}
-	return true
-}
-
 // liteRecordChange claims the change's reservation and records its pending
 // restock, inside the order's transaction.
 func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change) error {
@@ -299,7 +285,7 @@ func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change)
 	if c.RestockID == "" || len(c.Restock) == 0 {
 		return nil
 	}
-	lines, err := json.Marshal(liteEncodeLines(c.Restock))
+	lines, err := json.Marshal(encodeLines(c.Restock))
 	if err != nil {
 		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, err)
 	}
@@ -334,17 +320,13 @@ func (s *SQLStore) PendingRestocks(ctx context.Context, before time.Time, limit 
 	if err := s.db.SelectContext(ctx, &rows, litePending, before.UTC().Format(liteTimeFormat), limit); err != nil {
 		return nil, fmt.Errorf("pending restocks: %w", liteErr(err))
 	}
-	out := make([]PendingRestock, 0, len(rows))
-	for _, row := range rows {
-		var lines []liteStoredLine
-		if err := json.Unmarshal([]byte(row.Lines), &lines); err != nil {
+	out := make([]PendingRestock, len(rows))
+	for i, row := range rows {
+		lines, err := decodeLines([]byte(row.Lines))
+		if err != nil {
 			return nil, fmt.Errorf("pending restock %s: unreadable lines: %w", row.ID, err)
 		}
-		r := PendingRestock{ID: row.ID, Lines: make([]products.Line, len(lines))}
-		for i, l := range lines {
-			r.Lines[i] = products.Line{ProductID: l.ProductID, Quantity: l.Quantity}
-		}
-		out = append(out, r)
+		out[i] = PendingRestock{ID: row.ID, Lines: lines}
 	}
 	return out, nil
 }
@@ -357,42 +339,23 @@ func (s *SQLStore) RestockDone(ctx context.Context, id string) error {
 	return nil
 }
 
-// liteStoredLine is one line of stock_returns.lines.
-type liteStoredLine struct {
-	ProductID string `json:"product_id"`
-	Quantity  int64  `json:"quantity"`
-}
-
-func liteEncodeLines(lines []products.Line) []liteStoredLine {
-	out := make([]liteStoredLine, len(lines))
-	for i, l := range lines {
-		out[i] = liteStoredLine{ProductID: l.ProductID, Quantity: l.Quantity}
-	}
-	return out
-}
-
 // inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
 // commits it if fn returns nil, else rolls it back.
 func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", liteErr(err))
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", liteErr(err))
-	}
-	return nil
+	return liteErr(db.InTx(ctx, s.db, fn))
 }
 
 // liteErr marks errors that mean the database could not be used as
 // ErrUnavailable.
 func liteErr(err error) error {
-	if db.Unavailable(err) {
+	if db.Unavailable(err) && !errors.Is(err, ErrUnavailable) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// InTx runs fn in one transaction of the embedded database; the stores'
+// calls made with the context fn receives join it.
+func (s *SQLStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return liteErr(db.InTx(ctx, s.db, func(tx *sqlx.Tx) error { return fn(db.WithTx(ctx, tx)) }))
 }

@@ -197,16 +197,16 @@ func (s *SQLStore) Delete(ctx context.Context, id string) error {
 // List pages through the products in id order. The cursor is the last id
 // of the previous page, base64url-encoded.
 func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	after, err := parseIDCursor(cursor)
 	if err != nil {
-		return Page{}, ErrBadCursor
+		return Page{}, err
 	}
 	if limit < 1 {
 		return Page{}, fmt.Errorf("list products: limit %d is not positive", limit)
 	}
 	var found []Product
 	// One row more than asked tells whether there is a next page.
-	if err := s.db.SelectContext(ctx, &found, sqlList, string(after), limit+1); err != nil {
+	if err := s.db.SelectContext(ctx, &found, sqlList, after, limit+1); err != nil {
 		return Page{}, fmt.Errorf("list products: %w", sqlErr(err))
 	}
 	page := Page{Products: found}
@@ -218,6 +218,19 @@ func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, er
 		page.Products = []Product{}
 	}
 	return page, nil
+}
+
+// parseIDCursor decodes a List cursor: the base64url encoding of a product
+// id, in its canonical form. "" is the start of the listing.
+func parseIDCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
+	if err != nil || !ValidID(string(b)) || base64.RawURLEncoding.EncodeToString(b) != cursor {
+		return "", ErrBadCursor
+	}
+	return string(b), nil
 }
 
 // Reserve takes stock for all lines, or none, in one transaction. A
@@ -363,18 +376,7 @@ const sqlTimeFormat = "2006-01-02T15:04:05.000Z"
 // inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
 // commits it if fn returns nil, else rolls it back.
 func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", sqlErr(err))
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", sqlErr(err))
-	}
-	return nil
+	return sqlErr(db.InTx(ctx, s.db, fn))
 }
 
 // jsonIDs encodes ids as a JSON array for json_each.
@@ -386,7 +388,7 @@ func jsonIDs(ids []string) string {
 // sqlErr marks errors that mean the database could not be used as
 // ErrUnavailable.
 func sqlErr(err error) error {
-	if db.Unavailable(err) {
+	if db.Unavailable(err) && !errors.Is(err, ErrUnavailable) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

@@ -1,0 +1,63 @@
+# airship — `make help` lists the targets.
+
+GO      ?= go
+BIN     := bin/airship
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION)
+
+# The local PostgreSQL and Redis used by `make run-prod` and the tests.
+PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
+REDIS_URL ?= redis://127.0.0.1:6379/0
+URL       ?= http://localhost:8000
+
+.DEFAULT_GOAL := help
+.PHONY: help build run run-prod test test-short test-browser smoke fuzz bench perf perf-compare seed vet lint docker clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build bin/airship (pure Go, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+run: build ## Serve the API on :8000 (embedded store in ./data unless both backend URLs are set)
+	./$(BIN) serve
+
+run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
+	@psql "$(subst /airship?,/postgres?,$(PG_URL))" -tAc "SELECT 1 FROM pg_database WHERE datname = 'airship'" | grep -q 1 || \
+		psql "$(subst /airship?,/postgres?,$(PG_URL))" -c "CREATE DATABASE airship"
+	AIRSHIP_POSTGRES_URL='$(PG_URL)' AIRSHIP_REDIS_URL='$(REDIS_URL)' ./$(BIN) serve
+
+test: ## Run every test with the race detector (needs the local PostgreSQL and Redis)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: ## Run the unit tests only (no backends needed)
+	$(GO) test -race -count=1 -short ./gateway/... ./loadtest/...
+
+test-browser: ## Check /docs and /redoc in headless Chromium (needs /usr/bin/chromium); writes docs/img/*.png
+	$(GO) test -tags browser -count=1 -timeout 5m ./test/browser
+
+smoke: ## Run the contract's example session against a running airship (URL=...)
+	test/smoketest.sh $(URL)
+
+vet: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+lint: vet ## vet + staticcheck (installs it if missing)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	staticcheck ./...
+
+docker: ## Build the container image (needs a Docker engine)
+	docker build -t airship:$(VERSION) .
+
+clean: ## Remove build output and the embedded store's ./data
+	rm -rf bin data loadtest-out
+
+bench: ## Benchmark the hot paths on real PostgreSQL + Redis
+	$(GO) test ./test/bench -run '^$$' -bench . -benchmem -benchtime 2s -count 3
+
+perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=, HOLD=)
+	$(GO) run . loadtest --url $(URL) --users $(or $(USERS),3) --ramp-up $(or $(RAMP_UP),5s) --hold $(or $(HOLD),30s) --out loadtest-out
+
+seed: ## Bulk-load N products and M orders into the configured stores
+	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airshipltd/airship/loadtest"
+)
+
+func init() {
+	extraCommands = append(extraCommands, loadtestCommand(), seedCommand())
+}
+
+func loadtestCommand() *cobra.Command {
+	var (
+		url, out, csvPath string
+		users             int
+		rampUp, hold      time.Duration
+		failOnError       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "loadtest",
+		Short: "Run the contract's load scenario against a running API and report latency",
+		Long: `Run the contract's load scenario against a running API.
+
+Each virtual user loops with no think time: create a product with a fresh
+unique id (from the rows of the products CSV) → get it → order 1 of it at
+"100000.99" → get the order → delete the product → list orders. Users start
+evenly spread over --ramp-up, then all keep going for --hold. Ctrl-C stops
+early and still reports.
+
+Prints a progress line every second on stderr and a table per step at the
+end, and writes summary.json and latency.png to --out.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rows := loadtest.DefaultRows()
+			if csvPath != "" {
+				f, err := os.Open(csvPath)
+				if err != nil {
+					return err
+				}
+				rows, err = loadtest.ParseRows(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", csvPath, err)
+				}
+			}
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "load test: %s, %d users, ramp-up %s, hold %s\n", url, users, rampUp, hold)
+			s, err := loadtest.Run(cmd.Context(), loadtest.Config{
+				URL: url, Users: users, RampUp: rampUp, Hold: hold, Rows: rows, Progress: stderr,
+			})
+			if err != nil {
+				return err
+			}
+			if s.Interrupted {
+				fmt.Fprintf(stderr, "interrupted after %.1fs\n", s.Seconds)
+			}
+			if err := loadtest.WriteTable(cmd.OutOrStdout(), s); err != nil {
+				return err
+			}
+			paths, err := loadtest.WriteReports(out, s)
+			for _, p := range paths {
+				fmt.Fprintln(stderr, "wrote", p)
+			}
+			if err != nil {
+				return err
+			}
+			if failOnError && s.Total.Errors > 0 {
+				return fmt.Errorf("load test: %d of %d requests failed", s.Total.Errors, s.Total.Requests)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&url, "url", "http://localhost:8000", "base URL of the API")
+	fs.IntVar(&users, "users", 3, "number of virtual users")
+	fs.DurationVar(&rampUp, "ramp-up", time.Minute, "time over which the users start, evenly spread")
+	fs.DurationVar(&hold, "hold", 3*time.Minute, "how long all users keep going after the ramp-up")
+	fs.StringVar(&out, "out", "./loadtest-out", "directory for summary.json and latency.png")
+	fs.StringVar(&csvPath, "products", "", "semicolon-separated products CSV (default: the contract's fixtures/products.csv)")
+	fs.BoolVar(&failOnError, "fail-on-error", false, "exit non-zero if any request failed")
+	return cmd
+}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// seedOptions are the seed command's flags.
+type seedOptions struct {
+	products, orders, batch, workers int
+}
+
+func seedCommand() *cobra.Command {
+	var opts seedOptions
+	cmd := &cobra.Command{
+		Use:   "seed --products N [--orders M]",
+		Short: "Bulk-load generated products and orders into the configured stores",
+		Long: `Bulk-load generated products and orders into the configured stores (the
+same configuration as serve: Redis and PostgreSQL, or the embedded store).
+
+Products get the ids seed-000000000, seed-000000001, ... and overwrite
+products with those ids. Orders have 1 to 3 lines over the seeded products;
+they take no stock. Writes go in batches of --batch (one Redis pipeline or
+one SQL statement or transaction each), --workers batches at a time.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.products < 0 || opts.orders < 0 || opts.batch < 1 || opts.workers < 1 {
+				return errors.New("seed: --products and --orders must be >= 0, --batch and --workers >= 1")
+			}
+			if opts.orders > 0 && opts.products == 0 {
+				return errors.New("seed: orders are placed over the seeded products: give --products too")
+			}
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return seed(cmd.Context(), cfg, log, opts, cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&opts.products, "products", 0, "number of products to write")
+	fs.IntVar(&opts.orders, "orders", 0, "number of orders to write")
+	fs.IntVar(&opts.batch, "batch", 1000, "products or orders per write")
+	fs.IntVar(&opts.workers, "workers", 4, "batches written concurrently")
+	backendFlags(fs)
+	return cmd
+}
+
+type productSeeder interface {
+	Seed(ctx context.Context, ps []products.Product) error
+}
+
+type orderSeeder interface {
+	Seed(ctx context.Context, orders [][]orders.NewLine) error
+	// Analyze refreshes the planner's statistics after the load.
+	Analyze(ctx context.Context) error
+}
+
+var (
+	_ productSeeder = (*products.RedisStore)(nil)
+	_ productSeeder = (*products.SQLStore)(nil)
+	_ orderSeeder   = (*orders.PGStore)(nil)
+	_ orderSeeder   = (*orders.SQLStore)(nil)
+)
+
+func seed(ctx context.Context, cfg Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
+	var (
+		ps      productSeeder
+		ords    orderSeeder
+		closers []func() error
+	)
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	if cfg.Embedded() {
+		path := filepath.Join(cfg.DataDir, "airship.db")
+		sdb, err := db.OpenSQLite(ctx, path)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, sdb.Close)
+		if err := migrations.Up(ctx, sdb.DB, migrations.SQLite, log); err != nil {
+			return err
+		}
+		ps, ords = products.NewSQLStore(sdb), orders.NewSQLStore(sdb)
+		opts.workers = 1 // one writer at a time anyway
+	} else {
+		if opts.products > 0 {
+			rdb, err := OpenRedis(cfg)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, rdb.Close)
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			ps = products.NewRedisStore(rdb, cfg.RedisPrefix)
+		}
+		if opts.orders > 0 {
+			pg, err := OpenPostgres(cfg)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, pg.Close)
+			if err := migrations.Up(ctx, pg.DB, migrations.Postgres, log); err != nil {
+				return err
+			}
+			ords = orders.NewPGStore(pg)
+		}
+	}
+
+	if opts.products > 0 {
+		err := inBatches(ctx, "products", opts.products, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
+			batch := make([]products.Product, 0, to-from)
+			for i := from; i < to; i++ {
+				batch = append(batch, SeedProduct(i))
+			}
+			return ps.Seed(ctx, batch)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if opts.orders > 0 {
+		err := inBatches(ctx, "orders", opts.orders, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
+			rng := rand.New(rand.NewPCG(uint64(from), uint64(to)))
+			batch := make([][]orders.NewLine, 0, to-from)
+			for range to - from {
+				batch = append(batch, seedOrder(rng, opts.products))
+			}
+			return ords.Seed(ctx, batch)
+		})
+		if err != nil {
+			return err
+		}
+		if err := ords.Analyze(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SeedProductID is the id of the i-th seeded product: seed-000000123.
+func SeedProductID(i int) string {
+	s := strconv.Itoa(i)
+	const width = 9
+	if len(s) >= width {
+		return "seed-" + s
+	}
+	return "seed-" + "000000000"[:width-len(s)] + s
+}
+
+// SeedProduct is the i-th seeded product.
+func SeedProduct(i int) products.Product {
+	return products.Product{
+		ID:                SeedProductID(i),
+		Title:             "Seeded airship " + strconv.Itoa(i),
+		PassengerCapacity: int64(10 + i%491),
+		MaximumSpeed:      int64(5 + i%96),
+		InStock:           1000,
+	}
+}
+
+// seedOrder returns 1 to 3 lines over distinct products among the first n
+// seeded ones.
+func seedOrder(rng *rand.Rand, n int) []orders.NewLine {
+	lines := make([]orders.NewLine, 0, 3)
+	for range 1 + rng.IntN(3) {
+		id := SeedProductID(rng.IntN(n))
+		dup := false
+		for _, l := range lines {
+			dup = dup || l.ProductID == id
+		}
+		if dup {
+			continue
+		}
+		lines = append(lines, orders.NewLine{
+			ProductID: id,
+			Price:     decimal.New(int64(100+rng.IntN(10_000_000)), -2),
+			Quantity:  int64(1 + rng.IntN(3)),
+		})
+	}
+	return lines
+}
+
+// inBatches calls write for [0, total) in batches of size, workers at a
+// time, printing progress every second and a final line to out.
+func inBatches(ctx context.Context, what string, total, size, workers int, out io.Writer,
+	write func(ctx context.Context, from, to int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	start := time.Now()
+	var written atomic.Int64
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for from := range next {
+				to := min(from+size, total)
+				if err := write(ctx, from, to); err != nil {
+					cancel(err)
+					return
+				}
+				written.Add(int64(to - from))
+			}
+		})
+	}
+	done := make(chan struct{})
+	var pwg sync.WaitGroup
+	pwg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				n := written.Load()
+				fmt.Fprintf(out, "seed %s: %d/%d (%.0f%%), %.0f/s\n", what, n, total,
+					100*float64(n)/float64(total), float64(n)/time.Since(start).Seconds())
+			}
+		}
+	})
+feed:
+	for from := 0; from < total; from += size {
+		select {
+		case next <- from:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(done)
+	pwg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("seed %s: %d of %d written: %w", what, written.Load(), total, err)
+	}
+	took := time.Since(start)
+	fmt.Fprintf(out, "seeded %d %s in %s (%.0f/s)\n", total, what, took.Round(time.Millisecond), float64(total)/took.Seconds())
+	return nil
+}

@@ -1,0 +1,180 @@
+// Package testbackend gives tests their own real backends: a fresh
+// PostgreSQL database, a private Redis key space and a temporary embedded
+// database, each migrated and removed when the test ends. A backend that is
+// not running fails the test with how to start it.
+package testbackend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/redis/go-redis/v9"
+
+	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/db/migrations"
+)
+
+const (
+	startPostgres = "start PostgreSQL with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, " +
+		"or point AIRSHIP_TEST_POSTGRES_URL at a server where the user may CREATE DATABASE"
+	startRedis = "start Redis with `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no`, " +
+		"or point AIRSHIP_TEST_REDIS_URL at a server"
+)
+
+// PostgresAdminURL is the server tests create their databases on.
+func PostgresAdminURL() string {
+	if u := os.Getenv("AIRSHIP_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// RedisURL is the Redis server tests use.
+func RedisURL() string {
+	if u := os.Getenv("AIRSHIP_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// Name returns a random name with the given prefix.
+func Name(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// PostgresURL creates a fresh, migrated database and returns its URL; the
+// database is dropped when the test ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := sqlx.Open("postgres", PostgresAdminURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v; %s", err, startPostgres)
+	}
+	defer admin.Close()
+	if err := admin.PingContext(ctx); err != nil {
+		t.Fatalf("PostgreSQL at %s is not reachable: %v; %s", redactURL(PostgresAdminURL()), err, startPostgres)
+	}
+	name := Name("airship_test_")
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sqlx.Open("postgres", PostgresAdminURL())
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer a.Close()
+		if _, err := a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, _ := url.Parse(PostgresAdminURL())
+	u.Path = "/" + name
+	pg, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer pg.Close()
+	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return u.String()
+}
+
+// Postgres returns a pool on a fresh, migrated database.
+func Postgres(t testing.TB) *sqlx.DB {
+	t.Helper()
+	pg, err := sqlx.Open("postgres", PostgresURL(t))
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	pg.SetMaxOpenConns(16)
+	t.Cleanup(func() { pg.Close() })
+	return pg
+}
+
+// RedisPrefix returns a fresh key prefix; every key under it is deleted
+// when the test ends.
+func RedisPrefix(t testing.TB) string {
+	t.Helper()
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		t.Fatalf("AIRSHIP_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		t.Fatalf("Redis at %s is not reachable: %v; %s", redactURL(RedisURL()), err, startRedis)
+	}
+	prefix := Name("airship-test:") + ":"
+	t.Cleanup(func() {
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("clean Redis prefix %s: %v", prefix, err)
+			return
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			if err := rdb.Unlink(ctx, keys[:n]...).Err(); err != nil {
+				t.Errorf("clean Redis prefix %s: %v", prefix, err)
+				return
+			}
+			keys = keys[n:]
+		}
+	})
+	return prefix
+}
+
+// Redis returns a client and a fresh key prefix, cleaned up at the end.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	prefix := RedisPrefix(t)
+	opts, _ := redis.ParseURL(RedisURL())
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, prefix
+}
+
+// SQLite returns a migrated embedded database in a temporary directory.
+func SQLite(t testing.TB) *sqlx.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "airship.db")
+	sdb, err := db.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open embedded database: %v", err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	if err := migrations.Up(context.Background(), sdb.DB, migrations.SQLite, nil); err != nil {
+		t.Fatalf("migrate embedded database: %v", err)
+	}
+	return sdb
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

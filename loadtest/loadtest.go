@@ -1,0 +1,317 @@
+// Package loadtest runs the API contract's load scenario against an
+// airship (or any server speaking the contract) and reports latency per
+// step: each virtual user loops, with no think time, through create
+// product → get product → create order → get order → delete product →
+// list orders.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The scenario's steps, in the order each iteration runs them.
+const (
+	StepCreateProduct = iota
+	StepGetProduct
+	StepCreateOrder
+	StepGetOrder
+	StepDeleteProduct
+	StepListOrders
+	numSteps
+)
+
+// StepNames names the steps in reports, indexed by Step* constants.
+var StepNames = []string{
+	"create product", "get product", "create order", "get order", "delete product", "list orders",
+}
+
+// Config describes a run.
+type Config struct {
+	// URL is the API's base URL, for example http://localhost:8000.
+	URL string
+	// Users is the number of virtual users.
+	Users int
+	// RampUp is the time over which the users start, evenly spread; Hold
+	// is how long all of them then keep going.
+	RampUp, Hold time.Duration
+	// Rows are the product templates; empty means DefaultRows().
+	Rows []Row
+	// Progress, if not nil, gets a progress line every second.
+	Progress io.Writer
+	// Client, if not nil, replaces the default tuned HTTP client.
+	Client *http.Client
+}
+
+// NewClient returns an HTTP client for users concurrent users: keep-alive
+// with enough idle connections for every user, no compression, and a
+// generous timeout per request.
+func NewClient(users int) *http.Client {
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          2 * users,
+		MaxIdleConnsPerHost:   2 * users,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+		ResponseHeaderTimeout: 30 * time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// Run runs the scenario until ramp-up plus hold have passed or ctx ends,
+// and returns the summary. Interrupting it (ctx ending) is not an error:
+// the summary covers what ran.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	if cfg.Users < 1 {
+		return Summary{}, errors.New("loadtest: users must be at least 1")
+	}
+	if cfg.RampUp < 0 || cfg.Hold < 0 || cfg.RampUp+cfg.Hold <= 0 {
+		return Summary{}, errors.New("loadtest: ramp-up and hold must not be negative, and not both zero")
+	}
+	base := strings.TrimRight(cfg.URL, "/")
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return Summary{}, fmt.Errorf("loadtest: url %q must start with http:// or https://", cfg.URL)
+	}
+	rows := cfg.Rows
+	if len(rows) == 0 {
+		rows = DefaultRows()
+	}
+	client := cfg.Client
+	if client == nil {
+		client = NewClient(cfg.Users)
+		defer client.CloseIdleConnections()
+	}
+
+	start := time.Now()
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.RampUp+cfg.Hold))
+	defer cancel()
+	rec := newRecorder(start, numSteps)
+	run := strconv.FormatInt(start.UnixNano()/1e6%(36*36*36*36*36*36), 36) // ids unique across runs
+
+	var wg sync.WaitGroup
+	for u := range cfg.Users {
+		delay := time.Duration(int64(cfg.RampUp) * int64(u) / int64(cfg.Users))
+		vu := &user{id: u, run: run, base: base, rows: rows, client: client, rec: rec}
+		wg.Go(func() {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-time.After(time.Until(start.Add(delay))):
+			}
+			vu.loop(ctx, runCtx)
+		})
+	}
+
+	done := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Go(func() { progress(cfg.Progress, rec, start, cfg, done) })
+	}
+	wg.Wait()
+	end := time.Now()
+	close(done)
+	pwg.Wait()
+
+	s := rec.summary(end, StepNames)
+	s.URL, s.Users, s.RampUp, s.Hold = base, cfg.Users, cfg.RampUp.String(), cfg.Hold.String()
+	s.Interrupted = ctx.Err() != nil
+	return s, nil
+}
+
+func progress(w io.Writer, rec *recorder, start time.Time, cfg Config, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	total := cfg.RampUp + cfg.Hold
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			reqs, errs, last := rec.progress(now)
+			elapsed := now.Sub(start)
+			active := cfg.Users
+			if cfg.RampUp > 0 && elapsed < cfg.RampUp {
+				active = min(cfg.Users, 1+int(int64(cfg.Users)*int64(elapsed)/int64(cfg.RampUp)))
+			}
+			fmt.Fprintf(w, "[%6s/%s] users %d  requests %d  errors %d  rps %d\n",
+				elapsed.Truncate(time.Second), total, active, reqs, errs, last)
+		}
+	}
+}
+
+// user is one virtual user.
+type user struct {
+	id     int
+	run    string
+	base   string
+	rows   []Row
+	client *http.Client
+	rec    *recorder
+	buf    bytes.Buffer
+}
+
+// loop runs iterations until stop ends. Requests run under ctx, so that
+// those in flight when the run's time is up finish and are recorded; when
+// ctx ends (Ctrl-C) they are cut short and not recorded.
+func (u *user) loop(ctx, stop context.Context) {
+	for n := 0; stop.Err() == nil && ctx.Err() == nil; n++ {
+		u.iteration(ctx, stop, n)
+	}
+}
+
+type productDoc struct {
+	ID                string `json:"id"`
+	Title             string `json:"title"`
+	PassengerCapacity int64  `json:"passenger_capacity"`
+	MaximumSpeed      int64  `json:"maximum_speed"`
+	InStock           int64  `json:"in_stock"`
+}
+
+type orderLine struct {
+	ProductID string `json:"product_id"`
+	Price     string `json:"price"`
+	Quantity  int64  `json:"quantity"`
+}
+
+type newOrder struct {
+	OrderDetails []orderLine `json:"order_details"`
+}
+
+// iteration runs the scenario once; no step starts after stop ends. A step
+// whose result a later step needs ends the iteration when it fails. When
+// the run ends between creating and deleting the product, the product is
+// deleted anyway (unrecorded), so that a run leaves nothing behind.
+func (u *user) iteration(ctx, stop context.Context, n int) {
+	row := u.rows[(u.id+n)%len(u.rows)]
+	id := ProductID(row.ID, u.run, u.id, n)
+	p := productDoc{ID: id, Title: row.Title, PassengerCapacity: row.PassengerCapacity,
+		MaximumSpeed: row.MaximumSpeed, InStock: row.InStock}
+	deleted := false
+	defer func() {
+		if !deleted && (stop.Err() != nil || ctx.Err() != nil) {
+			u.cleanup(ctx, id)
+		}
+	}()
+	if !u.do(ctx, stop, StepCreateProduct, http.MethodPost, "/products", p, http.StatusOK, nil) {
+		return
+	}
+	u.do(ctx, stop, StepGetProduct, http.MethodGet, "/products/"+id, nil, http.StatusOK, nil)
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	order := newOrder{OrderDetails: []orderLine{{ProductID: id, Price: "100000.99", Quantity: 1}}}
+	if u.do(ctx, stop, StepCreateOrder, http.MethodPost, "/orders", order, http.StatusOK, &created) {
+		u.do(ctx, stop, StepGetOrder, http.MethodGet, "/orders/"+strconv.FormatInt(created.ID, 10), nil, http.StatusOK, nil)
+	}
+	deleted = u.do(ctx, stop, StepDeleteProduct, http.MethodDelete, "/products/"+id, nil, http.StatusNoContent, nil)
+	u.do(ctx, stop, StepListOrders, http.MethodGet, "/orders", nil, http.StatusOK, nil)
+}
+
+// cleanup deletes a product the run may have left behind, without
+// recording it; 404 is fine.
+func (u *user) cleanup(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.base+"/products/"+id, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := u.client.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// do sends one request, unless stop has ended, checks its status, decodes
+// the body into out if not nil, and records the outcome; it reports
+// success. A request cut short because ctx ended is not recorded.
+func (u *user) do(ctx, stop context.Context, step int, method, path string, body any, want int, out any) bool {
+	if stop.Err() != nil || ctx.Err() != nil {
+		return false
+	}
+	var rd io.Reader
+	if body != nil {
+		u.buf.Reset()
+		if err := json.NewEncoder(&u.buf).Encode(body); err != nil {
+			panic(err) // the scenario's bodies always encode
+		}
+		rd = bytes.NewReader(u.buf.Bytes())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.base+path, rd)
+	if err != nil {
+		panic(err) // base was checked, paths are valid
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+
+	begin := time.Now()
+	resp, err := u.client.Do(req)
+	if err == nil {
+		err = readResponse(resp, want, out)
+	}
+	end := time.Now()
+	if err != nil && ctx.Err() != nil {
+		return false
+	}
+	u.rec.record(step, end, end.Sub(begin), err)
+	return err == nil
+}
+
+// readResponse reads the whole body (so that the connection is reused),
+// checks the status and decodes the body into out if not nil.
+func readResponse(resp *http.Response, want int, out any) error {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d, want %d: %s", resp.StatusCode, want, snippet(b))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decode body: %w: %s", err, snippet(b))
+		}
+	}
+	return nil
+}
+
+func snippet(b []byte) string {
+	const most = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > most {
+		s = s[:most] + "…"
+	}
+	return s
+}
+
+// WriteReports writes summary.json and latency.png to dir, creating it,
+// and returns their paths.
+func WriteReports(dir string, s Summary) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	summary, err := WriteSummary(dir, s)
+	if err != nil {
+		return nil, err
+	}
+	chart, err := WriteChart(dir, s)
+	if err != nil {
+		return []string{summary}, err
+	}
+	return []string{summary, chart}, nil
+}

@@ -1,0 +1,611 @@
+// Package orderstest is the contract suite of orders.Store, run through
+// orders.Service with the products store it is deployed with: the same
+// cases, with the same expectations, against every implementation.
+package orderstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Stores are an orders store and the products store that holds its stock.
+type Stores struct {
+	Orders   orders.Store
+	Products products.Store
+}
+
+// holdFor is the reservation timeout of the suite's services: short, so
+// that recovery cases need not wait long.
+const holdFor = 50 * time.Millisecond
+
+// Run runs the suite. newStores returns empty stores for each case.
+func Run(t *testing.T, newStores func(t *testing.T) Stores) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s Stores)
+	}{
+		{"PlaceGet", testPlaceGet},
+		{"GetNotFound", testGetNotFound},
+		{"ListKeyset", testListKeyset},
+		{"PlaceOutOfStock", testPlaceOutOfStock},
+		{"PlaceNotFound", testPlaceNotFound},
+		{"RollbackWhenWriteFails", testRollback},
+		{"Update", testUpdate},
+		{"UpdateOutOfStock", testUpdateOutOfStock},
+		{"UpdateUnknownLine", testUpdateUnknownLine},
+		{"Delete", testDelete},
+		{"DeleteAfterProductDeleted", testDeleteAfterProductDeleted},
+		{"RecoverCrashBeforeCommit", testRecoverBeforeCommit},
+		{"RecoverCrashAfterCommit", testRecoverAfterCommit},
+		{"VoidReservationCannotCommit", testVoidReservation},
+		{"SettleRacesCreate", testSettleRace},
+		{"RecoverPendingRestock", testRecoverRestock},
+		{"ParallelNoOversell", testParallelNoOversell},
+		{"ConcurrentLedger", testConcurrentLedger},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newStores(t)) })
+	}
+}
+
+func service(s Stores) *orders.Service {
+	return orders.NewService(s.Orders, s.Products, slog.New(slog.NewTextHandler(io.Discard, nil)), holdFor)
+}
+
+func create(t *testing.T, s Stores, id string, stock int64) {
+	t.Helper()
+	p := products.Product{ID: id, Title: "The " + id, PassengerCapacity: 10, MaximumSpeed: 5, InStock: stock}
+	if err := s.Products.Create(context.Background(), p); err != nil {
+		t.Fatalf("create product %s: %v", id, err)
+	}
+}
+
+func stockOf(t *testing.T, s Stores, id string) int64 {
+	t.Helper()
+	p, err := s.Products.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get product %s: %v", id, err)
+	}
+	return p.InStock
+}
+
+func price(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func nl(id, p string, q int64) orders.NewLine {
+	return orders.NewLine{ProductID: id, Price: price(p), Quantity: q}
+}
+
+func countOrders(t *testing.T, s Stores) int {
+	t.Helper()
+	list, err := s.Orders.List(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+func testPlaceGet(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	create(t, s, "b", 10)
+	svc := service(s)
+	placed, err := svc.Place(ctx, []orders.NewLine{
+		nl("a", "100000.99", 1), nl("b", "9999999999999999.99", 2), nl("a", "0.1", 3),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Get(ctx, placed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a 100000.99 1", "b 9999999999999999.99 2", "a 0.10 3"}
+	if len(got.Lines) != len(want) {
+		t.Fatalf("order has %d lines; want %d", len(got.Lines), len(want))
+	}
+	for i, l := range got.Lines {
+		if s := fmt.Sprintf("%s %s %d", l.ProductID, l.Price.StringFixed(2), l.Quantity); s != want[i] {
+			t.Errorf("line %d = %s; want %s", i, s, want[i])
+		}
+		if l.ID != placed.Lines[i].ID || (i > 0 && l.ID <= got.Lines[i-1].ID) {
+			t.Errorf("line ids %v not ascending or not those Place returned", got.Lines)
+		}
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 6 || b != 8 {
+		t.Fatalf("stock = %d, %d; want 6, 8", a, b)
+	}
+	if exp, _ := s.Products.Expired(ctx, time.Now().Add(time.Hour), 10); len(exp) != 0 {
+		t.Fatalf("reservations left after Place: %+v", exp)
+	}
+}
+
+func testGetNotFound(t *testing.T, s Stores) {
+	_, err := s.Orders.Get(context.Background(), 424242)
+	var nf *orders.NotFoundError
+	if !errors.As(err, &nf) || nf.ID != 424242 {
+		t.Fatalf("Get error = %v; want NotFoundError{424242}", err)
+	}
+}
+
+func testListKeyset(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 100)
+	svc := service(s)
+	var ids []int64
+	for i := range 7 {
+		o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 1), nl("a", fmt.Sprint(i), 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.ID)
+	}
+	var got []int64
+	after := int64(0)
+	for {
+		page, err := s.Orders.List(ctx, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page {
+			if len(o.Lines) != 2 {
+				t.Fatalf("listed order %d with %d lines; want 2", o.ID, len(o.Lines))
+			}
+			got = append(got, o.ID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("listed %v; want %v, oldest first", got, ids)
+	}
+}
+
+func testPlaceOutOfStock(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 5)
+	create(t, s, "b", 1)
+	_, err := service(s).Place(ctx, []orders.NewLine{nl("a", "1", 2), nl("b", "1", 2)})
+	var oos *products.OutOfStockError
+	if !errors.As(err, &oos) || oos.ID != "b" {
+		t.Fatalf("Place error = %v; want OutOfStockError naming b", err)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 5 || b != 1 {
+		t.Fatalf("stock = %d, %d; want 5, 1 (unchanged)", a, b)
+	}
+	if n := countOrders(t, s); n != 0 {
+		t.Fatalf("%d orders written; want 0", n)
+	}
+}
+
+func testPlaceNotFound(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 5)
+	_, err := service(s).Place(ctx, []orders.NewLine{nl("a", "1", 2), nl("ghost", "1", 1)})
+	var nf *products.NotFoundError
+	if !errors.As(err, &nf) || nf.ID != "ghost" {
+		t.Fatalf("Place error = %v; want NotFoundError naming ghost", err)
+	}
+	if got := stockOf(t, s, "a"); got != 5 {
+		t.Fatalf("stock = %d; want 5 (unchanged)", got)
+	}
+	if n := countOrders(t, s); n != 0 {
+		t.Fatalf("%d orders written; want 0", n)
+	}
+}
+
+// failingCreate fails every Create, as a database failing between the
+// reservation and the commit would.
+type failingCreate struct{ orders.Store }
+
+var errInjected = errors.New("injected write failure")
+
+func (failingCreate) Create(context.Context, string, []orders.NewLine) (orders.Order, error) {
+	return orders.Order{}, errInjected
+}
+
+func testRollback(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 5)
+	svc := service(Stores{Orders: failingCreate{s.Orders}, Products: s.Products})
+	if _, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 2)}); !errors.Is(err, errInjected) {
+		t.Fatalf("Place error = %v; want the injected failure", err)
+	}
+	if got := stockOf(t, s, "a"); got != 5 {
+		t.Fatalf("stock = %d; want 5: a failed write must give the stock back", got)
+	}
+	if n := countOrders(t, s); n != 0 {
+		t.Fatalf("%d orders written; want 0", n)
+	}
+	if exp, _ := s.Products.Expired(ctx, time.Now().Add(time.Hour), 10); len(exp) != 0 {
+		t.Fatalf("reservations left: %+v", exp)
+	}
+}
+
+func testUpdate(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	create(t, s, "b", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2), nl("b", "2.00", 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q3, q1, p := int64(3), int64(1), price("9.99")
+	updated, err := svc.Update(ctx, o.ID, []orders.LineUpdate{
+		{ID: o.Lines[0].ID, Quantity: &q3, Price: &p},
+		{ID: o.Lines[1].ID, Quantity: &q1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.Get(ctx, o.ID)
+	for _, x := range []orders.Order{updated, got} {
+		if x.Lines[0].Quantity != 3 || x.Lines[0].Price.StringFixed(2) != "9.99" ||
+			x.Lines[1].Quantity != 1 || x.Lines[1].Price.StringFixed(2) != "2.00" {
+			t.Fatalf("order after Update = %+v", x)
+		}
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 7 || b != 9 {
+		t.Fatalf("stock = %d, %d; want 7 (10-3), 9 (10-1)", a, b)
+	}
+}
+
+func testUpdateOutOfStock(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 3)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := int64(4) // needs 2 more, 1 left
+	_, err = svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &q}})
+	if !errors.Is(err, products.ErrOutOfStock) {
+		t.Fatalf("Update error = %v; want ErrOutOfStock", err)
+	}
+	got, _ := svc.Get(ctx, o.ID)
+	if got.Lines[0].Quantity != 2 || stockOf(t, s, "a") != 1 {
+		t.Fatalf("after refused Update: quantity %d, stock %d; want 2, 1", got.Lines[0].Quantity, stockOf(t, s, "a"))
+	}
+}
+
+func testUpdateUnknownLine(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 3)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := int64(2)
+	_, err = svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID + 1000, Quantity: &q}})
+	if !errors.Is(err, orders.ErrLineNotFound) {
+		t.Fatalf("Update error = %v; want ErrLineNotFound", err)
+	}
+	if _, err := svc.Update(ctx, 999999, []orders.LineUpdate{{ID: 1, Quantity: &q}}); !errors.Is(err, orders.ErrNotFound) {
+		t.Fatalf("Update of a missing order error = %v; want ErrNotFound", err)
+	}
+	if got := stockOf(t, s, "a"); got != 2 {
+		t.Fatalf("stock = %d; want 2", got)
+	}
+}
+
+func testDelete(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2), nl("a", "1.00", 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 10 {
+		t.Fatalf("stock after Delete = %d; want 10", got)
+	}
+	if _, err := svc.Get(ctx, o.ID); !errors.Is(err, orders.ErrNotFound) {
+		t.Fatalf("Get after Delete error = %v; want ErrNotFound", err)
+	}
+	if err := svc.Delete(ctx, o.ID); !errors.Is(err, orders.ErrNotFound) {
+		t.Fatalf("second Delete error = %v; want ErrNotFound", err)
+	}
+	if pending, _ := s.Orders.PendingRestocks(ctx, time.Now().Add(time.Hour), 10); len(pending) != 0 {
+		t.Fatalf("restocks left pending: %+v", pending)
+	}
+}
+
+func testDeleteAfterProductDeleted(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	create(t, s, "b", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2), nl("b", "1.00", 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Products.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 10 {
+		t.Fatalf("stock of a = %d; want 10", got)
+	}
+	if ok, _ := s.Products.Exists(ctx, "b"); ok {
+		t.Fatal("deleting the order brought product b back")
+	}
+}
+
+// testRecoverBeforeCommit: the process took the stock, then died before
+// writing the order. The sweep gives the stock back.
+func testRecoverBeforeCommit(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	r := products.Reservation{ID: "crashed-before-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
+		Deadline: time.Now().Add(-time.Millisecond)}
+	if err := s.Products.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 6 {
+		t.Fatalf("stock after Reserve = %d; want 6", got)
+	}
+	svc := service(s)
+	for range 2 { // a second sweep (another replica) changes nothing
+		if err := svc.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := stockOf(t, s, "a"); got != 10 {
+			t.Fatalf("stock after Recover = %d; want 10", got)
+		}
+	}
+	// The order can no longer commit on that reservation.
+	if _, err := s.Orders.Create(ctx, r.ID, []orders.NewLine{nl("a", "1", 4)}); !errors.Is(err, orders.ErrReservationVoid) {
+		t.Fatalf("Create on a voided reservation error = %v; want ErrReservationVoid", err)
+	}
+}
+
+// testRecoverAfterCommit: the order committed, then the process died before
+// forgetting the reservation. The sweep keeps the stock taken.
+func testRecoverAfterCommit(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	r := products.Reservation{ID: "crashed-after-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
+		Deadline: time.Now().Add(-time.Millisecond)}
+	if err := s.Products.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Orders.Create(ctx, r.ID, []orders.NewLine{nl("a", "1", 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := service(s).Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 6 {
+		t.Fatalf("stock after Recover = %d; want 6 (the order stands)", got)
+	}
+	if _, err := s.Orders.Get(ctx, o.ID); err != nil {
+		t.Fatalf("order gone after Recover: %v", err)
+	}
+	if exp, _ := s.Products.Expired(ctx, time.Now().Add(time.Hour), 10); len(exp) != 0 {
+		t.Fatalf("reservations left after Recover: %+v", exp)
+	}
+	id, committed, err := s.Orders.Settle(ctx, r.ID)
+	if err != nil || !committed || id != o.ID {
+		t.Fatalf("Settle = %d, %v, %v; want %d, true", id, committed, err, o.ID)
+	}
+}
+
+func testVoidReservation(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	if _, committed, err := s.Orders.Settle(ctx, "never-claimed"); err != nil || committed {
+		t.Fatalf("Settle = %v, %v; want void", committed, err)
+	}
+	if _, committed, err := s.Orders.Settle(ctx, "never-claimed"); err != nil || committed {
+		t.Fatalf("second Settle = %v, %v; want void again", committed, err)
+	}
+	if _, err := s.Orders.Create(ctx, "never-claimed", []orders.NewLine{nl("a", "1", 1)}); !errors.Is(err, orders.ErrReservationVoid) {
+		t.Fatalf("Create error = %v; want ErrReservationVoid", err)
+	}
+	if n := countOrders(t, s); n != 0 {
+		t.Fatalf("%d orders written; want 0", n)
+	}
+}
+
+// testRecoverRestock: an order was deleted, then the process died before
+// giving the stock back. The sweep replays the restock, once.
+func testRecoverRestock(t *testing.T, s Stores) {
+	ctx := context.Background()
+	create(t, s, "a", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := orders.Change{Expect: o.Lines, RestockID: "restock-1", Restock: []products.Line{{ProductID: "a", Quantity: 4}}}
+	if err := s.Orders.Delete(ctx, o.ID, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 6 {
+		t.Fatalf("stock before Recover = %d; want 6", got)
+	}
+	time.Sleep(2 * holdFor)
+	for range 2 {
+		if err := svc.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := stockOf(t, s, "a"); got != 10 {
+			t.Fatalf("stock after Recover = %d; want 10", got)
+		}
+	}
+}
+
+func testParallelNoOversell(t *testing.T, s Stores) {
+	ctx := context.Background()
+	const stock, clients = 100, 300
+	create(t, s, "a", stock)
+	svc := service(s)
+	var ok, short atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			_, err := svc.Place(ctx, []orders.NewLine{nl("a", "100000.99", 1)})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, products.ErrOutOfStock):
+				short.Add(1)
+			default:
+				t.Errorf("Place: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != stock || short.Load() != clients-stock {
+		t.Fatalf("%d orders placed, %d out of stock; want %d and %d", ok.Load(), short.Load(), stock, clients-stock)
+	}
+	if got := stockOf(t, s, "a"); got != 0 {
+		t.Fatalf("stock = %d; want 0", got)
+	}
+	if n := countOrders(t, s); n != stock {
+		t.Fatalf("%d orders written; want %d", n, stock)
+	}
+}
+
+// testConcurrentLedger places, updates and deletes orders at random from
+// many goroutines; at the end, for every product, the stock plus the
+// quantities of the orders that exist equals the initial stock, and no
+// stock is negative.
+func testConcurrentLedger(t *testing.T, s Stores) {
+	ctx := context.Background()
+	ids := []string{"a", "b", "c"}
+	const initial = 40
+	for _, id := range ids {
+		create(t, s, id, initial)
+	}
+	svc := service(s)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			var mine []orders.Order
+			for range 30 {
+				switch op := rng.IntN(10); {
+				case op < 5 || len(mine) == 0:
+					n := 1 + rng.IntN(2)
+					lines := make([]orders.NewLine, n)
+					for i := range lines {
+						lines[i] = nl(ids[rng.IntN(len(ids))], "10.00", int64(1+rng.IntN(4)))
+					}
+					o, err := svc.Place(ctx, lines)
+					if err == nil {
+						mine = append(mine, o)
+					} else if !errors.Is(err, products.ErrOutOfStock) {
+						t.Errorf("Place: %v", err)
+					}
+				case op < 8:
+					o := mine[rng.IntN(len(mine))]
+					q := int64(1 + rng.IntN(5))
+					_, err := svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[rng.IntN(len(o.Lines))].ID, Quantity: &q}})
+					if err != nil && !errors.Is(err, products.ErrOutOfStock) {
+						t.Errorf("Update: %v", err)
+					}
+				default:
+					i := rng.IntN(len(mine))
+					if err := svc.Delete(ctx, mine[i].ID); err != nil {
+						t.Errorf("Delete: %v", err)
+					}
+					mine = append(mine[:i], mine[i+1:]...)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	held := map[string]int64{}
+	list, err := s.Orders.List(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list {
+		for _, l := range o.Lines {
+			held[l.ProductID] += l.Quantity
+		}
+	}
+	for _, id := range ids {
+		stock := stockOf(t, s, id)
+		if stock < 0 || stock+held[id] != initial {
+			t.Errorf("product %s: stock %d + ordered %d = %d; want %d", id, stock, held[id], stock+held[id], initial)
+		}
+	}
+	if len(list) == 0 {
+		t.Error("no orders survived; the test exercised nothing")
+	}
+}
+
+// testSettleRace runs Create and Settle on the same reservations at once:
+// each reservation ends either claimed by the order that was written or
+// void with no order, never both.
+func testSettleRace(t *testing.T, st Stores) {
+	s := st.Orders
+	ctx := context.Background()
+	const n = 32
+	type outcome struct {
+		created   orders.Order
+		createErr error
+		settledID int64
+		committed bool
+		settleErr error
+	}
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("race-%d", i)
+		wg.Go(func() {
+			out[i].created, out[i].createErr = s.Create(ctx, id, []orders.NewLine{{ProductID: "a", Price: price("1"), Quantity: 1}})
+		})
+		wg.Go(func() {
+			out[i].settledID, out[i].committed, out[i].settleErr = s.Settle(ctx, id)
+		})
+	}
+	wg.Wait()
+	written := 0
+	for i, o := range out {
+		if o.settleErr != nil {
+			t.Fatalf("settle %d: %v", i, o.settleErr)
+		}
+		switch {
+		case o.createErr == nil:
+			written++
+			if !o.committed || o.settledID != o.created.ID {
+				t.Fatalf("reservation %d: order %d written but settled as %d, %v", i, o.created.ID, o.settledID, o.committed)
+			}
+		case errors.Is(o.createErr, orders.ErrReservationVoid):
+			if o.committed {
+				t.Fatalf("reservation %d: void create but settled as committed", i)
+			}
+		default:
+			t.Fatalf("create %d: %v", i, o.createErr)
+		}
+	}
+	if list, err := s.List(ctx, 0, 2*n); err != nil || len(list) != written {
+		t.Fatalf("list: %d orders, %v; want %d", len(list), err, written)
+	}
+}

@@ -1,0 +1,418 @@
+// Package productstest is the contract suite of products.Store: the same
+// cases, with the same expectations, run against every implementation.
+package productstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airshipltd/airship/products"
+)
+
+// Run runs the suite. newStore returns an empty store for each case.
+func Run(t *testing.T, newStore func(t *testing.T) products.Store) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s products.Store)
+	}{
+		{"CreateGet", testCreateGet},
+		{"CreateExisting", testCreateExisting},
+		{"GetManyMissing", testGetManyMissing},
+		{"Update", testUpdate},
+		{"Delete", testDelete},
+		{"ListPages", testListPages},
+		{"ListBadCursor", testListBadCursor},
+		{"ReserveCommit", testReserveCommit},
+		{"ReserveAllOrNothing", testReserveAllOrNothing},
+		{"ReserveMergesLines", testReserveMergesLines},
+		{"ReserveNotFound", testReserveNotFound},
+		{"ReserveIdempotent", testReserveIdempotent},
+		{"ReleaseIdempotent", testReleaseIdempotent},
+		{"ReleaseAfterDelete", testReleaseAfterDelete},
+		{"Expired", testExpired},
+		{"Restock", testRestock},
+		{"ParallelNoOversell", testParallelNoOversell},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
+	}
+}
+
+func airship(id string, stock int64) products.Product {
+	return products.Product{ID: id, Title: "The " + id, PassengerCapacity: 101, MaximumSpeed: 5, InStock: stock}
+}
+
+func mustCreate(t *testing.T, s products.Store, ps ...products.Product) {
+	t.Helper()
+	for _, p := range ps {
+		if err := s.Create(context.Background(), p); err != nil {
+			t.Fatalf("Create(%s): %v", p.ID, err)
+		}
+	}
+}
+
+func stockOf(t *testing.T, s products.Store, id string) int64 {
+	t.Helper()
+	p, err := s.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return p.InStock
+}
+
+func reservation(id string, lines ...products.Line) products.Reservation {
+	return products.Reservation{ID: id, Lines: lines, Deadline: time.Now().Add(time.Minute)}
+}
+
+func line(id string, q int64) products.Line { return products.Line{ProductID: id, Quantity: q} }
+
+func testCreateGet(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	want := products.Product{ID: "the_odyssey-0.8623041", Title: "The Odyssey ✈", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 2147483647}
+	mustCreate(t, s, want)
+	got, err := s.Get(ctx, want.ID)
+	if err != nil || got != want {
+		t.Fatalf("Get = %+v, %v; want %+v", got, err, want)
+	}
+	ok, err := s.Exists(ctx, want.ID)
+	if err != nil || !ok {
+		t.Fatalf("Exists = %v, %v; want true", ok, err)
+	}
+	ok, err = s.Exists(ctx, "nope")
+	if err != nil || ok {
+		t.Fatalf("Exists(nope) = %v, %v; want false", ok, err)
+	}
+	_, err = s.Get(ctx, "nope")
+	var nf *products.NotFoundError
+	if !errors.As(err, &nf) || nf.ID != "nope" || !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("Get(nope) error = %v; want NotFoundError naming nope", err)
+	}
+}
+
+func testCreateExisting(t *testing.T, s products.Store) {
+	mustCreate(t, s, airship("a", 1))
+	err := s.Create(context.Background(), airship("a", 5))
+	if !errors.Is(err, products.ErrExists) {
+		t.Fatalf("second Create error = %v; want ErrExists", err)
+	}
+	if got := stockOf(t, s, "a"); got != 1 {
+		t.Fatalf("stock after refused Create = %d; want 1 (unchanged)", got)
+	}
+}
+
+func testGetManyMissing(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 1), airship("b", 2))
+	got, err := s.GetMany(ctx, []string{"a", "x", "b", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["a"].InStock != 1 || got["b"].InStock != 2 {
+		t.Fatalf("GetMany = %+v; want a and b", got)
+	}
+	missing, err := s.Missing(ctx, []string{"a", "x", "b", "y"})
+	if err != nil || fmt.Sprint(missing) != "[x y]" {
+		t.Fatalf("Missing = %v, %v; want [x y]", missing, err)
+	}
+	if got, err := s.GetMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(nil) = %v, %v", got, err)
+	}
+}
+
+func testUpdate(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 1))
+	title, stock := "Renamed", int64(7)
+	got, err := s.Update(ctx, "a", products.Patch{Title: &title, InStock: &stock})
+	want := products.Product{ID: "a", Title: "Renamed", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 7}
+	if err != nil || got != want {
+		t.Fatalf("Update = %+v, %v; want %+v", got, err, want)
+	}
+	if again, _ := s.Get(ctx, "a"); again != want {
+		t.Fatalf("Get after Update = %+v; want %+v", again, want)
+	}
+	if _, err := s.Update(ctx, "nope", products.Patch{Title: &title}); !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("Update(nope) error = %v; want ErrNotFound", err)
+	}
+	if ok, _ := s.Exists(ctx, "nope"); ok {
+		t.Fatal("Update(nope) created the product")
+	}
+}
+
+func testDelete(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 1))
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("Get after Delete error = %v; want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx, "a"); !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("second Delete error = %v; want ErrNotFound", err)
+	}
+}
+
+func testListPages(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	const n = 257
+	for i := range n {
+		mustCreate(t, s, airship(fmt.Sprintf("p%03d", i), int64(i)))
+	}
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		page, err := s.List(ctx, cursor, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Products) > 50 {
+			t.Fatalf("page of %d products; limit 50", len(page.Products))
+		}
+		for _, p := range page.Products {
+			seen[p.ID]++
+			if want := airship(p.ID, p.InStock); p != want {
+				t.Fatalf("listed %+v; want %+v", p, want)
+			}
+		}
+		pages++
+		if page.Next == "" {
+			break
+		}
+		if pages > n {
+			t.Fatal("listing does not end")
+		}
+		cursor = page.Next
+	}
+	if len(seen) != n {
+		t.Fatalf("listing returned %d distinct products; want %d", len(seen), n)
+	}
+	if pages < 6 {
+		t.Fatalf("listing took %d pages; want at least 6 of 50", pages)
+	}
+}
+
+func testListBadCursor(t *testing.T, s products.Store) {
+	for _, c := range []string{"garbage", "-1", "1-x", "%%%"} {
+		if _, err := s.List(context.Background(), c, 10); !errors.Is(err, products.ErrBadCursor) {
+			t.Errorf("List(cursor %q) error = %v; want ErrBadCursor", c, err)
+		}
+	}
+}
+
+func testReserveCommit(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 10), airship("b", 5))
+	r := reservation("r1", line("a", 3), line("b", 5))
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 7 || b != 0 {
+		t.Fatalf("stock after Reserve = %d, %d; want 7, 0", a, b)
+	}
+	if err := s.Commit(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// A committed reservation's stock stays taken, even if released later.
+	if err := s.Release(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 7 || b != 0 {
+		t.Fatalf("stock after Commit and Release = %d, %d; want 7, 0", a, b)
+	}
+	if exp, err := s.Expired(ctx, time.Now().Add(time.Hour), 10); err != nil || len(exp) != 0 {
+		t.Fatalf("Expired after Commit = %v, %v; want none", exp, err)
+	}
+}
+
+func testReserveAllOrNothing(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 10), airship("b", 1))
+	err := s.Reserve(ctx, reservation("r1", line("a", 3), line("b", 2)))
+	var oos *products.OutOfStockError
+	if !errors.As(err, &oos) || oos.ID != "b" || oos.Requested != 2 || oos.Available != 1 {
+		t.Fatalf("Reserve error = %v; want OutOfStockError{b, 2, 1}", err)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 10 || b != 1 {
+		t.Fatalf("stock after refused Reserve = %d, %d; want 10, 1 (unchanged)", a, b)
+	}
+	if exp, err := s.Expired(ctx, time.Now().Add(time.Hour), 10); err != nil || len(exp) != 0 {
+		t.Fatalf("Expired after refused Reserve = %v, %v; want none", exp, err)
+	}
+}
+
+func testReserveMergesLines(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 3))
+	// 2 + 2 > 3: the lines of one product count together.
+	if err := s.Reserve(ctx, reservation("r1", line("a", 2), line("a", 2))); !errors.Is(err, products.ErrOutOfStock) {
+		t.Fatalf("Reserve error = %v; want ErrOutOfStock", err)
+	}
+	if err := s.Reserve(ctx, reservation("r2", line("a", 1), line("a", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 0 {
+		t.Fatalf("stock = %d; want 0", got)
+	}
+}
+
+func testReserveNotFound(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 3))
+	err := s.Reserve(ctx, reservation("r1", line("a", 1), line("ghost", 1)))
+	var nf *products.NotFoundError
+	if !errors.As(err, &nf) || nf.ID != "ghost" {
+		t.Fatalf("Reserve error = %v; want NotFoundError naming ghost", err)
+	}
+	if got := stockOf(t, s, "a"); got != 3 {
+		t.Fatalf("stock = %d; want 3 (unchanged)", got)
+	}
+}
+
+func testReserveIdempotent(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 5))
+	r := reservation("r1", line("a", 2))
+	for range 3 {
+		if err := s.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stockOf(t, s, "a"); got != 3 {
+		t.Fatalf("stock after the same Reserve three times = %d; want 3", got)
+	}
+}
+
+func testReleaseIdempotent(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 5))
+	r := reservation("r1", line("a", 2))
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Release(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stockOf(t, s, "a"); got != 5 {
+		t.Fatalf("stock after Release three times = %d; want 5", got)
+	}
+}
+
+func testReleaseAfterDelete(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 5))
+	r := reservation("r1", line("a", 2))
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Exists(ctx, "a"); ok {
+		t.Fatal("Release brought a deleted product back")
+	}
+	// A product re-created under the same id does not get the old stock.
+	mustCreate(t, s, airship("a", 1))
+	if err := s.Release(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 1 {
+		t.Fatalf("stock of re-created product = %d; want 1", got)
+	}
+}
+
+func testExpired(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 5), airship("b", 5))
+	now := time.Now()
+	old := products.Reservation{ID: "old", Lines: []products.Line{line("a", 1), line("b", 2)}, Deadline: now.Add(-time.Second)}
+	fresh := products.Reservation{ID: "fresh", Lines: []products.Line{line("a", 1)}, Deadline: now.Add(time.Hour)}
+	for _, r := range []products.Reservation{old, fresh} {
+		if err := s.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exp, err := s.Expired(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp) != 1 || exp[0].ID != "old" || len(exp[0].Lines) != 2 {
+		t.Fatalf("Expired = %+v; want only old with its 2 lines", exp)
+	}
+	got := map[string]int64{}
+	for _, l := range exp[0].Lines {
+		got[l.ProductID] = l.Quantity
+	}
+	if got["a"] != 1 || got["b"] != 2 {
+		t.Fatalf("expired lines = %v; want a:1 b:2", got)
+	}
+	if err := s.Release(ctx, exp[0]); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 4 || b != 5 {
+		t.Fatalf("stock after releasing old = %d, %d; want 4, 5", a, b)
+	}
+	if exp, _ := s.Expired(ctx, now, 10); len(exp) != 0 {
+		t.Fatalf("Expired after Release = %+v; want none", exp)
+	}
+}
+
+func testRestock(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 1))
+	for range 2 { // the same restock twice counts once
+		if err := s.Restock(ctx, "ret1", []products.Line{line("a", 2), line("gone", 3), line("a", 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stockOf(t, s, "a"); got != 4 {
+		t.Fatalf("stock after Restock = %d; want 4", got)
+	}
+	if ok, _ := s.Exists(ctx, "gone"); ok {
+		t.Fatal("Restock created a product that does not exist")
+	}
+	if err := s.Restock(ctx, "ret2", []products.Line{line("a", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 5 {
+		t.Fatalf("stock after a second Restock = %d; want 5", got)
+	}
+}
+
+func testParallelNoOversell(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	const stock, clients = 20, 64
+	mustCreate(t, s, airship("a", stock), airship("b", 1000))
+	var ok, short atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			err := s.Reserve(ctx, reservation(fmt.Sprintf("r%d", i), line("b", 1), line("a", 1)))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, products.ErrOutOfStock):
+				short.Add(1)
+			default:
+				t.Errorf("Reserve: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != stock || short.Load() != clients-stock {
+		t.Fatalf("%d reservations succeeded, %d out of stock; want %d and %d", ok.Load(), short.Load(), stock, clients-stock)
+	}
+	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 0 || b != 1000-stock {
+		t.Fatalf("stock = %d, %d; want 0, %d", a, b, 1000-stock)
+	}
+}

@@ -1,0 +1,29 @@
+package products
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// Seed writes products in bulk, one HSET each, in a single pipeline: one
+// round trip for the whole batch. Unlike Create it overwrites products that
+// exist. It is for loading test data (airship seed), not for serving
+// requests.
+func (s *RedisStore) Seed(ctx context.Context, ps []Product) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for _, p := range ps {
+		pipe.HSet(ctx, s.productKey(p.ID),
+			"title", p.Title,
+			"passenger_capacity", strconv.FormatInt(p.PassengerCapacity, 10),
+			"maximum_speed", strconv.FormatInt(p.MaximumSpeed, 10),
+			"in_stock", strconv.FormatInt(p.InStock, 10))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("seed %d products: %w", len(ps), redisErr(err))
+	}
+	return nil
+}

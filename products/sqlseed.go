@@ -1,0 +1,41 @@
+package products
+
+import (
+	"context"
+	"fmt"
+)
+
+const sqlSeed = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+    passenger_capacity = excluded.passenger_capacity,
+    maximum_speed = excluded.maximum_speed,
+    in_stock = excluded.in_stock`
+
+// Seed writes products in bulk, in one transaction with a prepared INSERT.
+// Unlike Create it overwrites products that exist. It is for loading test
+// data (airship seed), not for serving requests.
+func (s *SQLStore) Seed(ctx context.Context, ps []Product) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("seed products: begin: %w", sqlErr(err))
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, sqlSeed)
+	if err != nil {
+		return fmt.Errorf("seed products: %w", sqlErr(err))
+	}
+	defer stmt.Close()
+	for _, p := range ps {
+		if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock); err != nil {
+			return fmt.Errorf("seed product %s: %w", p.ID, sqlErr(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("seed products: commit: %w", sqlErr(err))
+	}
+	return nil
+}
