@@ -35,10 +35,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	svc := orders.NewService(b.orders, b.products, log, cfg.ReservationTimeout)
-	h := gateway.New(b.products, svc, b.ping, gateway.Config{
+	h := gateway.New(b.products, svc, b.idem, b.ping, gateway.Config{
 		ImageRoot:      cfg.ProductImageRoot,
 		BodyLimit:      cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout,
+		APIKeys:        cfg.APIKeys,
 	}, log)
 	return &App{cfg: cfg, log: log, backends: b, orders: svc, handler: h}, nil
 }
@@ -105,6 +106,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Run serves the configuration until ctx ends: the serve command.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("starting airship", append([]any{"version", Version}, cfg.Masked()...)...)
+	if len(cfg.APIKeys) == 0 {
+		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
+	}
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 type backends struct {
 	products products.Store
 	orders   orders.Store
+	idem     *orders.IdempotencyStore
 	ping     func(context.Context) error
 	close    func() error
 }
@@ -51,6 +52,7 @@ func openEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 	return &backends{
 		products: products.NewSQLStore(sqlDB),
 		orders:   orders.NewSQLStore(sqlDB),
+		idem:     orders.NewIdempotencyStore(sqlDB, cfg.IdempotencyTTL, cfg.RequestTimeout),
 		ping:     sqlDB.PingContext,
 		close:    sqlDB.Close,
 	}, nil
@@ -66,6 +68,7 @@ func openProduction(ctx context.Context, cfg Config, log *slog.Logger) (*backend
 		pg.Close()
 		return nil, err
 	}
+	redis.SetLogger(redisLogger{log})
 	closeAll := func() error { return errors.Join(rdb.Close(), pg.Close()) }
 	pingPG := func(ctx context.Context) error {
 		if err := pg.PingContext(ctx); err != nil {
@@ -92,6 +95,7 @@ func openProduction(ctx context.Context, cfg Config, log *slog.Logger) (*backend
 	return &backends{
 		products: products.NewRedisStore(rdb, cfg.RedisPrefix),
 		orders:   orders.NewPGStore(pg),
+		idem:     orders.NewIdempotencyStore(pg, cfg.IdempotencyTTL, cfg.RequestTimeout),
 		ping: func(ctx context.Context) error {
 			return errors.Join(pingPG(ctx), pingRedis(ctx))
 		},
@@ -170,4 +174,12 @@ func waitFor(ctx context.Context, name string, ping func(context.Context) error,
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// redisLogger sends go-redis's own messages (failed dials and the like)
+// to airship's log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -39,6 +39,11 @@ type Config struct {
 	// commit before the recovery sweep settles it.
 	ReservationTimeout time.Duration `mapstructure:"reservation_timeout"`
 	RecoveryInterval   time.Duration `mapstructure:"recovery_interval"`
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl"`
+	// APIKeys, when not empty, are the bearer tokens that mutating
+	// requests must present.
+	APIKeys []string `mapstructure:"api_keys"`
 
 	PostgresMaxConns int `mapstructure:"postgres_max_conns"`
 	RedisPoolSize    int `mapstructure:"redis_pool_size"`
@@ -65,6 +70,8 @@ var defaults = map[string]any{
 	"backend_timeout":     time.Second,
 	"reservation_timeout": time.Minute,
 	"recovery_interval":   30 * time.Second,
+	"idempotency_ttl":     24 * time.Hour,
+	"api_keys":            "",
 	"postgres_max_conns":  16,
 	"redis_pool_size":     32,
 	"log_level":           "info",
@@ -139,7 +146,7 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"request_timeout": c.RequestTimeout, "shutdown_timeout": c.ShutdownTimeout,
 		"backend_timeout": c.BackendTimeout, "reservation_timeout": c.ReservationTimeout,
-		"recovery_interval": c.RecoveryInterval,
+		"recovery_interval": c.RecoveryInterval, "idempotency_ttl": c.IdempotencyTTL,
 	} {
 		if d <= 0 {
 			problems = append(problems, name+" must be positive")
@@ -172,6 +179,7 @@ func (c Config) Masked() []any {
 		"startup_timeout", c.StartupTimeout.String(), "backend_timeout", c.BackendTimeout.String(),
 		"reservation_timeout", c.ReservationTimeout.String(), "recovery_interval", c.RecoveryInterval.String(),
 		"postgres_max_conns", c.PostgresMaxConns, "redis_pool_size", c.RedisPoolSize,
+		"idempotency_ttl", c.IdempotencyTTL.String(), "api_keys", maskKeys(c.APIKeys),
 		"log_level", c.LogLevel, "debug_addr", c.DebugAddr,
 	}
 }
@@ -197,4 +205,12 @@ func maskURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// maskKeys shows how many API keys are set, never the keys.
+func maskKeys(keys []string) string {
+	if len(keys) == 0 {
+		return "(none: writes are open)"
+	}
+	return fmt.Sprintf("(%d keys)", len(keys))
 }

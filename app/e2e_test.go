@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -84,12 +84,21 @@ func startWith(t *testing.T, cfg app.Config) *server {
 	if err != nil {
 		t.Fatalf("start airship: %v", err)
 	}
-	ts := httptest.NewServer(a.Handler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		ts.Close()
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
 		a.Close()
 	})
-	return &server{t: t, url: ts.URL, client: newClient(t), cfg: cfg}
+	return &server{t: t, url: "http://" + ln.Addr().String(), client: newClient(t), cfg: cfg}
 }
 
 func start(t *testing.T, b backend) *server { return startWith(t, b.config(t)) }

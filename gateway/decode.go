@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -28,6 +29,11 @@ const (
 	// maxCount bounds every integer field; it fits every store exactly
 	// (PostgreSQL integer, Lua numbers, SQLite INTEGER).
 	maxCount = math.MaxInt32
+	// maxProblems and maxNameLength bound an error message, whatever the
+	// request: a message names at most maxProblems problems and quotes at
+	// most maxNameLength bytes of an unknown field's name.
+	maxProblems   = 20
+	maxNameLength = 64
 )
 
 // readJSON reads a request body of at most limit bytes and parses it as a
@@ -64,6 +70,10 @@ func readJSON(c echo.Context, limit int64) (object, error) {
 	}
 	var obj object
 	if err := json.Unmarshal(body, &obj); err != nil {
+		var dup *duplicateError
+		if errors.As(err, &dup) {
+			return nil, validationError(fieldName(dup.name) + ": is named twice")
+		}
 		return nil, badRequest("request body is not valid JSON")
 	}
 	return obj, nil
@@ -71,6 +81,63 @@ func readJSON(c echo.Context, limit int64) (object, error) {
 
 // object is a JSON object whose fields are read and checked one by one.
 type object map[string]json.RawMessage
+
+// duplicateError names a field given twice in one object. Such a document
+// is refused: parsers disagree on which value wins (encoding/json takes
+// the last, many others the first), so a proxy or validator in front of
+// the server could check one value while the server acted on the other.
+type duplicateError struct{ name string }
+
+func (e *duplicateError) Error() string { return "duplicate field " + strconv.Quote(e.name) }
+
+// errNotObject means a JSON value that should be an object is not.
+var errNotObject = errors.New("not a JSON object")
+
+// UnmarshalJSON reads a JSON object, refusing duplicate field names. JSON
+// null leaves o nil, as encoding/json does for maps.
+func (o *object) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errNotObject
+	}
+	out := object{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return errNotObject
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return err
+		}
+		if _, dup := out[name]; dup {
+			return &duplicateError{name: name}
+		}
+		out[name] = value
+	}
+	*o = out
+	return nil
+}
+
+// fieldName is a field name as error messages quote it: at most
+// maxNameLength bytes of it.
+func fieldName(name string) string {
+	if len(name) <= maxNameLength {
+		return name
+	}
+	cut := maxNameLength
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + "…"
+}
 
 // fields collects the problems found in a request document.
 type fields struct{ problems []string }
@@ -83,23 +150,34 @@ func (f *fields) err() error {
 	if len(f.problems) == 0 {
 		return nil
 	}
-	return validationError(strings.Join(f.problems, "; "))
+	problems := f.problems
+	if len(problems) > maxProblems {
+		problems = append(problems[:maxProblems:maxProblems], fmt.Sprintf("and %d more problems", len(f.problems)-maxProblems))
+	}
+	return validationError(strings.Join(problems, "; "))
 }
 
-// only reports every field of o not in allowed.
+// only reports every field of o not in allowed, in name order.
 func (f *fields) only(o object, prefix string, allowed ...string) {
+	var unknown []string
 	for name := range o {
-		known := false
-		for _, a := range allowed {
-			known = known || name == a
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
 		}
-		if !known {
-			f.add(prefix+name, "unknown field")
-		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		f.add(prefix+fieldName(name), "unknown field")
 	}
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// isSet reports whether o has the field with a value other than null.
+func isSet(o object, name string) bool {
+	raw, ok := o[name]
+	return ok && !isNull(raw)
+}
 
 // str reads a string field.
 func (f *fields) str(o object, prefix, name string, required bool) (string, bool) {
@@ -210,8 +288,15 @@ func (f *fields) array(o object, prefix, name string, most int) ([]object, bool)
 	}
 	out := make([]object, len(items))
 	for i, item := range items {
-		if err := json.Unmarshal(item, &out[i]); err != nil || out[i] == nil {
-			f.add(fmt.Sprintf("%s%s[%d]", prefix, name, i), "must be an object")
+		path := fmt.Sprintf("%s%s[%d]", prefix, name, i)
+		err := json.Unmarshal(item, &out[i])
+		var dup *duplicateError
+		switch {
+		case errors.As(err, &dup):
+			f.add(path+"."+fieldName(dup.name), "is named twice")
+			return nil, false
+		case err != nil || out[i] == nil:
+			f.add(path, "must be an object")
 			return nil, false
 		}
 	}
@@ -238,15 +323,20 @@ func decodePatch(o object) (products.Patch, error) {
 	if t, ok := f.title(o, "", false); ok {
 		p.Title = &t
 	}
-	for name, dst := range map[string]**int64{
-		"passenger_capacity": &p.PassengerCapacity, "maximum_speed": &p.MaximumSpeed, "in_stock": &p.InStock,
+	for _, c := range []struct {
+		name string
+		dst  **int64
+	}{
+		{"passenger_capacity", &p.PassengerCapacity}, {"maximum_speed", &p.MaximumSpeed}, {"in_stock", &p.InStock},
 	} {
-		if n, ok := f.count(o, "", name, 0, false); ok {
-			*dst = &n
+		if n, ok := f.count(o, "", c.name, 0, false); ok {
+			*c.dst = &n
 		}
 	}
-	if len(o) == 0 {
-		f.add("body", "must name at least one of title, passenger_capacity, maximum_speed, in_stock")
+	// A patch of nulls only would change nothing: null is not a value of
+	// any of these fields.
+	if len(f.problems) == 0 && p.Title == nil && p.PassengerCapacity == nil && p.MaximumSpeed == nil && p.InStock == nil {
+		f.add("body", "must set at least one of title, passenger_capacity, maximum_speed, in_stock")
 	}
 	return p, f.err()
 }
@@ -295,10 +385,8 @@ func decodeOrderUpdate(o object) ([]orders.LineUpdate, error) {
 		if q, ok := f.count(item, prefix, "quantity", 1, false); ok {
 			updates[i].Quantity = &q
 		}
-		if _, hasPrice := item["price"]; !hasPrice {
-			if _, hasQty := item["quantity"]; !hasQty {
-				f.add(prefix[:len(prefix)-1], "must set price, quantity or both")
-			}
+		if !isSet(item, "price") && !isSet(item, "quantity") {
+			f.add(prefix[:len(prefix)-1], "must set price, quantity or both")
 		}
 	}
 	return updates, f.err()

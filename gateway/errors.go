@@ -26,6 +26,10 @@ const (
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 	CodeUnexpected         = "UNEXPECTED_ERROR"
+	// Extended: Idempotency-Key and access control.
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeIdempotencyKeyInUse  = "IDEMPOTENCY_KEY_IN_USE"
+	CodeUnauthorized         = "UNAUTHORIZED"
 )
 
 // ErrorBody is the body of every error response.

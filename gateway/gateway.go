@@ -33,6 +33,9 @@ type Orders interface {
 	List(ctx context.Context, after int64, limit int) ([]orders.Order, error)
 	Update(ctx context.Context, id int64, updates []orders.LineUpdate) (orders.Order, error)
 	Delete(ctx context.Context, id int64) error
+	// PlaceAs and Outcome serve idempotent retries; see placeOnce.
+	PlaceAs(ctx context.Context, reservationID string, lines []orders.NewLine) (orders.Order, error)
+	Outcome(ctx context.Context, reservationID string) (orderID int64, committed bool, err error)
 }
 
 // Config tunes the gateway.
@@ -43,12 +46,16 @@ type Config struct {
 	BodyLimit int64
 	// RequestTimeout bounds the backend work of one request.
 	RequestTimeout time.Duration
+	// APIKeys, when not empty, are the bearer tokens that mutating
+	// requests must present; reads stay public.
+	APIKeys []string
 }
 
 // Gateway serves the API.
 type Gateway struct {
 	products Products
 	orders   Orders
+	idem     Idempotency
 	ready    func(context.Context) error
 	cfg      Config
 	log      *slog.Logger
@@ -56,8 +63,8 @@ type Gateway struct {
 
 // New returns the API's HTTP handler. ready reports whether the backends
 // answer; it serves /readyz.
-func New(p Products, o Orders, ready func(context.Context) error, cfg Config, log *slog.Logger) *echo.Echo {
-	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log}
+func New(p Products, o Orders, idem Idempotency, ready func(context.Context) error, cfg Config, log *slog.Logger) *echo.Echo {
+	g := &Gateway{products: p, orders: o, idem: idem, ready: ready, cfg: cfg, log: log}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
@@ -68,6 +75,7 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 		middleware.RequestID(),
 		requestLogger(log),
 		middleware.Recover(),
+		requireKey(cfg.APIKeys),
 		g.deadline,
 	)
 

@@ -69,6 +69,12 @@ func (g *Gateway) createOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if key := c.Request().Header.Get(HeaderIdempotencyKey); key != "" {
+		if !validKey(key) {
+			return badRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters")
+		}
+		return g.placeOnce(c, key, lines)
+	}
 	o, err := g.orders.Place(c.Request().Context(), lines)
 	if err != nil {
 		return err

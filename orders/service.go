@@ -76,10 +76,16 @@ const maxConflictRetries = 3
 
 // Place reserves the stock of an order and writes it.
 func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
+	return s.PlaceAs(ctx, uuid.NewString(), lines)
+}
+
+// PlaceAs is Place under a reservation ID chosen by the caller, who can
+// later learn with Outcome whether the order committed (idempotent retries).
+func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
 	if s.tx != nil {
 		var o Order
 		err := s.tx.InTx(ctx, func(ctx context.Context) error {
-			r := s.reservation(stockLines(lines))
+			r := s.reservationAs(reservationID, stockLines(lines))
 			if err := s.stock.Reserve(ctx, r); err != nil {
 				return err
 			}
@@ -91,7 +97,7 @@ func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
 		})
 		return o, err
 	}
-	r := s.reservation(stockLines(lines))
+	r := s.reservationAs(reservationID, stockLines(lines))
 	if err := s.stock.Reserve(ctx, r); err != nil {
 		return Order{}, err
 	}
@@ -251,7 +257,17 @@ func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) {
 }
 
 func (s *Service) reservation(lines []products.Line) products.Reservation {
-	return products.Reservation{ID: uuid.NewString(), Lines: lines, Deadline: s.now().Add(s.holdFor)}
+	return s.reservationAs(uuid.NewString(), lines)
+}
+
+func (s *Service) reservationAs(id string, lines []products.Line) products.Reservation {
+	return products.Reservation{ID: id, Lines: lines, Deadline: s.now().Add(s.holdFor)}
+}
+
+// Outcome settles a reservation placed with PlaceAs: the order that
+// claimed it, or void from now on, so that no order can still commit on it.
+func (s *Service) Outcome(ctx context.Context, reservationID string) (orderID int64, committed bool, err error) {
+	return s.orders.Settle(ctx, reservationID)
 }
 
 // settleAfter handles a failed write after a reservation: it settles the
