@@ -47,6 +47,7 @@ var backends = []backend{
 func testConfig() app.Config {
 	c := app.Defaults()
 	c.RequestTimeout = time.Minute
+	c.BackendTimeout = 10 * time.Second
 	c.ReservationTimeout = 2 * time.Minute
 	return c
 }

@@ -38,8 +38,8 @@ const (
 
 // readJSON reads a request body of at most limit bytes and parses it as a
 // JSON object. It fails with BAD_REQUEST for a wrong content type, invalid
-// UTF-8 or invalid JSON, VALIDATION_ERROR when the JSON is not an object,
-// and PAYLOAD_TOO_LARGE past the limit.
+// UTF-8 or invalid JSON, VALIDATION_ERROR when the JSON is not an object
+// or names a field twice, and PAYLOAD_TOO_LARGE past the limit.
 func readJSON(c echo.Context, limit int64) (object, error) {
 	req := c.Request()
 	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
