@@ -3,6 +3,8 @@ package orders_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
@@ -24,4 +26,9 @@ func TestSQLStore(t *testing.T) {
 		db := testbackend.SQLite(t)
 		return orderstest.Stores{Orders: orders.NewSQLStore(db), Products: products.NewSQLStore(db)}
 	})
+}
+
+// TestMain fails the package if a test leaves goroutines behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }

@@ -231,45 +231,47 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// List pages through the products with SCAN, never KEYS. The cursor is
-// "<scan cursor>-<skip>": the SCAN cursor of the batch the page stopped in
-// and how many keys of that batch were already returned. Like SCAN itself,
-// a listing returns every product that exists throughout it at least once.
+// List pages through the products with SCAN, never KEYS. A page always
+// continues from the cursor SCAN itself returned, so the listing keeps
+// SCAN's guarantee (every product that exists throughout it is listed at
+// least once) even while keys are added and the keyspace is rehashed. When
+// a SCAN batch holds more than fits on the page, the ids left over travel
+// in the page's cursor: "<scan cursor>" or "<scan cursor>:<id>,<id>,...".
 func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	scanCursor, skip, err := parseScanCursor(cursor)
+	scanCursor, ids, err := parseScanCursor(cursor)
 	if err != nil {
 		return Page{}, err
 	}
+	if len(ids) >= limit {
+		return s.page(ctx, ids[:limit], formatScanCursor(scanCursor, ids[limit:]))
+	}
+	if cursor != "" && scanCursor == 0 {
+		return s.page(ctx, ids, "") // only the leftovers of the last batch
+	}
 	match := s.prefix + "product:{*"
-	count := int64(max(limit, 256))
-	keys := make([]string, 0, limit)
+	count := int64(max(limit/4, 10))
+	keyPrefix := s.prefix + "product:{"
 	for {
 		batch, next, err := s.rdb.Scan(ctx, scanCursor, match, count).Result()
 		if err != nil {
 			return Page{}, fmt.Errorf("list products: %w", redisErr(err))
 		}
-		batch = batch[min(skip, len(batch)):]
-		if room := limit - len(keys); len(batch) > room {
-			keys = append(keys, batch[:room]...)
-			return s.page(ctx, keys, formatScanCursor(scanCursor, skip+room))
-		}
-		keys = append(keys, batch...)
-		skip = 0
-		if next == 0 {
-			return s.page(ctx, keys, "")
+		for _, k := range batch {
+			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(k, keyPrefix), "}"))
 		}
 		scanCursor = next
-		if len(keys) == limit {
-			return s.page(ctx, keys, formatScanCursor(next, 0))
+		switch {
+		case len(ids) > limit:
+			return s.page(ctx, ids[:limit], formatScanCursor(next, ids[limit:]))
+		case next == 0:
+			return s.page(ctx, ids, "")
+		case len(ids) == limit:
+			return s.page(ctx, ids, formatScanCursor(next, nil))
 		}
 	}
 }
 
-func (s *RedisStore) page(ctx context.Context, keys []string, next string) (Page, error) {
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = strings.TrimSuffix(strings.TrimPrefix(k, s.prefix+"product:{"), "}")
-	}
+func (s *RedisStore) page(ctx context.Context, ids []string, next string) (Page, error) {
 	found, err := s.GetMany(ctx, ids)
 	if err != nil {
 		return Page{}, err
@@ -283,27 +285,36 @@ func (s *RedisStore) page(ctx context.Context, keys []string, next string) (Page
 	return page, nil
 }
 
-func formatScanCursor(cursor uint64, skip int) string {
-	return strconv.FormatUint(cursor, 10) + "-" + strconv.Itoa(skip)
+func formatScanCursor(cursor uint64, leftover []string) string {
+	c := strconv.FormatUint(cursor, 10)
+	if len(leftover) > 0 {
+		c += ":" + strings.Join(leftover, ",")
+	}
+	return c
 }
 
-func parseScanCursor(c string) (uint64, int, error) {
+func parseScanCursor(c string) (uint64, []string, error) {
 	if c == "" {
-		return 0, 0, nil
+		return 0, nil, nil
 	}
-	cur, skip, ok := strings.Cut(c, "-")
-	if !ok {
-		return 0, 0, ErrBadCursor
-	}
+	cur, rest, hasIDs := strings.Cut(c, ":")
 	n, err := strconv.ParseUint(cur, 10, 64)
 	if err != nil {
-		return 0, 0, ErrBadCursor
+		return 0, nil, ErrBadCursor
 	}
-	k, err := strconv.Atoi(skip)
-	if err != nil || k < 0 || k > 1_000_000 {
-		return 0, 0, ErrBadCursor
+	if !hasIDs {
+		if n == 0 {
+			return 0, nil, ErrBadCursor // SCAN's end is never a next page
+		}
+		return n, nil, nil
 	}
-	return n, k, nil
+	ids := strings.Split(rest, ",")
+	for _, id := range ids {
+		if !ValidID(id) {
+			return 0, nil, ErrBadCursor
+		}
+	}
+	return n, ids, nil
 }
 
 // Reserve takes stock for all lines, or none. See the type's documentation

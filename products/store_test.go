@@ -3,6 +3,8 @@ package products_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
@@ -19,4 +21,9 @@ func TestSQLStore(t *testing.T) {
 	productstest.Run(t, func(t *testing.T) products.Store {
 		return products.NewSQLStore(testbackend.SQLite(t))
 	})
+}
+
+// TestMain fails the package if a test leaves goroutines behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }

@@ -52,6 +52,27 @@ mkdir -p "$OUT"
 PID=
 
 redis() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+# clean_redis deletes every key under the prefix, 5,000 keys a call.
+clean_redis() {
+	local cursor=0
+	while :; do
+		cursor=$(redis --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
+if #r[2] > 0 then redis.call('UNLINK', unpack(r[2])) end
+return r[1]" 0 "$cursor" "${PREFIX}*") || return 1
+		[[ $cursor != 0 ]] || return 0
+	done
+}
+# count_redis counts the keys matching a pattern.
+count_redis() {
+	local cursor=0 n=0 out
+	while :; do
+		out=$(redis --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
+return {r[1], #r[2]}" 0 "$cursor" "$1") || return 1
+		cursor=${out%%$'\n'*}
+		n=$((n + ${out##*$'\n'}))
+		[[ $cursor != 0 ]] || { echo "$n"; return 0; }
+	done
+}
 pg() { psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
 
 cleanup() {
@@ -61,7 +82,7 @@ cleanup() {
 		wait "$PID" 2>/dev/null
 	fi
 	pg "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-	redis --scan --pattern "${PREFIX}*" --count 10000 | xargs -r -n 1000 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" UNLINK >/dev/null
+	clean_redis
 	[[ -n ${KEEP_OUT:-} ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -79,7 +100,7 @@ AIRSHIP=$WORK/airship
 
 pg "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 pg "CREATE DATABASE $DB" >/dev/null
-redis --scan --pattern "${PREFIX}*" --count 10000 | xargs -r -n 1000 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" UNLINK >/dev/null
+clean_redis
 
 "$AIRSHIP" serve >"$OUT/server.log" 2>&1 &
 PID=$!
@@ -175,7 +196,7 @@ flat small
 
 echo "-- seeding $BIG products"
 "$AIRSHIP" seed --products "$BIG" --workers 2 >"$OUT/seed_big.log" 2>&1
-echo "   redis keys under the prefix: $(redis --scan --pattern "${PREFIX}product:*" --count 100000 | wc -l)"
+echo "   redis keys under the prefix: $(count_redis "${PREFIX}product:*")"
 echo "-- flat in size: $BIG products (load average $(cut -d' ' -f1 /proc/loadavg))"
 flat big
 

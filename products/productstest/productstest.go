@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) products.Store) {
 		{"Update", testUpdate},
 		{"Delete", testDelete},
 		{"ListPages", testListPages},
+		{"ListWhileWriting", testListWhileWriting},
 		{"ListBadCursor", testListBadCursor},
 		{"ReserveCommit", testReserveCommit},
 		{"ReserveAllOrNothing", testReserveAllOrNothing},
@@ -197,8 +198,59 @@ func testListPages(t *testing.T, s products.Store) {
 	}
 }
 
+// testListWhileWriting: products that exist throughout a listing are all
+// listed, however many are created meanwhile (Redis rehashes its keyspace
+// as it grows).
+func testListWhileWriting(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	const n = 300
+	for i := range n {
+		mustCreate(t, s, airship(fmt.Sprintf("old%03d", i), 1))
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 1500 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := s.Create(ctx, airship(fmt.Sprintf("new%05d", i), 1)); err != nil {
+				t.Errorf("Create: %v", err)
+				return
+			}
+		}
+	})
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := s.List(ctx, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Products) > 7 {
+			t.Fatalf("page of %d products; limit 7", len(page.Products))
+		}
+		for _, p := range page.Products {
+			seen[p.ID] = true
+		}
+		if page.Next == "" || pages > 100000 {
+			break
+		}
+		cursor = page.Next
+	}
+	close(done)
+	wg.Wait()
+	for i := range n {
+		if id := fmt.Sprintf("old%03d", i); !seen[id] {
+			t.Fatalf("product %s existed throughout the listing but was not listed", id)
+		}
+	}
+}
+
 func testListBadCursor(t *testing.T, s products.Store) {
-	for _, c := range []string{"garbage", "-1", "1-x", "%%%"} {
+	for _, c := range []string{"garbage", "-1", "1-x", "%%%", "0", "5:a*b", "5:"} {
 		if _, err := s.List(context.Background(), c, 10); !errors.Is(err, products.ErrBadCursor) {
 			t.Errorf("List(cursor %q) error = %v; want ErrBadCursor", c, err)
 		}
