@@ -245,8 +245,39 @@ func registerDocs(e *echo.Echo) {
 	}))
 	withCSP := func(c echo.Context) error {
 		setDocsCSP(c.Response().Header())
-		return ui(c)
+		// The UI's own 404 is plain text; answer the API's JSON error instead.
+		catcher := &notFoundCatcher{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = catcher
+		err := ui(c)
+		c.Response().Writer = catcher.ResponseWriter
+		if catcher.notFound {
+			c.Response().Committed = false
+			return echo.ErrNotFound
+		}
+		return err
 	}
 	e.GET(docsPathUI, withCSP)
 	e.GET(docsPathUI+"/*", withCSP)
+}
+
+// notFoundCatcher swallows a 404 answer so that the caller can send its own.
+type notFoundCatcher struct {
+	http.ResponseWriter
+	notFound bool
+}
+
+func (w *notFoundCatcher) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		w.notFound = true
+		w.Header().Del("Content-Type")
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *notFoundCatcher) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }

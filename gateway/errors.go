@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -58,6 +59,15 @@ func errPayloadTooLarge(limit int64) error {
 	return newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than %d bytes", limit)
 }
 
+// clip shortens a client-supplied value echoed in a message.
+func clip(s string) string {
+	const most = 128
+	if len(s) <= most {
+		return s
+	}
+	return strings.ToValidUTF8(s[:most], "") + "…"
+}
+
 // toResponse maps any error a handler returns to its status and body. It is
 // the one place where errors become HTTP: handlers never write error bodies.
 func toResponse(err error) (int, ErrorBody, bool) {
@@ -75,7 +85,7 @@ func toResponse(err error) (int, ErrorBody, bool) {
 	case errors.As(err, &api):
 		return api.status, api.body, unexpected
 	case errors.As(err, &noProduct):
-		return http.StatusNotFound, ErrorBody{CodeProductNotFound, fmt.Sprintf("Product ID %s does not exist", noProduct.ID)}, unexpected
+		return http.StatusNotFound, ErrorBody{CodeProductNotFound, fmt.Sprintf("Product ID %s does not exist", clip(noProduct.ID))}, unexpected
 	case errors.As(err, &taken):
 		return http.StatusConflict, ErrorBody{CodeProductExists, fmt.Sprintf("Product ID %s already exists", taken.ID)}, unexpected
 	case errors.As(err, &short):

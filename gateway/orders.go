@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -53,12 +55,18 @@ func toOrderDoc(o orders.Order) orderDoc {
 // names no order.
 func orderID(c echo.Context) (int64, error) {
 	raw := c.Param("id")
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id < 1 || id > maxCount {
-		return 0, newError(http.StatusNotFound, CodeOrderNotFound, "Order ID %s does not exist", strconv.Quote(raw))
+	if !canonicalID.MatchString(raw) {
+		return 0, newError(http.StatusNotFound, CodeOrderNotFound, "Order ID %s does not exist", clip(raw))
+	}
+	id, _ := strconv.ParseInt(raw, 10, 64)
+	if id > maxCount {
+		return 0, &orders.NotFoundError{ID: id}
 	}
 	return id, nil
 }
+
+// canonicalID is an order id as airship writes them: "01" and "+1" name no order.
+var canonicalID = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
 
 func (g *Gateway) createOrder(c echo.Context) error {
 	body, err := readJSON(c, g.cfg.BodyLimit)
@@ -118,15 +126,11 @@ func (g *Gateway) listOrders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var after int64
-	if raw := c.QueryParam("after"); raw != "" {
-		if after, err = strconv.ParseInt(raw, 10, 64); err != nil {
-			return badRequest("after: must be an integer")
-		}
-		if after < 0 {
-			return validationError("after: must be at least 0")
-		}
+	after, err := queryInt(c, "after", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
 	}
+	after = min(after, maxCount) // no order id is larger
 	// One more than a page tells whether there is a next one.
 	list, err := g.orders.List(c.Request().Context(), after, limit+1)
 	if err != nil {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -102,18 +104,25 @@ func (g *Gateway) listProducts(c echo.Context) error {
 
 // queryLimit reads the limit query parameter: 1 to 1000, default 50.
 func queryLimit(c echo.Context) (int, error) {
-	raw := c.QueryParam("limit")
-	if raw == "" {
-		return defaultLimit, nil
+	n, err := queryInt(c, "limit", defaultLimit, 1, maxLimit)
+	return int(n), err
+}
+
+// queryInt reads an integer query parameter in [lowest, highest], or def
+// when it is absent. A value that is not an integer is BAD_REQUEST; one out
+// of range, however large, is VALIDATION_ERROR.
+func queryInt(c echo.Context, name string, def, lowest, highest int64) (int64, error) {
+	if !c.QueryParams().Has(name) {
+		return def, nil
 	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil {
-		return 0, badRequest("limit: must be an integer")
+	n, err := strconv.ParseInt(c.QueryParam(name), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange), err == nil && (n < lowest || n > highest):
+		return 0, validationError(fmt.Sprintf("%s: must be from %d to %d", name, lowest, highest))
+	case err != nil:
+		return 0, badRequest(name + ": must be an integer")
 	}
-	if n < 1 || n > maxLimit {
-		return 0, validationError("limit: must be from 1 to 1000")
-	}
-	return int(n), nil
+	return n, nil
 }
 
 // setNextLink announces the next page in an RFC 8288 Link header.
