@@ -67,6 +67,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	wg.Go(func() { a.orders.RunRecovery(sweepCtx, a.cfg.RecoveryInterval) })
+	wg.Go(func() { a.purgeIdempotencyKeys(sweepCtx) })
 
 	if a.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
@@ -119,6 +120,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// purgeIdempotencyKeys deletes expired Idempotency-Key records every hour.
+func (a *App) purgeIdempotencyKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := a.backends.idem.Purge(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("purge idempotency keys", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func debugMux() *http.ServeMux {
