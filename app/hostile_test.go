@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/airshipltd/airship/app"
 )
 
 // contractCodes maps each error code of the contract to its status.
@@ -382,30 +379,11 @@ func TestHostileInput(t *testing.T) {
 	})
 }
 
-// serve runs airship with app.App.Serve on a real listener, as the serve
-// command does, and returns its address.
+// serve runs airship as the serve command does (startWith) and returns
+// its address.
 func serve(t *testing.T, b backend) string {
 	t.Helper()
-	cfg := b.config(t)
-	a, err := app.New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatalf("start airship: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	return ln.Addr().String()
+	return strings.TrimPrefix(start(t, b).url, "http://")
 }
 
 // TestSlowClients holds connections open with a partial request line, a
