@@ -59,5 +59,8 @@ bench: ## Benchmark the hot paths on real PostgreSQL + Redis
 perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=, HOLD=)
 	$(GO) run . loadtest --url $(URL) --users $(or $(USERS),3) --ramp-up $(or $(RAMP_UP),5s) --hold $(or $(HOLD),30s) --out loadtest-out
 
+perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchmark/pgbench, RSS, load scenario (~4 min)
+	scripts/perf-compare.sh
+
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

@@ -76,7 +76,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				a.log.Error("debug listener", "err", err)
 			}
 		})
-		defer dbg.Close()
+		wg.Go(func() {
+			<-sweepCtx.Done()
+			dbg.Close()
+		})
 		a.log.Info("pprof listening", "addr", a.cfg.DebugAddr)
 	}
 

@@ -120,7 +120,8 @@ func OpenPostgres(cfg Config) (*sqlx.DB, error) {
 	return pg, nil
 }
 
-// withConnectTimeout adds connect_timeout to a PostgreSQL URL unless set.
+// withConnectTimeout adds connect_timeout (and jit=off) to a PostgreSQL URL
+// unless set.
 func withConnectTimeout(raw string, d time.Duration) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -129,6 +130,12 @@ func withConnectTimeout(raw string, d time.Duration) (string, error) {
 	q := u.Query()
 	if !q.Has("connect_timeout") {
 		q.Set("connect_timeout", fmt.Sprint(max(1, int(d.Seconds()))))
+	}
+	// airship's queries are short index lookups; JIT compilation, which
+	// PostgreSQL may start when table statistics are stale, only adds
+	// tens of milliseconds to them.
+	if !q.Has("jit") {
+		q.Set("jit", "off")
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil

@@ -222,8 +222,17 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			for _, id := range acked {
 				p.must("GET", fmt.Sprintf("/orders/%d", id), "", 200)
 			}
-			var list []any
-			json.Unmarshal(p.must("GET", "/orders?limit=1000", "", 200), &list)
+			// Count every order, a page of 1000 at a time.
+			var list []struct{ ID int64 }
+			for after := int64(0); ; {
+				var page []struct{ ID int64 }
+				json.Unmarshal(p.must("GET", fmt.Sprintf("/orders?limit=1000&after=%d", after), "", 200), &page)
+				list = append(list, page...)
+				if len(page) < 1000 {
+					break
+				}
+				after = page[len(page)-1].ID
+			}
 			var product struct {
 				InStock int64 `json:"in_stock"`
 			}

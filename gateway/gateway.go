@@ -121,9 +121,18 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 		LogStatus: true, LogURI: true, LogMethod: true, LogLatency: true, LogRequestID: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			level := slog.LevelInfo
-			if v.Status >= http.StatusInternalServerError {
+			// Successful requests are logged at debug: at thousands of
+			// requests a second their lines cost more than they tell.
+			// Refusals are info, server errors are errors.
+			level := slog.LevelDebug
+			switch {
+			case v.Status >= http.StatusInternalServerError:
 				level = slog.LevelError
+			case v.Status >= http.StatusBadRequest:
+				level = slog.LevelInfo
+			}
+			if !log.Enabled(c.Request().Context(), level) {
+				return nil
 			}
 			log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("request_id", v.RequestID), slog.String("method", v.Method),

@@ -10,46 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airshipltd/airship/orders"
-	"github.com/airshipltd/airship/products"
 )
-
-// orderLine is an order line as GET /orders lists it.
-type orderLine struct {
-	ID        int64  `json:"id"`
-	ProductID string `json:"product_id"`
-	Price     string `json:"price"`
-	Quantity  int64  `json:"quantity"`
-}
-
-// orderDoc is an order as GET /orders lists it.
-type orderDoc struct {
-	ID           int64       `json:"id"`
-	OrderDetails []orderLine `json:"order_details"`
-}
-
-// enrichedLine is an order line as GET /orders/{id} returns it.
-type enrichedLine struct {
-	orderLine
-	Image   string            `json:"image"`
-	Product *products.Product `json:"product"`
-}
-
-type enrichedOrder struct {
-	ID           int64          `json:"id"`
-	OrderDetails []enrichedLine `json:"order_details"`
-}
-
-func toLine(l orders.Line) orderLine {
-	return orderLine{ID: l.ID, ProductID: l.ProductID, Price: l.Price.StringFixed(2), Quantity: l.Quantity}
-}
-
-func toOrderDoc(o orders.Order) orderDoc {
-	doc := orderDoc{ID: o.ID, OrderDetails: make([]orderLine, len(o.Lines))}
-	for i, l := range o.Lines {
-		doc.OrderDetails[i] = toLine(l)
-	}
-	return doc
-}
 
 // orderID returns the path's order id; anything but a positive integer
 // names no order.
@@ -87,7 +48,9 @@ func (g *Gateway) createOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]int64{"id": o.ID})
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte {
+		return append(strconv.AppendInt(append(b, `{"id":`...), o.ID, 10), '}')
+	})
 }
 
 // getOrder returns the order enriched with its products, fetched by id for
@@ -110,15 +73,9 @@ func (g *Gateway) getOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc := enrichedOrder{ID: o.ID, OrderDetails: make([]enrichedLine, len(o.Lines))}
-	for i, l := range o.Lines {
-		line := enrichedLine{orderLine: toLine(l), Image: g.cfg.ImageRoot + "/" + l.ProductID + ".jpg"}
-		if p, ok := found[l.ProductID]; ok {
-			line.Product = &p
-		}
-		doc.OrderDetails[i] = line
-	}
-	return c.JSON(http.StatusOK, doc)
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte {
+		return appendEnrichedOrder(b, &o, g.cfg.ImageRoot, found)
+	})
 }
 
 func (g *Gateway) listOrders(c echo.Context) error {
@@ -141,11 +98,7 @@ func (g *Gateway) listOrders(c echo.Context) error {
 		q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {strconv.FormatInt(list[limit-1].ID, 10)}}
 		setNextLink(c, "/orders", q)
 	}
-	docs := make([]orderDoc, len(list))
-	for i, o := range list {
-		docs[i] = toOrderDoc(o)
-	}
-	return c.JSON(http.StatusOK, docs)
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte { return appendOrders(b, list) })
 }
 
 func (g *Gateway) updateOrder(c echo.Context) error {
@@ -165,7 +118,7 @@ func (g *Gateway) updateOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toOrderDoc(o))
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte { return appendOrder(b, &o) })
 }
 
 func (g *Gateway) deleteOrder(c echo.Context) error {

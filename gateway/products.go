@@ -30,7 +30,9 @@ func (g *Gateway) createProduct(c echo.Context) error {
 	if err := g.products.Create(c.Request().Context(), p); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"id": p.ID})
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte {
+		return append(appendString(append(b, `{"id":`...), p.ID), '}')
+	})
 }
 
 // productID returns the path's product id; an id that cannot exist is not
@@ -52,7 +54,7 @@ func (g *Gateway) getProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, p)
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte { return appendProduct(b, &p) })
 }
 
 func (g *Gateway) updateProduct(c echo.Context) error {
@@ -72,7 +74,7 @@ func (g *Gateway) updateProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, p)
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte { return appendProduct(b, &p) })
 }
 
 func (g *Gateway) deleteProduct(c echo.Context) error {
@@ -99,7 +101,7 @@ func (g *Gateway) listProducts(c echo.Context) error {
 	if page.Next != "" {
 		setNextLink(c, "/products", url.Values{"limit": {strconv.Itoa(limit)}, "cursor": {page.Next}})
 	}
-	return c.JSON(http.StatusOK, page.Products)
+	return sendJSON(c, http.StatusOK, func(b []byte) []byte { return appendProducts(b, page.Products) })
 }
 
 // queryLimit reads the limit query parameter: 1 to 1000, default 50.

@@ -121,7 +121,19 @@ func (s *RedisStore) Get(ctx context.Context, id string) (Product, error) {
 // GetMany returns the existing products among ids in one round trip.
 func (s *RedisStore) GetMany(ctx context.Context, ids []string) (map[string]Product, error) {
 	out := make(map[string]Product, len(ids))
-	if len(ids) == 0 {
+	switch len(ids) {
+	case 0:
+		return out, nil
+	case 1: // most orders have one line: no pipeline needed
+		p, err := s.Get(ctx, ids[0])
+		var nf *NotFoundError
+		if errors.As(err, &nf) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[p.ID] = p
 		return out, nil
 	}
 	pipe := s.rdb.Pipeline()
@@ -494,8 +506,7 @@ func productFromValues(id string, vals []any) (p Product, ok bool, err error) {
 	}
 	p.ID = id
 	p.Title, _ = vals[0].(string)
-	nums := []*int64{&p.PassengerCapacity, &p.MaximumSpeed, &p.InStock}
-	for i, dst := range nums {
+	for i, dst := range [...]*int64{&p.PassengerCapacity, &p.MaximumSpeed, &p.InStock} {
 		str, _ := vals[i+1].(string)
 		if *dst, err = strconv.ParseInt(str, 10, 64); err != nil {
 			return Product{}, false, fmt.Errorf("field %s: %w", productFields[i+1], err)
