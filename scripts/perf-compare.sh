@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # perf-compare.sh — measure airship (PostgreSQL + Redis mode) against the
-# performance targets of issue 6 and against the backends themselves:
+# performance targets (docs/performance.md) and against the backends themselves:
 #
 #   1. flat in size: p50 of GET /orders/{id} and POST /orders, and server
 #      RSS, at 1,000 products and at 1,000,000 products: two servers on the
