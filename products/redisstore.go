@@ -437,7 +437,7 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 			}
 		}
 		for _, l := range rec {
-			r.Lines = append(r.Lines, Line{ProductID: l.ProductID, Quantity: l.Quantity})
+			r.Lines = append(r.Lines, Line(l))
 		}
 		out = append(out, r)
 	}
@@ -489,7 +489,7 @@ type reservationLine struct {
 func recordOf(lines []Line) []reservationLine {
 	out := make([]reservationLine, len(lines))
 	for i, l := range lines {
-		out[i] = reservationLine{ProductID: l.ProductID, Quantity: l.Quantity}
+		out[i] = reservationLine(l)
 	}
 	return out
 }

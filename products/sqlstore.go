@@ -336,7 +336,7 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 		}
 		r := Reservation{ID: row.ID, Deadline: time.UnixMilli(row.DeadlineMS)}
 		for _, l := range rec {
-			r.Lines = append(r.Lines, Line{ProductID: l.ProductID, Quantity: l.Quantity})
+			r.Lines = append(r.Lines, Line(l))
 		}
 		out = append(out, r)
 	}
