@@ -287,8 +287,7 @@ func TestErrorCodes(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				s := *s
-				s.t = t
+				s := s.on(t)
 				s.expectError(s.do(c.method, c.path, c.body, c.header...), c.status, c.code, c.fragments...)
 			})
 		}
@@ -309,23 +308,9 @@ func TestProductPagination(t *testing.T) {
 				`{"id": "p%d", "title": "P%d", "passenger_capacity": %d, "maximum_speed": 1, "in_stock": 1}`, i, i, i)), 200, "")
 		}
 		seen := map[string]bool{}
-		path, pages := "/products?limit=3", 0
-		for path != "" {
-			r := s.do("GET", path, "")
-			s.expect(r, 200, "")
-			var page []map[string]any
-			if err := json.Unmarshal(r.body, &page); err != nil {
-				t.Fatal(err)
-			}
-			if len(page) > 3 {
-				t.Fatalf("page of %d; limit 3", len(page))
-			}
+		for _, page := range s.pages("/products?limit=3", 3) {
 			for _, p := range page {
 				seen[p["id"].(string)] = true
-			}
-			path = nextLink(t, r.header.Get("Link"))
-			if pages++; pages > 10 {
-				t.Fatal("pagination does not end")
 			}
 		}
 		if len(seen) != 7 {
@@ -345,18 +330,10 @@ func TestOrderPaginationAndChanges(t *testing.T) {
 			s.expect(s.do("POST", "/orders", `{"order_details": [{"product_id": "the_odyssey", "price": "5", "quantity": 1}]}`), 200, "")
 		}
 		var ids []float64
-		path := "/orders?limit=2"
-		for path != "" {
-			r := s.do("GET", path, "")
-			s.expect(r, 200, "")
-			var page []map[string]any
-			if err := json.Unmarshal(r.body, &page); err != nil {
-				t.Fatal(err)
-			}
+		for _, page := range s.pages("/orders?limit=2", 2) {
 			for _, o := range page {
 				ids = append(ids, o["id"].(float64))
 			}
-			path = nextLink(t, r.header.Get("Link"))
 		}
 		if fmt.Sprint(ids) != "[1 2 3 4 5]" {
 			t.Fatalf("listed orders %v; want [1 2 3 4 5], newest last", ids)
@@ -377,8 +354,39 @@ func TestOrderPaginationAndChanges(t *testing.T) {
 	})
 }
 
+// pages follows the Link rel="next" headers from path and returns every
+// page, checking that none holds more than limit items.
+func (s *server) pages(path string, limit int) [][]map[string]any {
+	s.t.Helper()
+	var all [][]map[string]any
+	for path != "" {
+		r := s.do("GET", path, "")
+		s.expect(r, 200, "")
+		var page []map[string]any
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			s.t.Fatal(err)
+		}
+		if len(page) > limit {
+			s.t.Fatalf("page of %d; limit %d", len(page), limit)
+		}
+		all = append(all, page)
+		if len(all) > 100 {
+			s.t.Fatal("pagination does not end")
+		}
+		path = nextLink(s.t, r.header.Get("Link"))
+	}
+	return all
+}
+
+// on returns a copy of the server that reports to t (for subtests).
+func (s *server) on(t *testing.T) *server {
+	c := *s
+	c.t = t
+	return &c
+}
+
 // nextLink returns the target of a Link rel="next" header, or "".
-func nextLink(t *testing.T, link string) string {
+func nextLink(t testing.TB, link string) string {
 	t.Helper()
 	if link == "" {
 		return ""

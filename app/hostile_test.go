@@ -367,8 +367,7 @@ func TestHostileInput(t *testing.T) {
 
 		for _, c := range hostileRequests() {
 			t.Run(c.name, func(t *testing.T) {
-				s := *s
-				s.t = t
+				s := s.on(t)
 				checkHostile(t, c, c.method, s.send(c))
 			})
 		}

@@ -142,8 +142,7 @@ func TestOutages(t *testing.T) {
 	s.expect(s.do("POST", "/orders", orderOfOne), 200, `{"id": 1}`)
 
 	t.Run("redis refuses", func(t *testing.T) {
-		s := *s
-		s.t = t
+		s := s.on(t)
 		rdb.Stop()
 		s.expectUnavailable("GET", "/products/the_odyssey", "")
 		s.expectUnavailable("POST", "/orders", orderOfOne)
@@ -155,8 +154,7 @@ func TestOutages(t *testing.T) {
 		s.eventually("GET", "/readyz", 200)
 	})
 	t.Run("redis hangs", func(t *testing.T) {
-		s := *s
-		s.t = t
+		s := s.on(t)
 		rdb.Blackhole()
 		s.expectUnavailable("GET", "/products/the_odyssey", "")
 		s.expectUnavailable("POST", "/orders", orderOfOne)
@@ -164,8 +162,7 @@ func TestOutages(t *testing.T) {
 		s.eventually("GET", "/products/the_odyssey", 200)
 	})
 	t.Run("postgres refuses", func(t *testing.T) {
-		s := *s
-		s.t = t
+		s := s.on(t)
 		pg.Stop()
 		s.expectUnavailable("GET", "/orders", "")
 		s.expectUnavailable("GET", "/orders/1", "")
@@ -188,8 +185,7 @@ func TestOutages(t *testing.T) {
 		}
 	})
 	t.Run("postgres hangs", func(t *testing.T) {
-		s := *s
-		s.t = t
+		s := s.on(t)
 		pg.Blackhole()
 		s.expectUnavailable("GET", "/orders", "")
 		pg.Start()

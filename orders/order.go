@@ -5,12 +5,14 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/products"
@@ -188,4 +190,43 @@ func decodeLines(raw []byte) ([]products.Line, error) {
 		out[i] = products.Line(l)
 	}
 	return out, nil
+}
+
+// getOne runs a query returning one order's lines (see scanOrders).
+func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64) (Order, error) {
+	rs, err := q.QueryContext(ctx, query, id)
+	if err != nil {
+		return Order{}, fmt.Errorf("get order %d: %w", id, err)
+	}
+	found, err := scanOrders(rs)
+	if err != nil {
+		return Order{}, fmt.Errorf("get order %d: %w", id, err)
+	}
+	if len(found) == 0 {
+		return Order{}, &NotFoundError{ID: id}
+	}
+	return found[0], nil
+}
+
+// scanOrders reads rows of (order id, line id, product id, price,
+// quantity), sorted by order then line, into orders, and closes them. Both
+// stores' queries return lines in this shape.
+func scanOrders(rs *sql.Rows) ([]Order, error) {
+	defer rs.Close()
+	var out []Order
+	for rs.Next() {
+		var (
+			orderID int64
+			l       Line
+		)
+		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].ID != orderID {
+			out = append(out, Order{ID: orderID})
+		}
+		last := &out[len(out)-1]
+		last.Lines = append(last.Lines, l)
+	}
+	return out, rs.Err()
 }

@@ -117,21 +117,16 @@ FROM orders o JOIN order_details d ON d.order_id = o.id
 WHERE o.id = $1
 ORDER BY d.id`
 
-type lineRow struct {
-	OrderID int64 `db:"order_id"`
-	Line
-}
-
 // Get returns one order and its lines in one query.
 func (s *PGStore) Get(ctx context.Context, id int64) (Order, error) {
-	rows, err := s.query(ctx, &s.get, id)
+	found, err := s.query(ctx, &s.get, id)
 	if err != nil {
 		return Order{}, fmt.Errorf("get order %d: %w", id, pgErr(err))
 	}
-	if len(rows) == 0 {
+	if len(found) == 0 {
 		return Order{}, &NotFoundError{ID: id}
 	}
-	return groupOrders(rows)[0], nil
+	return found[0], nil
 }
 
 // listOrders reads each order's lines in a LATERAL subquery. Its OFFSET 0
@@ -154,17 +149,16 @@ ORDER BY o.id, d.id`
 
 // List returns up to limit orders after the given id, oldest first.
 func (s *PGStore) List(ctx context.Context, after int64, limit int) ([]Order, error) {
-	rows, err := s.query(ctx, &s.list, after, limit)
+	found, err := s.query(ctx, &s.list, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", pgErr(err))
 	}
-	return groupOrders(rows), nil
+	return found, nil
 }
 
-// query runs a prepared statement that returns order lines
-// (order_id, id, product_id, price, quantity) and scans them without
-// reflection.
-func (s *PGStore) query(ctx context.Context, p *prepared, args ...any) ([]lineRow, error) {
+// query runs a prepared statement that returns order lines and groups
+// them into orders (see scanOrders).
+func (s *PGStore) query(ctx context.Context, p *prepared, args ...any) ([]Order, error) {
 	st, err := p.get(ctx, s.db)
 	if err != nil {
 		return nil, err
@@ -173,16 +167,7 @@ func (s *PGStore) query(ctx context.Context, p *prepared, args ...any) ([]lineRo
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []lineRow
-	for rs.Next() {
-		var r lineRow
-		if err := rs.Scan(&r.OrderID, &r.ID, &r.ProductID, &r.Price, &r.Quantity); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rs.Err()
+	return scanOrders(rs)
 }
 
 const (
@@ -199,7 +184,7 @@ const (
 func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var out Order
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		o, err := getOne(ctx, tx, lockLines, id, pgErr)
+		o, err := getOne(ctx, tx, lockLines, id)
 		if err != nil {
 			return err
 		}
@@ -228,7 +213,7 @@ func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c 
 // Delete removes an order (its lines go with it) and records the change.
 func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		o, err := getOne(ctx, tx, lockLines, id, pgErr)
+		o, err := getOne(ctx, tx, lockLines, id)
 		if err != nil {
 			return err
 		}
@@ -330,30 +315,6 @@ func (s *PGStore) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 		return pgErr(err)
 	}
 	return pgErr(tx.Commit())
-}
-
-// getOne runs a query returning one order's lines and groups them.
-func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64, wrap func(error) error) (Order, error) {
-	var rows []lineRow
-	if err := sqlx.SelectContext(ctx, q, &rows, query, id); err != nil {
-		return Order{}, fmt.Errorf("get order %d: %w", id, wrap(err))
-	}
-	if len(rows) == 0 {
-		return Order{}, &NotFoundError{ID: id}
-	}
-	return groupOrders(rows)[0], nil
-}
-
-func groupOrders(rows []lineRow) []Order {
-	var out []Order
-	for _, r := range rows {
-		if len(out) == 0 || out[len(out)-1].ID != r.OrderID {
-			out = append(out, Order{ID: r.OrderID})
-		}
-		last := &out[len(out)-1]
-		last.Lines = append(last.Lines, r.Line)
-	}
-	return out
 }
 
 func isUniqueViolation(err error) bool {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/db"
 )
@@ -60,15 +59,15 @@ ON CONFLICT (id) DO NOTHING`
 ON CONFLICT (id) DO NOTHING`
 	liteReservationOwner = `SELECT order_id FROM stock_reservations WHERE id = $1`
 
-	// liteGetOrder returns one row per line, or one row with NULL line
-	// columns for an order without lines, or none if there is no order.
+	// liteGetOrder and liteListOrders return order lines as scanOrders
+	// reads them; every order has at least one line.
 	liteGetOrder = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
-FROM orders o LEFT JOIN order_details d ON d.order_id = o.id
+FROM orders o JOIN order_details d ON d.order_id = o.id
 WHERE o.id = $1
 ORDER BY d.id`
 	liteListOrders = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
 FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
-LEFT JOIN order_details d ON d.order_id = o.id
+JOIN order_details d ON d.order_id = o.id
 ORDER BY o.id, d.id`
 
 	liteUpdateLine = `UPDATE order_details SET
@@ -147,62 +146,21 @@ func (s *SQLStore) Get(ctx context.Context, id int64) (Order, error) {
 
 // liteGetOne reads an order with q, the database or a transaction.
 func liteGetOne(ctx context.Context, q sqlx.QueryerContext, id int64) (Order, error) {
-	orders, err := liteQueryOrders(ctx, q, liteGetOrder, id)
-	if err != nil {
-		return Order{}, fmt.Errorf("get order %d: %w", id, err)
-	}
-	if len(orders) == 0 {
-		return Order{}, &NotFoundError{ID: id}
-	}
-	return orders[0], nil
+	o, err := getOne(ctx, q, liteGetOrder, id)
+	return o, liteErr(err)
 }
 
 // List returns up to limit orders with id > after, oldest first, in one query.
 func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, error) {
-	orders, err := liteQueryOrders(ctx, s.db, liteListOrders, after, limit)
+	rs, err := s.db.QueryContext(ctx, liteListOrders, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
+		return nil, fmt.Errorf("list orders: %w", liteErr(err))
 	}
-	return orders, nil
-}
-
-// liteQueryOrders runs a query returning (order id, line id, product id, price,
-// quantity) rows sorted by order then line, and groups them into orders.
-func liteQueryOrders(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]Order, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	found, err := scanOrders(rs)
 	if err != nil {
-		return nil, liteErr(err)
+		return nil, fmt.Errorf("list orders: %w", liteErr(err))
 	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		var (
-			orderID   int64
-			lineID    sql.NullInt64
-			productID sql.NullString
-			price     sql.NullString
-			quantity  sql.NullInt64
-		)
-		if err := rows.Scan(&orderID, &lineID, &productID, &price, &quantity); err != nil {
-			return nil, liteErr(err)
-		}
-		if len(out) == 0 || out[len(out)-1].ID != orderID {
-			out = append(out, Order{ID: orderID, Lines: []Line{}})
-		}
-		if !lineID.Valid {
-			continue
-		}
-		p, err := decimal.NewFromString(price.String)
-		if err != nil {
-			return nil, fmt.Errorf("order %d line %d: price %q: %w", orderID, lineID.Int64, price.String, err)
-		}
-		o := &out[len(out)-1]
-		o.Lines = append(o.Lines, Line{ID: lineID.Int64, ProductID: productID.String, Price: p, Quantity: quantity.Int64})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, liteErr(err)
-	}
-	return out, nil
+	return found, nil
 }
 
 // Update applies line updates and the change in one transaction.

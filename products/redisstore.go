@@ -337,25 +337,19 @@ func (s *RedisStore) Reserve(ctx context.Context, r Reservation) error {
 	if err != nil {
 		return fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	pipe := s.rdb.Pipeline()
-	// The record goes first: if the process dies after any hold was taken,
-	// the sweep can find it.
-	pipe.Set(ctx, s.reservationKey(r.ID), record, 0)
-	pipe.ZAdd(ctx, s.reservationIndex(), redis.Z{Score: float64(r.Deadline.UnixMilli()), Member: r.ID})
-	cmds := make([]*redis.Cmd, len(lines))
-	for i, l := range lines {
-		cmds[i] = reserveScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID, l.Quantity)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
-		return fmt.Errorf("reserve %s: %w", r.ID, redisErr(err))
-	} else if err != nil {
-		// The scripts were not loaded yet (first use, or after a restart of
-		// Redis): load them and run the same pipeline again. Reserve is
-		// idempotent per reservation ID.
-		if err := reserveScript.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("reserve %s: %w", r.ID, redisErr(err))
+	var cmds []*redis.Cmd
+	err = s.execScript(ctx, reserveScript, func(pipe redis.Pipeliner) {
+		// The record goes first: if the process dies after any hold was
+		// taken, the sweep can find it.
+		pipe.Set(ctx, s.reservationKey(r.ID), record, 0)
+		pipe.ZAdd(ctx, s.reservationIndex(), redis.Z{Score: float64(r.Deadline.UnixMilli()), Member: r.ID})
+		cmds = make([]*redis.Cmd, len(lines))
+		for i, l := range lines {
+			cmds[i] = reserveScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID, l.Quantity)
 		}
-		return s.Reserve(ctx, r)
+	})
+	if err != nil {
+		return fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
 	var failure error
 	for i, l := range lines {
@@ -395,7 +389,12 @@ func (s *RedisStore) Commit(ctx context.Context, r Reservation) error {
 
 // Release returns the held stock of a reservation and forgets it.
 func (s *RedisStore) Release(ctx context.Context, r Reservation) error {
-	if err := s.perProduct(ctx, releaseScript, r.Lines, func(l Line) []any { return []any{r.ID} }); err != nil {
+	err := s.execScript(ctx, releaseScript, func(pipe redis.Pipeliner) {
+		for _, l := range r.Lines {
+			releaseScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("release reservation %s: %w", r.ID, err)
 	}
 	pipe := s.rdb.Pipeline()
@@ -448,37 +447,33 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 // product and call id, kept for a week, makes a repeated call a no-op.
 func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error {
 	ttl := restockMarkerTTL.Milliseconds()
-	pipe := s.rdb.Pipeline()
-	for _, l := range MergeLines(lines) {
-		restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l.ProductID, id)}, l.Quantity, ttl)
-	}
-	_, err := pipe.Exec(ctx)
-	if isNoScript(err) {
-		if err := restockScript.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("restock %s: %w", id, redisErr(err))
+	err := s.execScript(ctx, restockScript, func(pipe redis.Pipeliner) {
+		for _, l := range MergeLines(lines) {
+			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l.ProductID, id)}, l.Quantity, ttl)
 		}
-		return s.Restock(ctx, id, lines)
-	}
+	})
 	if err != nil {
-		return fmt.Errorf("restock %s: %w", id, redisErr(err))
+		return fmt.Errorf("restock %s: %w", id, err)
 	}
 	return nil
 }
 
-// perProduct runs a two-key script (product, hold) for each line in one pipeline.
-func (s *RedisStore) perProduct(ctx context.Context, script *redis.Script, lines []Line, args func(Line) []any) error {
-	pipe := s.rdb.Pipeline()
-	for _, l := range lines {
-		script.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, args(l)...)
-	}
-	_, err := pipe.Exec(ctx)
-	if isNoScript(err) {
+// execScript runs the pipeline that fill builds, whose commands call script
+// by its SHA. If Redis does not know the script (first use, or Redis
+// restarted), it loads it and runs the pipeline once more: every such
+// pipeline here is idempotent.
+func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, fill func(redis.Pipeliner)) error {
+	for attempt := 0; ; attempt++ {
+		pipe := s.rdb.Pipeline()
+		fill(pipe)
+		_, err := pipe.Exec(ctx)
+		if !isNoScript(err) || attempt > 0 {
+			return redisErr(err)
+		}
 		if err := script.Load(ctx, s.rdb).Err(); err != nil {
 			return redisErr(err)
 		}
-		return s.perProduct(ctx, script, lines, args)
 	}
-	return redisErr(err)
 }
 
 type reservationLine struct {
