@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -214,3 +215,17 @@ func maskKeys(keys []string) string {
 	}
 	return fmt.Sprintf("(%d keys)", len(keys))
 }
+
+// ConfigKeys returns every configuration key, sorted. The environment
+// variable of a key is EnvName(key).
+func ConfigKeys() []string {
+	keys := make([]string, 0, len(defaults))
+	for k := range defaults {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// EnvName is the environment variable that sets a configuration key.
+func EnvName(key string) string { return "AIRSHIP_" + strings.ToUpper(key) }
