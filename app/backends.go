@@ -92,8 +92,13 @@ func openProduction(ctx context.Context, cfg Config, log *slog.Logger) (*backend
 		closeAll()
 		return nil, err
 	}
+	ps := products.NewRedisStore(rdb, cfg.RedisPrefix)
+	if err := ps.Upgrade(ctx); err != nil {
+		closeAll()
+		return nil, err
+	}
 	return &backends{
-		products: products.NewRedisStore(rdb, cfg.RedisPrefix),
+		products: ps,
 		orders:   orders.NewPGStore(pg),
 		idem:     orders.NewIdempotencyStore(pg, cfg.IdempotencyTTL, cfg.RequestTimeout),
 		ping: func(ctx context.Context) error {

@@ -307,14 +307,20 @@ func TestProductPagination(t *testing.T) {
 			s.expect(s.do("POST", "/products", fmt.Sprintf(
 				`{"id": "p%d", "title": "P%d", "passenger_capacity": %d, "maximum_speed": 1, "in_stock": 1}`, i, i, i)), 200, "")
 		}
-		seen := map[string]bool{}
-		for _, page := range s.pages("/products?limit=3", 3) {
-			for _, p := range page {
-				seen[p["id"].(string)] = true
+		// Following Link from the first page reaches the end, every
+		// product once, whatever the page size.
+		for limit := 1; limit <= 8; limit++ {
+			seen := map[string]int{}
+			for _, page := range s.pages(fmt.Sprintf("/products?limit=%d", limit), limit) {
+				for _, p := range page {
+					seen[p["id"].(string)]++
+				}
 			}
-		}
-		if len(seen) != 7 {
-			t.Fatalf("listed %d distinct products; want 7", len(seen))
+			for i := range 7 {
+				if id := fmt.Sprintf("p%d", i); seen[id] != 1 {
+					t.Fatalf("limit %d: %s listed %d times; want once (%v)", limit, id, seen[id], seen)
+				}
+			}
 		}
 
 		s.expect(s.do("PATCH", "/products/p1", `{"title": "Renamed", "in_stock": 40}`), 200,
@@ -433,5 +439,43 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 100 {
 			t.Fatalf("%d orders listed (%v); want 100", len(list), err)
 		}
+	})
+}
+
+// TestStockOfARecreatedProduct: deleting or reducing an order of a product
+// that was deleted and created again under the same id gives nothing to
+// the new product, and its line cannot take the new product's stock.
+func TestStockOfARecreatedProduct(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b)
+		rc1 := strings.Replace(odyssey, "the_odyssey", "rc1", 1)
+		order := `{"order_details": [{"product_id": "rc1", "price": "1", "quantity": 3}]}`
+		recreate := func() {
+			t.Helper()
+			if r := s.do("DELETE", "/products/rc1", ""); r.status != 204 {
+				t.Fatalf("DELETE /products/rc1 = %d %s", r.status, r.body)
+			}
+			s.expect(s.do("POST", "/products", rc1), 200, "")
+		}
+		stockIs := func(want int) {
+			t.Helper()
+			s.expect(s.do("GET", "/products/rc1", ""), 200, strings.Replace(rc1, ": 10}", fmt.Sprintf(": %d}", want), 1))
+		}
+
+		s.expect(s.do("POST", "/products", rc1), 200, "")
+		s.expect(s.do("POST", "/orders", order), 200, `{"id": 1}`)
+		stockIs(7)
+		recreate()
+		if r := s.do("DELETE", "/orders/1", ""); r.status != 204 {
+			t.Fatalf("DELETE /orders/1 = %d %s", r.status, r.body)
+		}
+		stockIs(10)
+
+		s.expect(s.do("POST", "/orders", order), 200, `{"id": 2}`)
+		recreate()
+		s.expect(s.do("PUT", "/orders/2", `{"order_details": [{"id": 2, "quantity": 1}]}`), 200, "")
+		stockIs(10)
+		s.expectError(s.do("PUT", "/orders/2", `{"order_details": [{"id": 2, "quantity": 5}]}`), 404, "PRODUCT_NOT_FOUND", "rc1")
+		stockIs(10)
 	})
 }

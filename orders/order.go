@@ -20,10 +20,13 @@ import (
 
 // Line is one line of an order.
 type Line struct {
-	ID        int64           `db:"id"`
-	ProductID string          `db:"product_id"`
-	Price     decimal.Decimal `db:"price"`
-	Quantity  int64           `db:"quantity"`
+	ID        int64
+	ProductID string
+	Price     decimal.Decimal
+	Quantity  int64
+	// Incarnation is the incarnation of the product the line took its
+	// stock from (see products.Product); stock goes back only to it.
+	Incarnation string
 }
 
 // Order is a placed order with its lines, in line id order.
@@ -37,6 +40,9 @@ type NewLine struct {
 	ProductID string
 	Price     decimal.Decimal
 	Quantity  int64
+	// Incarnation is set by the Service from the reservation: the
+	// incarnation of the product the line's stock was taken from.
+	Incarnation string
 }
 
 // LineUpdate changes the price and/or quantity of an existing line.
@@ -131,9 +137,20 @@ func (e *LineNotFoundError) Is(target error) bool { return target == ErrLineNotF
 func stockLines(lines []NewLine) []products.Line {
 	out := make([]products.Line, len(lines))
 	for i, l := range lines {
-		out[i] = products.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+		out[i] = products.Line{ProductID: l.ProductID, Quantity: l.Quantity, Incarnation: l.Incarnation}
 	}
 	return products.MergeLines(out)
+}
+
+// withIncarnations returns lines with the incarnation each product's stock
+// was taken from.
+func withIncarnations(lines []NewLine, taken products.Taken) []NewLine {
+	out := make([]NewLine, len(lines))
+	for i, l := range lines {
+		l.Incarnation = taken[l.ProductID]
+		out[i] = l
+	}
+	return out
 }
 
 // sameQuantities reports whether lines still hold the expected quantities.
@@ -168,8 +185,9 @@ func applyUpdates(o Order, updates []LineUpdate) (Order, error) {
 }
 
 type storedLine struct {
-	ProductID string `json:"product_id"`
-	Quantity  int64  `json:"quantity"`
+	ProductID   string `json:"product_id"`
+	Quantity    int64  `json:"quantity"`
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 func encodeLines(lines []products.Line) []storedLine {
@@ -209,8 +227,8 @@ func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64) 
 }
 
 // scanOrders reads rows of (order id, line id, product id, price,
-// quantity), sorted by order then line, into orders, and closes them. Both
-// stores' queries return lines in this shape.
+// quantity, product incarnation), sorted by order then line, into orders,
+// and closes them. Both stores' queries return lines in this shape.
 func scanOrders(rs *sql.Rows) ([]Order, error) {
 	defer rs.Close()
 	var out []Order
@@ -219,7 +237,7 @@ func scanOrders(rs *sql.Rows) ([]Order, error) {
 			orderID int64
 			l       Line
 		)
-		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity); err != nil {
+		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity, &l.Incarnation); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != orderID {

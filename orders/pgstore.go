@@ -70,9 +70,10 @@ WITH o AS (
 ), claim AS (
     INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o
 ), d AS (
-    INSERT INTO order_details (order_id, product_id, price, quantity)
-    SELECT o.id, l.product_id, l.price, l.quantity
-    FROM o, unnest($2::text[], $3::numeric[], $4::int[]) WITH ORDINALITY AS l(product_id, price, quantity, n)
+    INSERT INTO order_details (order_id, product_id, price, quantity, product_incarnation)
+    SELECT o.id, l.product_id, l.price, l.quantity, l.incarnation
+    FROM o, unnest($2::text[], $3::numeric[], $4::int[], $5::text[])
+        WITH ORDINALITY AS l(product_id, price, quantity, incarnation, n)
     ORDER BY l.n
     RETURNING id
 )
@@ -83,8 +84,9 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 	ids := make([]string, len(lines))
 	prices := make([]string, len(lines))
 	qtys := make([]int64, len(lines))
+	incs := make([]string, len(lines))
 	for i, l := range lines {
-		ids[i], prices[i], qtys[i] = l.ProductID, l.Price.StringFixed(2), l.Quantity
+		ids[i], prices[i], qtys[i], incs[i] = l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation
 	}
 	var (
 		orderID int64
@@ -92,7 +94,7 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 	)
 	st, err := s.create.get(ctx, s.db)
 	if err == nil {
-		err = st.QueryRowContext(ctx, reservationID, pq.StringArray(ids), pq.StringArray(prices), pq.Int64Array(qtys)).
+		err = st.QueryRowContext(ctx, reservationID, pq.StringArray(ids), pq.StringArray(prices), pq.Int64Array(qtys), pq.StringArray(incs)).
 			Scan(&orderID, &lineIDs)
 	}
 	if isUniqueViolation(err) {
@@ -106,13 +108,13 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 	}
 	o := Order{ID: orderID, Lines: make([]Line, len(lines))}
 	for i, l := range lines {
-		o.Lines[i] = Line{ID: lineIDs[i], ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+		o.Lines[i] = Line{ID: lineIDs[i], ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity, Incarnation: l.Incarnation}
 	}
 	return o, nil
 }
 
 const getOrder = `
-SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity
+SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation
 FROM orders o JOIN order_details d ON d.order_id = o.id
 WHERE o.id = $1
 ORDER BY d.id`
@@ -137,10 +139,10 @@ func (s *PGStore) Get(ctx context.Context, id int64) (Order, error) {
 // rather than an ORDER BY d.id inside: that adds a sort per order and
 // measured 25% slower; the outer ORDER BY orders the lines.)
 const listOrders = `
-SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity
+SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation
 FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
 CROSS JOIN LATERAL (
-    SELECT d.id, d.product_id, d.price, d.quantity
+    SELECT d.id, d.product_id, d.price, d.quantity, d.product_incarnation
     FROM order_details d
     WHERE d.order_id = o.id
     OFFSET 0
@@ -171,7 +173,7 @@ func (s *PGStore) query(ctx context.Context, p *prepared, args ...any) ([]Order,
 }
 
 const (
-	lockLines  = `SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity FROM orders o JOIN order_details d ON d.order_id = o.id WHERE o.id = $1 ORDER BY d.id FOR UPDATE`
+	lockLines  = `SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation FROM orders o JOIN order_details d ON d.order_id = o.id WHERE o.id = $1 ORDER BY d.id FOR UPDATE`
 	updateLine = `UPDATE order_details SET price = $2, quantity = $3, updated_at = now() WHERE id = $1`
 	touchOrder = `UPDATE orders SET updated_at = now() WHERE id = $1`
 	claimRes   = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)`

@@ -27,11 +27,11 @@ func TestStockDelta(t *testing.T) {
 		take, give string
 	}{
 		{"unchanged", with(2, 5, 1), "[]", "[]"},
-		{"more of a", with(4, 5, 1), "[{a 2}]", "[]"},
-		{"less of b", with(2, 3, 1), "[]", "[{b 2}]"},
-		{"both ways", with(3, 1, 1), "[{a 1}]", "[{b 4}]"},
+		{"more of a", with(4, 5, 1), "[{a 2 }]", "[]"},
+		{"less of b", with(2, 3, 1), "[]", "[{b 2 }]"},
+		{"both ways", with(3, 1, 1), "[{a 1 }]", "[{b 4 }]"},
 		{"lines of one product net out", with(3, 5, 0), "[]", "[]"},
-		{"net increase over two lines", with(1, 5, 4), "[{a 2}]", "[]"},
+		{"net increase over two lines", with(1, 5, 4), "[{a 2 }]", "[]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -46,6 +46,17 @@ func TestStockDelta(t *testing.T) {
 	}
 }
 
+// TestStockDeltaKeepsIncarnations: lines of two incarnations of one
+// product never net out, and each delta names its incarnation.
+func TestStockDeltaKeepsIncarnations(t *testing.T) {
+	before := []Line{{ID: 1, ProductID: "a", Quantity: 2, Incarnation: "old"}, {ID: 2, ProductID: "a", Quantity: 2, Incarnation: "new"}}
+	after := []Line{{ID: 1, ProductID: "a", Quantity: 1, Incarnation: "old"}, {ID: 2, ProductID: "a", Quantity: 3, Incarnation: "new"}}
+	take, give := stockDelta(before, after)
+	if fmt.Sprint(take) != "[{a 1 new}]" || fmt.Sprint(give) != "[{a 1 old}]" {
+		t.Fatalf("take %v, give %v; want [{a 1 new}] and [{a 1 old}]", take, give)
+	}
+}
+
 func nonNil(l []products.Line) []products.Line {
 	if l == nil {
 		return []products.Line{}
@@ -55,8 +66,8 @@ func nonNil(l []products.Line) []products.Line {
 
 func TestMergeLines(t *testing.T) {
 	got := products.MergeLines([]products.Line{{ProductID: "b", Quantity: 1}, {ProductID: "a", Quantity: 2}, {ProductID: "b", Quantity: 3}})
-	if fmt.Sprint(got) != "[{b 4} {a 2}]" {
-		t.Fatalf("MergeLines = %v; want [{b 4} {a 2}] (first-appearance order)", got)
+	if fmt.Sprint(got) != "[{b 4 } {a 2 }]" {
+		t.Fatalf("MergeLines = %v; want [{b 4 } {a 2 }] (first-appearance order)", got)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // Stock is what the orders module needs from the products module.
 // products.RedisStore and products.SQLStore provide it.
 type Stock interface {
-	Reserve(ctx context.Context, r products.Reservation) error
+	Reserve(ctx context.Context, r products.Reservation) (products.Taken, error)
 	Commit(ctx context.Context, r products.Reservation) error
 	Release(ctx context.Context, r products.Reservation) error
 	Expired(ctx context.Context, now time.Time, limit int) ([]products.Reservation, error)
@@ -86,11 +86,11 @@ func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []New
 		var o Order
 		err := s.tx.InTx(ctx, func(ctx context.Context) error {
 			r := s.reservationAs(reservationID, stockLines(lines))
-			if err := s.stock.Reserve(ctx, r); err != nil {
+			taken, err := s.stock.Reserve(ctx, r)
+			if err != nil {
 				return err
 			}
-			var err error
-			if o, err = s.orders.Create(ctx, r.ID, lines); err != nil {
+			if o, err = s.orders.Create(ctx, r.ID, withIncarnations(lines, taken)); err != nil {
 				return err
 			}
 			return s.stock.Commit(ctx, r)
@@ -98,10 +98,11 @@ func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []New
 		return o, err
 	}
 	r := s.reservationAs(reservationID, stockLines(lines))
-	if err := s.stock.Reserve(ctx, r); err != nil {
+	taken, err := s.stock.Reserve(ctx, r)
+	if err != nil {
 		return Order{}, err
 	}
-	o, err := s.orders.Create(ctx, r.ID, lines)
+	o, err := s.orders.Create(ctx, r.ID, withIncarnations(lines, taken))
 	if err != nil {
 		return s.settleAfter(ctx, r, err)
 	}
@@ -134,7 +135,7 @@ func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (O
 		var r products.Reservation
 		if len(take) > 0 {
 			r = s.reservation(take)
-			if err := s.stock.Reserve(ctx, r); err != nil {
+			if _, err := s.stock.Reserve(ctx, r); err != nil {
 				return Order{}, err
 			}
 			c.ReservationID = r.ID
@@ -319,23 +320,25 @@ func (s *Service) restock(ctx context.Context, id string, lines []products.Line)
 	}
 }
 
-// stockDelta returns, per product, the stock an update takes and gives back.
+// stockDelta returns, per product incarnation, the stock an update takes
+// and gives back.
 func stockDelta(before, after []Line) (take, give []products.Line) {
-	diff := make(map[string]int64)
-	var order []string
+	type key struct{ id, incarnation string }
+	diff := make(map[key]int64)
+	var order []key
 	for i := range before {
-		d := after[i].Quantity - before[i].Quantity
-		if _, seen := diff[before[i].ProductID]; !seen {
-			order = append(order, before[i].ProductID)
+		k := key{before[i].ProductID, before[i].Incarnation}
+		if _, seen := diff[k]; !seen {
+			order = append(order, k)
 		}
-		diff[before[i].ProductID] += d
+		diff[k] += after[i].Quantity - before[i].Quantity
 	}
-	for _, id := range order {
-		switch d := diff[id]; {
+	for _, k := range order {
+		switch d := diff[k]; {
 		case d > 0:
-			take = append(take, products.Line{ProductID: id, Quantity: d})
+			take = append(take, products.Line{ProductID: k.id, Quantity: d, Incarnation: k.incarnation})
 		case d < 0:
-			give = append(give, products.Line{ProductID: id, Quantity: -d})
+			give = append(give, products.Line{ProductID: k.id, Quantity: -d, Incarnation: k.incarnation})
 		}
 	}
 	return take, give
@@ -344,7 +347,7 @@ func stockDelta(before, after []Line) (take, give []products.Line) {
 func newLines(lines []Line) []NewLine {
 	out := make([]NewLine, len(lines))
 	for i, l := range lines {
-		out[i] = NewLine{ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+		out[i] = NewLine{ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity, Incarnation: l.Incarnation}
 	}
 	return out
 }

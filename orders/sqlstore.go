@@ -28,14 +28,6 @@ type SQLStore struct {
 
 var _ Store = (*SQLStore)(nil)
 
-func init() {
-	// The SQL below uses $1-style placeholders; modernc.org/sqlite accepts
-	// them, and sqlx must know for Rebind. Setting it again is harmless.
-	if sqlx.BindType("sqlite") != sqlx.DOLLAR {
-		sqlx.BindDriver("sqlite", sqlx.DOLLAR)
-	}
-}
-
 // NewSQLStore returns a store on a database migrated with the sqlite
 // migrations.
 func NewSQLStore(db *sqlx.DB) *SQLStore {
@@ -51,8 +43,8 @@ const (
 
 const (
 	liteInsertOrder = `INSERT INTO orders DEFAULT VALUES RETURNING id`
-	liteInsertLine  = `INSERT INTO order_details (order_id, product_id, price, quantity)
-VALUES ($1, $2, $3, $4) RETURNING id`
+	liteInsertLine  = `INSERT INTO order_details (order_id, product_id, price, quantity, product_incarnation)
+VALUES ($1, $2, $3, $4, $5) RETURNING id`
 	liteClaim = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)
 ON CONFLICT (id) DO NOTHING`
 	liteVoid = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, NULL)
@@ -61,11 +53,11 @@ ON CONFLICT (id) DO NOTHING`
 
 	// liteGetOrder and liteListOrders return order lines as scanOrders
 	// reads them; every order has at least one line.
-	liteGetOrder = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
+	liteGetOrder = `SELECT o.id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation
 FROM orders o JOIN order_details d ON d.order_id = o.id
 WHERE o.id = $1
 ORDER BY d.id`
-	liteListOrders = `SELECT o.id, d.id, d.product_id, d.price, d.quantity
+	liteListOrders = `SELECT o.id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation
 FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
 JOIN order_details d ON d.order_id = o.id
 ORDER BY o.id, d.id`
@@ -96,10 +88,10 @@ func (s *SQLStore) Create(ctx context.Context, reservationID string, lines []New
 		o.Lines = make([]Line, len(lines))
 		for i, l := range lines {
 			var id int64
-			if err := tx.GetContext(ctx, &id, liteInsertLine, o.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity); err != nil {
+			if err := tx.GetContext(ctx, &id, liteInsertLine, o.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation); err != nil {
 				return fmt.Errorf("create order: line %d: %w", i, liteErr(err))
 			}
-			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity}
+			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity, Incarnation: l.Incarnation}
 		}
 		return liteClaimReservation(ctx, tx, reservationID, o.ID)
 	})

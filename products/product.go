@@ -7,8 +7,11 @@ package products
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -19,6 +22,17 @@ type Product struct {
 	PassengerCapacity int64  `json:"passenger_capacity" db:"passenger_capacity"`
 	MaximumSpeed      int64  `json:"maximum_speed" db:"maximum_speed"`
 	InStock           int64  `json:"in_stock" db:"in_stock"`
+	// Incarnation tells apart the products that ever had this id: a
+	// product deleted and created again under the same id is another
+	// incarnation. Stores give one to every product they create (Create
+	// keeps one already set). Stock taken for an order line goes back only
+	// to the incarnation it was taken from. It is not part of the API.
+	Incarnation string `json:"-" db:"incarnation"`
+}
+
+// NewIncarnation returns a fresh incarnation: 16 random hex digits.
+func NewIncarnation() string {
+	return fmt.Sprintf("%016x", rand.Uint64())
 }
 
 // Patch holds the fields of a partial update; nil fields stay as they are.
@@ -50,7 +64,16 @@ func (pt Patch) Apply(p Product) Product {
 type Line struct {
 	ProductID string
 	Quantity  int64
+	// Incarnation, when set, is the only incarnation of the product the
+	// line may take stock from or give it back to; another incarnation
+	// counts as a product that does not exist. Empty means whichever
+	// incarnation exists (stock recorded before incarnations were kept).
+	Incarnation string
 }
+
+// Taken maps each product id of a reservation to the incarnation whose
+// stock it took.
+type Taken map[string]string
 
 // Reservation is stock taken for an order that is not yet committed.
 //
@@ -85,23 +108,25 @@ type Store interface {
 	GetMany(ctx context.Context, ids []string) (map[string]Product, error)
 	// Exists reports whether a product exists.
 	Exists(ctx context.Context, id string) (bool, error)
-	// Missing returns the ids, among ids, of products that do not exist,
-	// in one round trip.
-	Missing(ctx context.Context, ids []string) ([]string, error)
-	// Create adds a product, or fails with ErrExists.
+	// Create adds a product, or fails with ErrExists. It gives the product
+	// a new incarnation unless p has one.
 	Create(ctx context.Context, p Product) error
 	// Update applies a patch and returns the updated product.
 	Update(ctx context.Context, id string, patch Patch) (Product, error)
 	// Delete removes a product, or fails with ErrNotFound.
 	Delete(ctx context.Context, id string) error
-	// List returns up to limit products after cursor ("" for the first page).
+	// List returns up to limit products after cursor ("" for the first
+	// page), in id order. Following Next from the first page to the last
+	// lists every product that exists throughout, exactly once, whatever
+	// is written meanwhile.
 	List(ctx context.Context, cursor string, limit int) (Page, error)
 
-	// Reserve takes stock for every line, all or nothing. It fails with a
+	// Reserve takes stock for every line, all or nothing, and returns the
+	// incarnation of each product it took from. It fails with a
 	// *NotFoundError or an *OutOfStockError naming the first line that
 	// cannot be served; then no stock is taken. In_stock never goes below
 	// zero, whatever the concurrency.
-	Reserve(ctx context.Context, r Reservation) error
+	Reserve(ctx context.Context, r Reservation) (Taken, error)
 	// Commit forgets a reservation whose order committed; the stock stays taken.
 	Commit(ctx context.Context, r Reservation) error
 	// Release gives a reservation's stock back to the products that still
@@ -110,7 +135,8 @@ type Store interface {
 	// Expired returns up to limit reservations whose deadline is before now.
 	Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error)
 	// Restock gives stock back (an order deleted or reduced) to the
-	// products that still exist; id makes the call idempotent.
+	// products that still exist, each line to its own incarnation only;
+	// id makes the call idempotent.
 	Restock(ctx context.Context, id string, lines []Line) error
 }
 
@@ -157,17 +183,19 @@ func (e *OutOfStockError) Error() string {
 // Is makes errors.Is(err, ErrOutOfStock) true.
 func (e *OutOfStockError) Is(target error) bool { return target == ErrOutOfStock }
 
-// MergeLines sums the quantities of lines that name the same product,
-// keeping the order in which products first appear.
+// MergeLines sums the quantities of lines that name the same product (and
+// incarnation), keeping the order in which products first appear.
 func MergeLines(lines []Line) []Line {
+	type key struct{ id, incarnation string }
 	out := make([]Line, 0, len(lines))
-	index := make(map[string]int, len(lines))
+	index := make(map[key]int, len(lines))
 	for _, l := range lines {
-		if i, ok := index[l.ProductID]; ok {
+		k := key{l.ProductID, l.Incarnation}
+		if i, ok := index[k]; ok {
 			out[i].Quantity += l.Quantity
 			continue
 		}
-		index[l.ProductID] = len(out)
+		index[k] = len(out)
 		out = append(out, l)
 	}
 	return out
@@ -176,11 +204,13 @@ func MergeLines(lines []Line) []Line {
 // MaxIDLength is the longest product id.
 const MaxIDLength = 128
 
-// ValidID reports whether id is 1 to 128 characters of [A-Za-z0-9._~-].
+// ValidID reports whether id is 1 to 128 characters of [A-Za-z0-9._~-],
+// other than "." and ".." (which clients and proxies normalise out of a
+// URL path, so that such a product could never be read or deleted).
 // Stores rely on it: such an id can never form a Redis glob, a hash tag or
 // a path.
 func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > MaxIDLength {
+	if len(id) == 0 || len(id) > MaxIDLength || id == "." || id == ".." {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -193,4 +223,45 @@ func ValidID(id string) bool {
 		}
 	}
 	return true
+}
+
+// A listing cursor is the base64url encoding of the last id of the page
+// before, in its canonical form; both stores list in id order.
+
+// idCursor returns the cursor of the page after the one ending with id.
+func idCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// parseIDCursor decodes a List cursor; "" is the start of the listing.
+func parseIDCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
+	if err != nil || !ValidID(string(b)) || idCursor(string(b)) != cursor {
+		return "", ErrBadCursor
+	}
+	return string(b), nil
+}
+
+// pageOf returns the page of the first limit products among found, which
+// a store read with one more than the limit so that it knows whether a
+// next page exists.
+func pageOf(found []Product, limit int) Page {
+	page := Page{Products: found}
+	if len(found) > limit {
+		page.Products = found[:limit]
+		page.Next = idCursor(found[limit-1].ID)
+	}
+	if page.Products == nil {
+		page.Products = []Product{}
+	}
+	return page
+}
+
+// checkLimit refuses a page size below one.
+func checkLimit(limit int) error {
+	if limit < 1 {
+		return fmt.Errorf("list products: limit %s is not positive", strconv.Itoa(limit))
+	}
+	return nil
 }

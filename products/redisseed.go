@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Seed writes products in bulk, one HSET each, in a single pipeline: one
@@ -15,12 +17,18 @@ func (s *RedisStore) Seed(ctx context.Context, ps []Product) error {
 		return nil
 	}
 	pipe := s.rdb.Pipeline()
+	ids := make([]redis.Z, len(ps))
+	for i, p := range ps {
+		ids[i] = redis.Z{Member: p.ID}
+	}
+	pipe.ZAdd(ctx, s.idIndex(), ids...) // before the products, as Create does
 	for _, p := range ps {
 		pipe.HSet(ctx, s.productKey(p.ID),
 			"title", p.Title,
 			"passenger_capacity", strconv.FormatInt(p.PassengerCapacity, 10),
 			"maximum_speed", strconv.FormatInt(p.MaximumSpeed, 10),
-			"in_stock", strconv.FormatInt(p.InStock, 10))
+			"in_stock", strconv.FormatInt(p.InStock, 10),
+			"inc", incarnationOf(p))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("seed %d products: %w", len(ps), redisErr(err))

@@ -2,6 +2,7 @@ package products
 
 import (
 	"context"
+	_ "embed" // the Lua scripts
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,24 +16,33 @@ import (
 )
 
 // RedisStore keeps each product in one Redis hash, "<prefix>product:{<id>}",
-// with the fields title, passenger_capacity, maximum_speed and in_stock.
+// with the fields title, passenger_capacity, maximum_speed, in_stock and
+// inc (the incarnation).
 //
-// Stock is moved by Lua scripts that touch one product at a time, so every
-// script's keys share a hash slot ("{<id>}" is the hash tag) and the store
-// works on Redis Cluster. Each per-product step is atomic: it checks and
-// changes in_stock in one script, so in_stock never goes below zero.
-// A multi-line reservation runs one step per product in a single pipeline;
-// when any step fails, the steps that succeeded are released (compensation),
-// so a reservation is all or nothing. While that happens another order may
-// briefly see the stock as taken and be refused: a conservative outcome
-// that never oversells.
+// Stock is moved by Lua scripts that touch one product at a time, and every
+// script's keys share a hash slot ("{<id>}" is the hash tag). Each
+// per-product step is atomic: it checks and changes in_stock in one script,
+// so in_stock never goes below zero. A multi-line reservation runs one step
+// per product in a single pipeline; when any step fails, the steps that
+// succeeded are released (compensation), so a reservation is all or
+// nothing. While that happens another order may briefly see the stock as
+// taken and be refused: a conservative outcome that never oversells.
 //
 // Held quantities are recorded per product in "<prefix>hold:{<id>}" (field:
 // reservation ID, value: quantity), which makes Release and Commit idempotent:
-// stock returns only if the hold is still there. A reservation record
-// "<prefix>reservation:<id>" with its lines, indexed by deadline in the sorted
-// set "<prefix>reservations", lets the recovery sweep find reservations whose
-// process died before it could commit or release them.
+// stock returns only if the hold is still there, and holds are deleted with
+// their product. A reservation record "<prefix>reservation:<id>" with its
+// lines, indexed by deadline in the sorted set "<prefix>reservations", lets
+// the recovery sweep find reservations whose process died before it could
+// commit or release them.
+//
+// The sorted set "<prefix>product-ids" holds every product id (score 0), so
+// that List pages in id order by range queries: a keyset listing that
+// lists each product exactly once however the keyspace changes, which SCAN
+// cannot promise (it may return a key twice when Redis shrinks its table).
+// An id enters the index before its product is written and leaves it after
+// its product is deleted, so the index never misses a product; an id left
+// behind by a crash in between is skipped when listed.
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -46,60 +56,41 @@ func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{rdb: rdb, prefix: prefix}
 }
 
-var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock"}
+var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock", "inc"}
 
 func (s *RedisStore) productKey(id string) string { return s.prefix + "product:{" + id + "}" }
 func (s *RedisStore) holdKey(id string) string    { return s.prefix + "hold:{" + id + "}" }
-func (s *RedisStore) restockKey(productID, id string) string {
-	return s.prefix + "restocked:{" + productID + "}:" + id
+func (s *RedisStore) restockKey(l Line, id string) string {
+	return s.prefix + "restocked:{" + l.ProductID + "}:" + id + ":" + l.Incarnation
 }
 func (s *RedisStore) reservationKey(id string) string { return s.prefix + "reservation:" + id }
 func (s *RedisStore) reservationIndex() string        { return s.prefix + "reservations" }
+func (s *RedisStore) idIndex() string                 { return s.prefix + "product-ids" }
+func (s *RedisStore) schemaKey() string               { return s.prefix + "schema" }
 
 // restockMarkerTTL is how long a Restock call is remembered; the recovery
 // sweep replays pending restocks well within it.
 const restockMarkerTTL = 7 * 24 * time.Hour
 
 var (
-	// createScript: KEYS[1] product; ARGV: title, capacity, speed, stock.
-	createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'title', ARGV[1], 'passenger_capacity', ARGV[2], 'maximum_speed', ARGV[3], 'in_stock', ARGV[4])
-return 1`)
-
-	// updateScript: KEYS[1] product; ARGV: field, value, field, value...
-	updateScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
-return redis.call('HMGET', KEYS[1], 'title', 'passenger_capacity', 'maximum_speed', 'in_stock')`)
-
-	// reserveScript: KEYS[1] product, KEYS[2] hold; ARGV: reservation id, quantity.
-	// Returns 1 when held, -1 when the product does not exist, and
-	// -2 - available when there is not enough stock.
-	reserveScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 1 end
-local stock = redis.call('HGET', KEYS[1], 'in_stock')
-if not stock then return -1 end
-stock = tonumber(stock)
-local q = tonumber(ARGV[2])
-if stock < q then return -2 - stock end
-redis.call('HINCRBY', KEYS[1], 'in_stock', -q)
-redis.call('HSET', KEYS[2], ARGV[1], q)
-return 1`)
-
-	// releaseScript: KEYS[1] product, KEYS[2] hold; ARGV: reservation id.
-	releaseScript = redis.NewScript(`
-local q = redis.call('HGET', KEYS[2], ARGV[1])
-if not q then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'in_stock', q) end
-return 1`)
-
-	// restockScript: KEYS[1] product, KEYS[2] marker; ARGV: quantity, marker ttl ms.
-	restockScript = redis.NewScript(`
-if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[2]) == false then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'in_stock', ARGV[1]) end
-return 1`)
+	//go:embed lua/create.lua
+	createLua    string
+	createScript = redis.NewScript(createLua)
+	//go:embed lua/update.lua
+	updateLua    string
+	updateScript = redis.NewScript(updateLua)
+	//go:embed lua/reserve.lua
+	reserveLua    string
+	reserveScript = redis.NewScript(reserveLua)
+	//go:embed lua/release.lua
+	releaseLua    string
+	releaseScript = redis.NewScript(releaseLua)
+	//go:embed lua/restock.lua
+	restockLua    string
+	restockScript = redis.NewScript(restockLua)
+	//go:embed lua/upgrade.lua
+	upgradeLua    string
+	upgradeScript = redis.NewScript(upgradeLua)
 )
 
 // Get returns one product.
@@ -165,36 +156,22 @@ func (s *RedisStore) Exists(ctx context.Context, id string) (bool, error) {
 	return n == 1, nil
 }
 
-// Missing returns the ids that name no product, in one round trip.
-func (s *RedisStore) Missing(ctx context.Context, ids []string) ([]string, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.Exists(ctx, s.productKey(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("products exist: %w", redisErr(err))
-	}
-	var missing []string
-	for i, id := range ids {
-		if cmds[i].Val() == 0 {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
-}
-
-// Create adds a product unless its id is taken.
+// Create adds a product unless its id is taken. The id enters the index
+// first, in the same round trip.
 func (s *RedisStore) Create(ctx context.Context, p Product) error {
-	created, err := createScript.Run(ctx, s.rdb, []string{s.productKey(p.ID)},
-		p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock).Int()
-	if err != nil {
-		return fmt.Errorf("create product %s: %w", p.ID, redisErr(err))
+	if p.Incarnation == "" {
+		p.Incarnation = NewIncarnation()
 	}
-	if created == 0 {
+	var created *redis.Cmd
+	err := s.execScript(ctx, createScript, func(pipe redis.Pipeliner) {
+		pipe.ZAdd(ctx, s.idIndex(), redis.Z{Member: p.ID})
+		created = createScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
+			p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
+	})
+	if err != nil {
+		return fmt.Errorf("create product %s: %w", p.ID, err)
+	}
+	if n, _ := created.Int(); n == 0 {
 		return &ExistsError{ID: p.ID}
 	}
 	return nil
@@ -229,11 +206,13 @@ func (s *RedisStore) Update(ctx context.Context, id string, patch Patch) (Produc
 	return p, nil
 }
 
-// Delete removes a product and any stock held on it.
+// Delete removes a product and any stock held on it, then its id from the
+// index, in one transaction.
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
 	pipe := s.rdb.TxPipeline()
 	del := pipe.Del(ctx, s.productKey(id))
 	pipe.Del(ctx, s.holdKey(id))
+	pipe.ZRem(ctx, s.idIndex(), id)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("delete product %s: %w", id, redisErr(err))
 	}
@@ -243,99 +222,102 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// List pages through the products with SCAN, never KEYS. A page always
-// continues from the cursor SCAN itself returned, so the listing keeps
-// SCAN's guarantee (every product that exists throughout it is listed at
-// least once) even while keys are added and the keyspace is rehashed. When
-// a SCAN batch holds more than fits on the page, the ids left over travel
-// in the page's cursor: "<scan cursor>" or "<scan cursor>:<id>,<id>,...".
+// List pages through the id index in id order: one range query for the
+// page's ids, one round trip for their products. Ids whose product is gone
+// (deleted since, or left by a crash) are skipped, so a page may hold
+// fewer than limit products and still have a next one.
 func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	scanCursor, ids, err := parseScanCursor(cursor)
+	after, err := parseIDCursor(cursor)
 	if err != nil {
 		return Page{}, err
 	}
-	if len(ids) >= limit {
-		return s.page(ctx, ids[:limit], formatScanCursor(scanCursor, ids[limit:]))
+	if err := checkLimit(limit); err != nil {
+		return Page{}, err
 	}
-	if cursor != "" && scanCursor == 0 {
-		return s.page(ctx, ids, "") // only the leftovers of the last batch
+	start := "-"
+	if after != "" {
+		start = "(" + after
 	}
-	match := s.prefix + "product:{*"
-	count := int64(max(limit/4, 10))
-	keyPrefix := s.prefix + "product:{"
-	for {
-		batch, next, err := s.rdb.Scan(ctx, scanCursor, match, count).Result()
-		if err != nil {
-			return Page{}, fmt.Errorf("list products: %w", redisErr(err))
-		}
-		for _, k := range batch {
-			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(k, keyPrefix), "}"))
-		}
-		scanCursor = next
-		switch {
-		case len(ids) > limit:
-			return s.page(ctx, ids[:limit], formatScanCursor(next, ids[limit:]))
-		case next == 0:
-			return s.page(ctx, ids, "")
-		case len(ids) == limit:
-			return s.page(ctx, ids, formatScanCursor(next, nil))
-		}
+	// One id more than asked tells whether there is a next page.
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.idIndex(), Start: start, Stop: "+", ByLex: true, Count: int64(limit) + 1,
+	}).Result()
+	if err != nil {
+		return Page{}, fmt.Errorf("list products: %w", redisErr(err))
 	}
-}
-
-func (s *RedisStore) page(ctx context.Context, ids []string, next string) (Page, error) {
+	page := Page{Products: []Product{}}
+	if len(ids) > limit {
+		ids = ids[:limit]
+		page.Next = idCursor(ids[limit-1])
+	}
 	found, err := s.GetMany(ctx, ids)
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Products: make([]Product, 0, len(found)), Next: next}
 	for _, id := range ids {
-		if p, ok := found[id]; ok { // deleted since the scan otherwise
+		if p, ok := found[id]; ok {
 			page.Products = append(page.Products, p)
 		}
 	}
 	return page, nil
 }
 
-func formatScanCursor(cursor uint64, leftover []string) string {
-	c := strconv.FormatUint(cursor, 10)
-	if len(leftover) > 0 {
-		c += ":" + strings.Join(leftover, ",")
-	}
-	return c
-}
+// schemaVersion is the layout of the Redis data this code writes: 1 adds
+// the id index and the incarnation of every product.
+const schemaVersion = 1
 
-func parseScanCursor(c string) (uint64, []string, error) {
-	if c == "" {
-		return 0, nil, nil
+// Upgrade brings products written by earlier versions of airship up to
+// the current layout: it adds every product to the id index and gives an
+// incarnation to every product that has none, in batches of a SCAN, then
+// records the version so that later starts skip it. It is idempotent and
+// safe while other processes serve requests.
+func (s *RedisStore) Upgrade(ctx context.Context) error {
+	v, err := s.rdb.Get(ctx, s.schemaKey()).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis schema version: %w", redisErr(err))
 	}
-	cur, rest, hasIDs := strings.Cut(c, ":")
-	n, err := strconv.ParseUint(cur, 10, 64)
-	if err != nil {
-		return 0, nil, ErrBadCursor
+	if v >= schemaVersion {
+		return nil
 	}
-	if !hasIDs {
-		if n == 0 {
-			return 0, nil, ErrBadCursor // SCAN's end is never a next page
+	match := s.prefix + "product:{*"
+	keyPrefix := s.prefix + "product:{"
+	var cursor uint64
+	for {
+		keys, next, err := s.rdb.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil {
+			return fmt.Errorf("upgrade products: %w", redisErr(err))
 		}
-		return n, nil, nil
-	}
-	ids := strings.Split(rest, ",")
-	for _, id := range ids {
-		if !ValidID(id) {
-			return 0, nil, ErrBadCursor
+		if len(keys) > 0 {
+			err := s.execScript(ctx, upgradeScript, func(pipe redis.Pipeliner) {
+				members := make([]redis.Z, len(keys))
+				for i, k := range keys {
+					members[i] = redis.Z{Member: strings.TrimSuffix(strings.TrimPrefix(k, keyPrefix), "}")}
+					upgradeScript.EvalSha(ctx, pipe, []string{k}, NewIncarnation())
+				}
+				pipe.ZAdd(ctx, s.idIndex(), members...)
+			})
+			if err != nil {
+				return fmt.Errorf("upgrade products: %w", err)
+			}
 		}
+		if next == 0 {
+			break
+		}
+		cursor = next
 	}
-	return n, ids, nil
+	if err := s.rdb.Set(ctx, s.schemaKey(), schemaVersion, 0).Err(); err != nil {
+		return fmt.Errorf("redis schema version: %w", redisErr(err))
+	}
+	return nil
 }
 
 // Reserve takes stock for all lines, or none. See the type's documentation
 // for why this is atomic per product and all-or-nothing per reservation.
-func (s *RedisStore) Reserve(ctx context.Context, r Reservation) error {
+func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 	lines := MergeLines(r.Lines)
 	record, err := json.Marshal(recordOf(lines))
 	if err != nil {
-		return fmt.Errorf("reserve %s: %w", r.ID, err)
+		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
 	var cmds []*redis.Cmd
 	err = s.execScript(ctx, reserveScript, func(pipe redis.Pipeliner) {
@@ -345,32 +327,49 @@ func (s *RedisStore) Reserve(ctx context.Context, r Reservation) error {
 		pipe.ZAdd(ctx, s.reservationIndex(), redis.Z{Score: float64(r.Deadline.UnixMilli()), Member: r.ID})
 		cmds = make([]*redis.Cmd, len(lines))
 		for i, l := range lines {
-			cmds[i] = reserveScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID, l.Quantity)
+			cmds[i] = reserveScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)},
+				r.ID, l.Quantity, l.Incarnation)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("reserve %s: %w", r.ID, err)
+		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
+	taken := make(Taken, len(lines))
 	var failure error
 	for i, l := range lines {
-		n, _ := cmds[i].Int64()
-		if n == 1 {
+		reply, _ := cmds[i].Slice()
+		code, inc := scriptReply(reply)
+		if code == 1 {
+			taken[l.ProductID] = inc
 			continue
 		}
-		if n == -1 {
+		if code == -1 {
 			failure = &NotFoundError{ID: l.ProductID}
 		} else {
-			failure = &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: -2 - n}
+			failure = &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: -2 - code}
 		}
 		break
 	}
 	if failure == nil {
-		return nil
+		return taken, nil
 	}
 	if err := s.Release(context.WithoutCancel(ctx), Reservation{ID: r.ID, Lines: lines}); err != nil {
-		return fmt.Errorf("reserve %s: undo after %v: %w", r.ID, failure, err)
+		return nil, fmt.Errorf("reserve %s: undo after %v: %w", r.ID, failure, err)
 	}
-	return failure
+	return nil, failure
+}
+
+// scriptReply reads reserve.lua's reply: a code and, on success, the
+// incarnation.
+func scriptReply(reply []any) (code int64, incarnation string) {
+	if len(reply) == 0 {
+		return -1, ""
+	}
+	code, _ = reply[0].(int64)
+	if len(reply) > 1 {
+		incarnation, _ = reply[1].(string)
+	}
+	return code, incarnation
 }
 
 // Commit forgets a reservation whose order committed.
@@ -429,27 +428,25 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 	out := make([]Reservation, 0, len(ids))
 	for i, z := range ids {
 		r := Reservation{ID: z.Member.(string), Deadline: time.UnixMilli(int64(z.Score))}
-		var rec []reservationLine
 		if raw, err := cmds[i].Bytes(); err == nil {
-			if err := json.Unmarshal(raw, &rec); err != nil {
+			if r.Lines, err = decodeRecord(raw); err != nil {
 				return nil, fmt.Errorf("reservation %s: unreadable record: %w", r.ID, err)
 			}
-		}
-		for _, l := range rec {
-			r.Lines = append(r.Lines, Line(l))
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// Restock gives stock back to the products that still exist. A marker per
-// product and call id, kept for a week, makes a repeated call a no-op.
+// Restock gives stock back to the products that still exist, each line to
+// its own incarnation. A marker per product and call id, kept for a week,
+// makes a repeated call a no-op.
 func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error {
 	ttl := restockMarkerTTL.Milliseconds()
 	err := s.execScript(ctx, restockScript, func(pipe redis.Pipeliner) {
 		for _, l := range MergeLines(lines) {
-			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l.ProductID, id)}, l.Quantity, ttl)
+			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l, id)},
+				l.Quantity, ttl, l.Incarnation)
 		}
 	})
 	if err != nil {
@@ -476,19 +473,6 @@ func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, fill 
 	}
 }
 
-type reservationLine struct {
-	ProductID string `json:"p"`
-	Quantity  int64  `json:"q"`
-}
-
-func recordOf(lines []Line) []reservationLine {
-	out := make([]reservationLine, len(lines))
-	for i, l := range lines {
-		out[i] = reservationLine(l)
-	}
-	return out
-}
-
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
@@ -507,6 +491,7 @@ func productFromValues(id string, vals []any) (p Product, ok bool, err error) {
 			return Product{}, false, fmt.Errorf("field %s: %w", productFields[i+1], err)
 		}
 	}
+	p.Incarnation, _ = vals[4].(string)
 	return p, true, nil
 }
 

@@ -5,12 +5,13 @@ import (
 	"fmt"
 )
 
-const sqlSeed = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock)
-VALUES ($1, $2, $3, $4, $5)
+const sqlSeed = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock, incarnation)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET title = excluded.title,
     passenger_capacity = excluded.passenger_capacity,
     maximum_speed = excluded.maximum_speed,
-    in_stock = excluded.in_stock`
+    in_stock = excluded.in_stock,
+    incarnation = excluded.incarnation`
 
 // Seed writes products in bulk, in one transaction with a prepared INSERT.
 // Unlike Create it overwrites products that exist. It is for loading test
@@ -30,7 +31,7 @@ func (s *SQLStore) Seed(ctx context.Context, ps []Product) error {
 	}
 	defer stmt.Close()
 	for _, p := range ps {
-		if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock); err != nil {
+		if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p)); err != nil {
 			return fmt.Errorf("seed product %s: %w", p.ID, sqlErr(err))
 		}
 	}
@@ -38,4 +39,12 @@ func (s *SQLStore) Seed(ctx context.Context, ps []Product) error {
 		return fmt.Errorf("seed products: commit: %w", sqlErr(err))
 	}
 	return nil
+}
+
+// incarnationOf returns p's incarnation, or a new one.
+func incarnationOf(p Product) string {
+	if p.Incarnation != "" {
+		return p.Incarnation
+	}
+	return NewIncarnation()
 }

@@ -3,7 +3,6 @@ package products
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,14 +30,6 @@ type SQLStore struct {
 
 var _ Store = (*SQLStore)(nil)
 
-func init() {
-	// The SQL below uses $1-style placeholders; modernc.org/sqlite accepts
-	// them, and sqlx must know for Rebind. Setting it again is harmless.
-	if sqlx.BindType("sqlite") != sqlx.DOLLAR {
-		sqlx.BindDriver("sqlite", sqlx.DOLLAR)
-	}
-}
-
 // NewSQLStore returns a store on a database migrated with the sqlite
 // migrations.
 func NewSQLStore(db *sqlx.DB) *SQLStore {
@@ -46,33 +37,36 @@ func NewSQLStore(db *sqlx.DB) *SQLStore {
 }
 
 const (
-	sqlGetProduct = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+	sqlGetProduct = `SELECT id, title, passenger_capacity, maximum_speed, in_stock, incarnation
 FROM products WHERE id = $1`
 	// The ids travel as one JSON array parameter, so the statement is the
 	// same whatever their number.
-	sqlGetProducts = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+	sqlGetProducts = `SELECT id, title, passenger_capacity, maximum_speed, in_stock, incarnation
 FROM products WHERE id IN (SELECT value FROM json_each($1))`
-	sqlExistingIDs = `SELECT id FROM products WHERE id IN (SELECT value FROM json_each($1))`
-	sqlExists      = `SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)`
-	sqlCreate      = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`
+	sqlExists = `SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)`
+	sqlCreate = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock, incarnation)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`
 	sqlUpdate = `UPDATE products SET
     title = COALESCE($2, title),
     passenger_capacity = COALESCE($3, passenger_capacity),
     maximum_speed = COALESCE($4, maximum_speed),
     in_stock = COALESCE($5, in_stock)
 WHERE id = $1
-RETURNING id, title, passenger_capacity, maximum_speed, in_stock`
+RETURNING id, title, passenger_capacity, maximum_speed, in_stock, incarnation`
 	sqlDelete      = `DELETE FROM products WHERE id = $1`
 	sqlDeleteHolds = `DELETE FROM product_holds WHERE product_id = $1`
-	sqlList        = `SELECT id, title, passenger_capacity, maximum_speed, in_stock
+	sqlList        = `SELECT id, title, passenger_capacity, maximum_speed, in_stock, incarnation
 FROM products WHERE id > $1 ORDER BY id LIMIT $2`
 
 	sqlInsertReservation = `INSERT INTO product_reservations (id, lines, deadline_ms)
 VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`
+	// $3 is the incarnation the line must take from, '' for any.
 	sqlTakeStock = `UPDATE products SET in_stock = in_stock - $2
-WHERE id = $1 AND in_stock >= $2`
-	sqlStockOf   = `SELECT in_stock FROM products WHERE id = $1`
+WHERE id = $1 AND in_stock >= $2 AND ($3 = '' OR incarnation = $3)
+RETURNING incarnation`
+	sqlStockOf  = `SELECT in_stock FROM products WHERE id = $1 AND ($2 = '' OR incarnation = $2)`
+	sqlHeldFrom = `SELECT p.id, p.incarnation FROM product_holds h JOIN products p ON p.id = h.product_id
+WHERE h.reservation_id = $1`
 	sqlHold      = `INSERT INTO product_holds (reservation_id, product_id, quantity) VALUES ($1, $2, $3)`
 	sqlDropHolds = `DELETE FROM product_holds WHERE reservation_id = $1`
 	// Gives every held quantity back to its product, if it still exists.
@@ -85,7 +79,8 @@ WHERE deadline_ms < $1 ORDER BY deadline_ms, id LIMIT $2`
 
 	sqlRestockMarker = `INSERT INTO product_restocks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
 	sqlPruneRestocks = `DELETE FROM product_restocks WHERE created_at < $1`
-	sqlGiveStock     = `UPDATE products SET in_stock = in_stock + $2 WHERE id = $1`
+	sqlGiveStock     = `UPDATE products SET in_stock = in_stock + $2
+WHERE id = $1 AND ($3 = '' OR incarnation = $3)`
 )
 
 // Get returns one product.
@@ -126,31 +121,12 @@ func (s *SQLStore) Exists(ctx context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-// Missing returns the ids that name no product, in one query.
-func (s *SQLStore) Missing(ctx context.Context, ids []string) ([]string, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	var existing []string
-	if err := s.db.SelectContext(ctx, &existing, sqlExistingIDs, jsonIDs(ids)); err != nil {
-		return nil, fmt.Errorf("products exist: %w", sqlErr(err))
-	}
-	found := make(map[string]bool, len(existing))
-	for _, id := range existing {
-		found[id] = true
-	}
-	var missing []string
-	for _, id := range ids {
-		if !found[id] {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
-}
-
 // Create adds a product unless its id is taken.
 func (s *SQLStore) Create(ctx context.Context, p Product) error {
-	res, err := s.db.ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock)
+	if p.Incarnation == "" {
+		p.Incarnation = NewIncarnation()
+	}
+	res, err := s.db.ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
 	if err != nil {
 		return fmt.Errorf("create product %s: %w", p.ID, sqlErr(err))
 	}
@@ -194,97 +170,92 @@ func (s *SQLStore) Delete(ctx context.Context, id string) error {
 	})
 }
 
-// List pages through the products in id order. The cursor is the last id
-// of the previous page, base64url-encoded.
+// List pages through the products in id order.
 func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
 	after, err := parseIDCursor(cursor)
 	if err != nil {
 		return Page{}, err
 	}
-	if limit < 1 {
-		return Page{}, fmt.Errorf("list products: limit %d is not positive", limit)
+	if err := checkLimit(limit); err != nil {
+		return Page{}, err
 	}
 	var found []Product
 	// One row more than asked tells whether there is a next page.
 	if err := s.db.SelectContext(ctx, &found, sqlList, after, limit+1); err != nil {
 		return Page{}, fmt.Errorf("list products: %w", sqlErr(err))
 	}
-	page := Page{Products: found}
-	if len(found) > limit {
-		page.Products = found[:limit]
-		page.Next = base64.RawURLEncoding.EncodeToString([]byte(found[limit-1].ID))
-	}
-	if page.Products == nil {
-		page.Products = []Product{}
-	}
-	return page, nil
-}
-
-// parseIDCursor decodes a List cursor: the base64url encoding of a product
-// id, in its canonical form. "" is the start of the listing.
-func parseIDCursor(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
-	if err != nil || !ValidID(string(b)) || base64.RawURLEncoding.EncodeToString(b) != cursor {
-		return "", ErrBadCursor
-	}
-	return string(b), nil
+	return pageOf(found, limit), nil
 }
 
 // Reserve takes stock for all lines, or none, in one transaction. A
-// reservation id that is already held is a no-op.
-func (s *SQLStore) Reserve(ctx context.Context, r Reservation) error {
+// reservation id that is already held takes nothing more.
+func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 	lines := MergeLines(r.Lines)
 	record, err := json.Marshal(recordOf(lines))
 	if err != nil {
-		return fmt.Errorf("reserve %s: %w", r.ID, err)
+		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	taken := make(Taken, len(lines))
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlInsertReservation, r.ID, string(record), r.Deadline.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
-		} else if n == 0 {
-			return nil // already held
+		} else if n == 0 { // already held: report what it holds
+			rows, err := tx.QueryxContext(ctx, sqlHeldFrom, r.ID)
+			if err != nil {
+				return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id, inc string
+				if err := rows.Scan(&id, &inc); err != nil {
+					return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+				}
+				taken[id] = inc
+			}
+			return sqlErr(rows.Err())
 		}
 		for _, l := range lines {
-			if err := reserveLine(ctx, tx, r.ID, l); err != nil {
+			inc, err := reserveLine(ctx, tx, r.ID, l)
+			if err != nil {
 				return err
 			}
+			taken[l.ProductID] = inc
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return taken, nil
 }
 
-// reserveLine takes one line's stock, or says why it cannot.
-func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line) error {
-	res, err := tx.ExecContext(ctx, sqlTakeStock, l.ProductID, l.Quantity)
-	if err != nil {
-		return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
-	}
-	if n == 0 {
+// reserveLine takes one line's stock and returns the incarnation it took
+// it from, or says why it cannot.
+func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line) (string, error) {
+	var inc string
+	err := tx.GetContext(ctx, &inc, sqlTakeStock, l.ProductID, l.Quantity, l.Incarnation)
+	if errors.Is(err, sql.ErrNoRows) {
 		var available int64
-		err := tx.GetContext(ctx, &available, sqlStockOf, l.ProductID)
+		err := tx.GetContext(ctx, &available, sqlStockOf, l.ProductID, l.Incarnation)
 		if errors.Is(err, sql.ErrNoRows) {
-			return &NotFoundError{ID: l.ProductID}
+			return "", &NotFoundError{ID: l.ProductID}
 		}
 		if err != nil {
-			return fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+			return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
 		}
-		return &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
+		return "", &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
+	}
+	if err != nil {
+		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
 	}
 	if _, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity); err != nil {
-		return fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlErr(err))
+		return "", fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlErr(err))
 	}
-	return nil
+	return inc, nil
 }
 
 // Commit forgets a reservation whose order committed.
@@ -330,21 +301,18 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 	}
 	out := make([]Reservation, 0, len(rows))
 	for _, row := range rows {
-		var rec []reservationLine
-		if err := json.Unmarshal([]byte(row.Lines), &rec); err != nil {
+		lines, err := decodeRecord([]byte(row.Lines))
+		if err != nil {
 			return nil, fmt.Errorf("reservation %s: unreadable record: %w", row.ID, err)
 		}
-		r := Reservation{ID: row.ID, Deadline: time.UnixMilli(row.DeadlineMS)}
-		for _, l := range rec {
-			r.Lines = append(r.Lines, Line(l))
-		}
-		out = append(out, r)
+		out = append(out, Reservation{ID: row.ID, Lines: lines, Deadline: time.UnixMilli(row.DeadlineMS)})
 	}
 	return out, nil
 }
 
-// Restock gives stock back to the products that still exist. A marker per
-// call id, kept for a week, makes a repeated call a no-op.
+// Restock gives stock back to the products that still exist, each line to
+// its own incarnation. A marker per call id, kept for a week, makes a
+// repeated call a no-op.
 func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlRestockMarker, id)
@@ -357,7 +325,7 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 			return nil // done before
 		}
 		for _, l := range MergeLines(lines) {
-			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity, l.Incarnation); err != nil {
 				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlErr(err))
 			}
 		}

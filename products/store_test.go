@@ -2,6 +2,7 @@ package products_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestRedisStoreReloadsScripts(t *testing.T) {
 		run   func() error
 		stock int64
 	}{
-		{"Reserve", func() error { return s.Reserve(ctx, r) }, 7},
+		{"Reserve", func() error { _, err := s.Reserve(ctx, r); return err }, 7},
 		{"Release", func() error { return s.Release(ctx, r) }, 10},
 		{"Restock", func() error { return s.Restock(ctx, "x", r.Lines) }, 13},
 	}
@@ -59,5 +60,62 @@ func TestRedisStoreReloadsScripts(t *testing.T) {
 		if p, _ := s.Get(ctx, "a"); p.InStock != step.stock {
 			t.Fatalf("stock after %s = %d; want %d", step.name, p.InStock, step.stock)
 		}
+	}
+}
+
+// TestRedisStoreUpgrade: products written before the id index and
+// incarnations existed are listed and get an incarnation; one deleted
+// while the upgrade runs is not brought back.
+func TestRedisStoreUpgrade(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testbackend.Redis(t)
+	for i := range 2500 {
+		key := fmt.Sprintf("%sproduct:{old%04d}", prefix, i)
+		if err := rdb.HSet(ctx, key, "title", "Old", "passenger_capacity", "1", "maximum_speed", "2", "in_stock", "3").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := products.NewRedisStore(rdb, prefix)
+	if page, err := s.List(ctx, "", 10); err != nil || len(page.Products) != 0 {
+		t.Fatalf("List before the upgrade = %+v, %v; want nothing (no index yet)", page, err)
+	}
+	if err := s.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for cursor := ""; ; {
+		page, err := s.List(ctx, cursor, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Products {
+			if p.Incarnation == "" || p.Title != "Old" || p.InStock != 3 {
+				t.Fatalf("upgraded product %+v", p)
+			}
+			seen++
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if seen != 2500 {
+		t.Fatalf("listed %d upgraded products; want 2500", seen)
+	}
+	before, _ := s.Get(ctx, "old0001")
+	// A second upgrade changes nothing, and a product deleted since stays deleted.
+	if err := s.Delete(ctx, "old0002"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, prefix+"schema").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.Get(ctx, "old0001"); after != before {
+		t.Fatalf("second upgrade changed %+v to %+v", before, after)
+	}
+	if n, _ := rdb.Exists(ctx, prefix+"product:{old0002}").Result(); n != 0 {
+		t.Fatal("upgrade brought a deleted product back")
 	}
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 		{"UpdateUnknownLine", testUpdateUnknownLine},
 		{"Delete", testDelete},
 		{"DeleteAfterProductDeleted", testDeleteAfterProductDeleted},
+		{"StockStaysWithItsIncarnation", testStockStaysWithItsIncarnation},
 		{"RecoverCrashBeforeCommit", testRecoverBeforeCommit},
 		{"RecoverCrashAfterCommit", testRecoverAfterCommit},
 		{"VoidReservationCannotCommit", testVoidReservation},
@@ -360,7 +361,7 @@ func testRecoverBeforeCommit(t *testing.T, s Stores) {
 	create(t, s, "a", 10)
 	r := products.Reservation{ID: "crashed-before-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
 		Deadline: time.Now().Add(-time.Millisecond)}
-	if err := s.Products.Reserve(ctx, r); err != nil {
+	if _, err := s.Products.Reserve(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := stockOf(t, s, "a"); got != 6 {
@@ -388,7 +389,7 @@ func testRecoverAfterCommit(t *testing.T, s Stores) {
 	create(t, s, "a", 10)
 	r := products.Reservation{ID: "crashed-after-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
 		Deadline: time.Now().Add(-time.Millisecond)}
-	if err := s.Products.Reserve(ctx, r); err != nil {
+	if _, err := s.Products.Reserve(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	o, err := s.Orders.Create(ctx, r.ID, []orders.NewLine{nl("a", "1", 4)})
@@ -607,5 +608,81 @@ func testSettleRace(t *testing.T, st Stores) {
 	}
 	if list, err := s.List(ctx, 0, 2*n); err != nil || len(list) != written {
 		t.Fatalf("list: %d orders, %v; want %d", len(list), err, written)
+	}
+}
+
+// testStockStaysWithItsIncarnation: a product deleted and created again
+// under the same id is another product. Stock that an order took from the
+// first never goes to the second: not when the order is deleted, not when
+// a line is reduced, not when the recovery sweep replays a restock; and an
+// order line of the first cannot take stock from the second.
+func testStockStaysWithItsIncarnation(t *testing.T, s Stores) {
+	ctx := context.Background()
+	svc := service(s)
+	recreate := func(id string) {
+		t.Helper()
+		if err := s.Products.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		create(t, s, id, 10)
+	}
+
+	create(t, s, "rc1", 10)
+	deleted, err := svc.Place(ctx, []orders.NewLine{nl("rc1", "1", 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recreate("rc1")
+	if err := svc.Delete(ctx, deleted.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "rc1"); got != 10 {
+		t.Fatalf("stock of the re-created rc1 after deleting an order of the old one = %d; want 10", got)
+	}
+
+	create(t, s, "rc2", 10)
+	reduced, err := svc.Place(ctx, []orders.NewLine{nl("rc2", "1", 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recreate("rc2")
+	one := int64(1)
+	if _, err := svc.Update(ctx, reduced.ID, []orders.LineUpdate{{ID: reduced.Lines[0].ID, Quantity: &one}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "rc2"); got != 10 {
+		t.Fatalf("stock of the re-created rc2 after reducing a line of the old one = %d; want 10", got)
+	}
+	five := int64(5)
+	_, err = svc.Update(ctx, reduced.ID, []orders.LineUpdate{{ID: reduced.Lines[0].ID, Quantity: &five}})
+	if !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("raising a line of a deleted incarnation: error %v; want ErrNotFound", err)
+	}
+	if got := stockOf(t, s, "rc2"); got != 10 {
+		t.Fatalf("stock of the re-created rc2 after a refused raise = %d; want 10", got)
+	}
+
+	// The process dies after deleting the order, before giving the stock
+	// back; the product is re-created before the sweep replays the restock.
+	create(t, s, "rc3", 10)
+	swept, err := svc.Place(ctx, []orders.NewLine{nl("rc3", "1", 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Get(ctx, swept.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	give := []products.Line{{ProductID: "rc3", Quantity: 4, Incarnation: got.Lines[0].Incarnation}}
+	if err := s.Orders.Delete(ctx, swept.ID, orders.Change{Expect: got.Lines, RestockID: "swept-1", Restock: give}); err != nil {
+		t.Fatal(err)
+	}
+	recreate("rc3")
+	time.Sleep(2 * holdFor)
+	if err := svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "rc3"); got != 10 {
+		t.Fatalf("stock of the re-created rc3 after the sweep replayed a restock of the old one = %d; want 10", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,8 @@ func Run(t *testing.T, newStore func(t *testing.T) products.Store) {
 		{"ListPages", testListPages},
 		{"ListWhileWriting", testListWhileWriting},
 		{"ListBadCursor", testListBadCursor},
+		{"ListFollowsToTheEnd", testListFollowsToTheEnd},
+		{"ListProperty", testListProperty},
 		{"ReserveCommit", testReserveCommit},
 		{"ReserveAllOrNothing", testReserveAllOrNothing},
 		{"ReserveMergesLines", testReserveMergesLines},
@@ -37,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) products.Store) {
 		{"ReleaseAfterDelete", testReleaseAfterDelete},
 		{"Expired", testExpired},
 		{"Restock", testRestock},
+		{"Incarnations", testIncarnations},
 		{"ParallelNoOversell", testParallelNoOversell},
 	}
 	for _, c := range cases {
@@ -72,13 +76,22 @@ func reservation(id string, lines ...products.Line) products.Reservation {
 
 func line(id string, q int64) products.Line { return products.Line{ProductID: id, Quantity: q} }
 
+// reserve is Reserve for the cases that do not look at the incarnations.
+func reserve(ctx context.Context, s products.Store, r products.Reservation) error {
+	_, err := s.Reserve(ctx, r)
+	return err
+}
+
 func testCreateGet(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	want := products.Product{ID: "the_odyssey-0.8623041", Title: "The Odyssey ✈", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 2147483647}
 	mustCreate(t, s, want)
 	got, err := s.Get(ctx, want.ID)
-	if err != nil || got != want {
-		t.Fatalf("Get = %+v, %v; want %+v", got, err, want)
+	if err != nil || got.Incarnation == "" {
+		t.Fatalf("Get = %+v, %v; want a product with an incarnation", got, err)
+	}
+	if want.Incarnation = got.Incarnation; got != want {
+		t.Fatalf("Get = %+v; want %+v", got, want)
 	}
 	ok, err := s.Exists(ctx, want.ID)
 	if err != nil || !ok {
@@ -116,10 +129,6 @@ func testGetManyMissing(t *testing.T, s products.Store) {
 	if len(got) != 2 || got["a"].InStock != 1 || got["b"].InStock != 2 {
 		t.Fatalf("GetMany = %+v; want a and b", got)
 	}
-	missing, err := s.Missing(ctx, []string{"a", "x", "b", "y"})
-	if err != nil || fmt.Sprint(missing) != "[x y]" {
-		t.Fatalf("Missing = %v, %v; want [x y]", missing, err)
-	}
 	if got, err := s.GetMany(ctx, nil); err != nil || len(got) != 0 {
 		t.Fatalf("GetMany(nil) = %v, %v", got, err)
 	}
@@ -130,8 +139,9 @@ func testUpdate(t *testing.T, s products.Store) {
 	mustCreate(t, s, airship("a", 1))
 	title, stock := "Renamed", int64(7)
 	got, err := s.Update(ctx, "a", products.Patch{Title: &title, InStock: &stock})
-	want := products.Product{ID: "a", Title: "Renamed", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 7}
-	if err != nil || got != want {
+	want := products.Product{ID: "a", Title: "Renamed", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 7,
+		Incarnation: got.Incarnation}
+	if err != nil || got != want || got.Incarnation == "" {
 		t.Fatalf("Update = %+v, %v; want %+v", got, err, want)
 	}
 	if again, _ := s.Get(ctx, "a"); again != want {
@@ -177,7 +187,8 @@ func testListPages(t *testing.T, s products.Store) {
 		}
 		for _, p := range page.Products {
 			seen[p.ID]++
-			if want := airship(p.ID, p.InStock); p != want {
+			want := airship(p.ID, p.InStock)
+			if want.Incarnation = p.Incarnation; p != want {
 				t.Fatalf("listed %+v; want %+v", p, want)
 			}
 		}
@@ -250,7 +261,7 @@ func testReserveCommit(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 10), airship("b", 5))
 	r := reservation("r1", line("a", 3), line("b", 5))
-	if err := s.Reserve(ctx, r); err != nil {
+	if err := reserve(ctx, s, r); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 7 || b != 0 {
@@ -274,7 +285,7 @@ func testReserveCommit(t *testing.T, s products.Store) {
 func testReserveAllOrNothing(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 10), airship("b", 1))
-	err := s.Reserve(ctx, reservation("r1", line("a", 3), line("b", 2)))
+	err := reserve(ctx, s, reservation("r1", line("a", 3), line("b", 2)))
 	var oos *products.OutOfStockError
 	if !errors.As(err, &oos) || oos.ID != "b" || oos.Requested != 2 || oos.Available != 1 {
 		t.Fatalf("Reserve error = %v; want OutOfStockError{b, 2, 1}", err)
@@ -291,10 +302,10 @@ func testReserveMergesLines(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 3))
 	// 2 + 2 > 3: the lines of one product count together.
-	if err := s.Reserve(ctx, reservation("r1", line("a", 2), line("a", 2))); !errors.Is(err, products.ErrOutOfStock) {
+	if err := reserve(ctx, s, reservation("r1", line("a", 2), line("a", 2))); !errors.Is(err, products.ErrOutOfStock) {
 		t.Fatalf("Reserve error = %v; want ErrOutOfStock", err)
 	}
-	if err := s.Reserve(ctx, reservation("r2", line("a", 1), line("a", 2))); err != nil {
+	if err := reserve(ctx, s, reservation("r2", line("a", 1), line("a", 2))); err != nil {
 		t.Fatal(err)
 	}
 	if got := stockOf(t, s, "a"); got != 0 {
@@ -305,7 +316,7 @@ func testReserveMergesLines(t *testing.T, s products.Store) {
 func testReserveNotFound(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 3))
-	err := s.Reserve(ctx, reservation("r1", line("a", 1), line("ghost", 1)))
+	err := reserve(ctx, s, reservation("r1", line("a", 1), line("ghost", 1)))
 	var nf *products.NotFoundError
 	if !errors.As(err, &nf) || nf.ID != "ghost" {
 		t.Fatalf("Reserve error = %v; want NotFoundError naming ghost", err)
@@ -320,7 +331,7 @@ func testReserveIdempotent(t *testing.T, s products.Store) {
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
 	for range 3 {
-		if err := s.Reserve(ctx, r); err != nil {
+		if err := reserve(ctx, s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -333,7 +344,7 @@ func testReleaseIdempotent(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
-	if err := s.Reserve(ctx, r); err != nil {
+	if err := reserve(ctx, s, r); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -350,7 +361,7 @@ func testReleaseAfterDelete(t *testing.T, s products.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
-	if err := s.Reserve(ctx, r); err != nil {
+	if err := reserve(ctx, s, r); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete(ctx, "a"); err != nil {
@@ -379,7 +390,7 @@ func testExpired(t *testing.T, s products.Store) {
 	old := products.Reservation{ID: "old", Lines: []products.Line{line("a", 1), line("b", 2)}, Deadline: now.Add(-time.Second)}
 	fresh := products.Reservation{ID: "fresh", Lines: []products.Line{line("a", 1)}, Deadline: now.Add(time.Hour)}
 	for _, r := range []products.Reservation{old, fresh} {
-		if err := s.Reserve(ctx, r); err != nil {
+		if err := reserve(ctx, s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -438,7 +449,7 @@ func testParallelNoOversell(t *testing.T, s products.Store) {
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Go(func() {
-			err := s.Reserve(ctx, reservation(fmt.Sprintf("r%d", i), line("b", 1), line("a", 1)))
+			err := reserve(ctx, s, reservation(fmt.Sprintf("r%d", i), line("b", 1), line("a", 1)))
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -455,5 +466,165 @@ func testParallelNoOversell(t *testing.T, s products.Store) {
 	}
 	if a, b := stockOf(t, s, "a"), stockOf(t, s, "b"); a != 0 || b != 1000-stock {
 		t.Fatalf("stock = %d, %d; want 0, %d", a, b, 1000-stock)
+	}
+}
+
+// walk follows a listing from the first page to the last with limit and
+// returns how often each product was listed. A cursor the store refuses,
+// a page over the limit or a listing that never ends fails the test.
+func walk(t *testing.T, s products.Store, limit, most int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := s.List(context.Background(), cursor, limit)
+		if err != nil {
+			t.Fatalf("List(limit %d) page %d, cursor %q: %v", limit, pages, cursor, err)
+		}
+		if len(page.Products) > limit {
+			t.Fatalf("page of %d products; limit %d", len(page.Products), limit)
+		}
+		for _, p := range page.Products {
+			seen[p.ID]++
+		}
+		if page.Next == "" {
+			return seen
+		}
+		if pages > most {
+			t.Fatalf("listing with limit %d does not end after %d pages", limit, pages)
+		}
+		cursor = page.Next
+	}
+}
+
+// testListFollowsToTheEnd: for small catalogues and every limit, following
+// the cursors reaches the end with every product exactly once, whatever
+// the last page holds (the cases where the last SCAN batch's leftovers fill
+// it exactly once ended with a cursor the store refused).
+func testListFollowsToTheEnd(t *testing.T, s products.Store) {
+	for n := range 7 {
+		if n > 0 {
+			mustCreate(t, s, airship(fmt.Sprintf("f%d", n), 1))
+		}
+		for limit := 1; limit <= n+1; limit++ {
+			seen := walk(t, s, limit, 100)
+			if len(seen) != n {
+				t.Fatalf("%d products, limit %d: listed %d distinct", n, limit, len(seen))
+			}
+			for id, times := range seen {
+				if times != 1 {
+					t.Fatalf("%d products, limit %d: %s listed %d times", n, limit, id, times)
+				}
+			}
+		}
+	}
+}
+
+// testListProperty walks catalogues of random sizes with random limits
+// while other products are created and deleted: every product that exists
+// throughout the walk is listed exactly once, no product is listed twice,
+// and the walk ends without an error.
+func testListProperty(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	stable := 0
+	for round := range 12 {
+		for range rng.IntN(120) {
+			mustCreate(t, s, airship(fmt.Sprintf("s%05d", stable), 1))
+			stable++
+		}
+		limit := 1 + rng.IntN(40)
+		if round%3 == 0 {
+			limit = 1 + rng.IntN(3)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { // concurrent writes of products that come and go
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("tmp%d-%d", round, i)
+				if err := s.Create(ctx, airship(id, 1)); err != nil {
+					t.Errorf("Create(%s): %v", id, err)
+					return
+				}
+				if i%2 == 0 {
+					if err := s.Delete(ctx, id); err != nil {
+						t.Errorf("Delete(%s): %v", id, err)
+						return
+					}
+				}
+			}
+		})
+		seen := func() map[string]int {
+			defer func() { close(stop); wg.Wait() }() // also when walk fails
+			return walk(t, s, limit, 100000)
+		}()
+		for i := range stable {
+			if id := fmt.Sprintf("s%05d", i); seen[id] != 1 {
+				t.Fatalf("round %d (%d stable products, limit %d): %s listed %d times; want once",
+					round, stable, limit, id, seen[id])
+			}
+		}
+		for id, times := range seen {
+			if times > 1 {
+				t.Fatalf("round %d (limit %d): %s listed %d times", round, limit, id, times)
+			}
+		}
+	}
+}
+
+// testIncarnations: a product deleted and created again under its id is a
+// new incarnation; stock taken from the old one never reaches the new one.
+func testIncarnations(t *testing.T, s products.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, airship("a", 10))
+	first, _ := s.Get(ctx, "a")
+	taken, err := s.Reserve(ctx, reservation("r1", line("a", 3)))
+	if err != nil || taken["a"] != first.Incarnation || first.Incarnation == "" {
+		t.Fatalf("Reserve = %v, %v; want a taken from incarnation %q", taken, err, first.Incarnation)
+	}
+	again, err := s.Reserve(ctx, reservation("r1", line("a", 3)))
+	if err != nil || again["a"] != first.Incarnation {
+		t.Fatalf("repeated Reserve = %v, %v; want the same incarnation", again, err)
+	}
+	if err := s.Commit(ctx, reservation("r1", line("a", 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, airship("a", 10))
+	second, _ := s.Get(ctx, "a")
+	if second.Incarnation == first.Incarnation {
+		t.Fatalf("re-created product kept incarnation %q", first.Incarnation)
+	}
+	old := products.Line{ProductID: "a", Quantity: 3, Incarnation: first.Incarnation}
+	if err := s.Restock(ctx, "back-to-old", []products.Line{old}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 10 {
+		t.Fatalf("stock after a restock of the old incarnation = %d; want 10", got)
+	}
+	if err := reserve(ctx, s, reservation("r2", old)); !errors.Is(err, products.ErrNotFound) {
+		t.Fatalf("Reserve from the old incarnation: %v; want ErrNotFound", err)
+	}
+	current := products.Line{ProductID: "a", Quantity: 2, Incarnation: second.Incarnation}
+	if err := reserve(ctx, s, reservation("r3", current)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restock(ctx, "back-to-current", []products.Line{current}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stockOf(t, s, "a"); got != 10 {
+		t.Fatalf("stock after taking and restocking 2 of the current incarnation = %d; want 10", got)
+	}
+	// A kept incarnation (an import) is kept.
+	mustCreate(t, s, products.Product{ID: "b", Title: "B", InStock: 1, Incarnation: "0123456789abcdef"})
+	if b, _ := s.Get(ctx, "b"); b.Incarnation != "0123456789abcdef" {
+		t.Fatalf("incarnation %q; want the one given", b.Incarnation)
 	}
 }
