@@ -19,29 +19,41 @@ import (
 	"github.com/airshipltd/airship/orders"
 )
 
-// App is a running airship: its backends, services and HTTP handler.
+// App is a running airship: its backends, its HTTP handler and the work
+// it does in the background.
 type App struct {
 	cfg      Config
 	log      *slog.Logger
 	backends *backends
-	orders   *orders.Service
 	handler  http.Handler
+	// runners run beside the server until it stops: the recovery sweep,
+	// the purge of expired idempotency keys, the outage log.
+	runners []func(context.Context)
 }
 
 // New opens the backends and builds the API; Close releases them.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	svc := orders.NewService(b.orders, b.products, log, cfg.ReservationTimeout)
-	h := gateway.New(b.products, svc, b.idem, b.ping, gateway.Config{
+	g := gateway.New(b.products, svc, b.idem, b.ready, gateway.Config{
 		ImageRoot:      cfg.ProductImageRoot,
 		BodyLimit:      cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout,
 		APIKeys:        cfg.APIKeys,
 	}, log)
-	return &App{cfg: cfg, log: log, backends: b, orders: svc, handler: h}, nil
+	a := &App{cfg: cfg, log: log, backends: b, handler: g}
+	a.runners = []func(context.Context){
+		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
+		a.purgeIdempotencyKeys,
+		g.WatchOutages,
+	}
+	return a, nil
 }
 
 // Handler returns the API's HTTP handler.
@@ -66,8 +78,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
-	wg.Go(func() { a.orders.RunRecovery(sweepCtx, a.cfg.RecoveryInterval) })
-	wg.Go(func() { a.purgeIdempotencyKeys(sweepCtx) })
+	for _, run := range a.runners {
+		wg.Go(func() { run(sweepCtx) })
+	}
 
 	if a.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
@@ -109,6 +122,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Run serves the configuration until ctx ends: the serve command.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err // before logging: a value that fails its rule is never printed
+	}
 	log.Info("starting airship", append([]any{"version", Version}, cfg.Masked()...)...)
 	if len(cfg.APIKeys) == 0 {
 		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")

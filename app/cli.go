@@ -2,21 +2,16 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/airshipltd/airship/db"
-	"github.com/airshipltd/airship/db/migrations"
 )
 
 // Version is set at build time with -ldflags "-X github.com/airshipltd/airship/app.Version=...".
@@ -48,16 +43,6 @@ func Main() int {
 		return 1
 	}
 	return 0
-}
-
-// backendFlags adds the flags that choose and tune the backends.
-func backendFlags(fs *pflag.FlagSet) {
-	fs.String("postgres-url", "", "PostgreSQL URL (with --redis-url: production backends)")
-	fs.String("redis-url", "", "Redis URL (with --postgres-url: production backends)")
-	fs.String("data-dir", "", "directory of the embedded store")
-	fs.String("redis-prefix", "", "prefix of every Redis key")
-	fs.String("log-level", "", "debug, info, warn or error")
-	fs.String("log-format", "", "json or text")
 }
 
 // loadConfig reads the configuration with the command's flags on top.
@@ -113,17 +98,21 @@ database under AIRSHIP_DATA_DIR (default ./data).`,
 			return Run(cmd.Context(), cfg, log)
 		},
 	}
-	cmd.Flags().String("addr", "", "listen address (default :8000)")
-	cmd.Flags().String("product-image-root", "", "URL prefix of product images")
-	cmd.Flags().String("debug-addr", "", "serve pprof on this address (off when empty)")
-	backendFlags(cmd.Flags())
+	AddFlags(cmd.Flags(), true)
 	return cmd
 }
 
 func migrateCommand() *cobra.Command {
+	var confirm bool
 	cmd := &cobra.Command{
-		Use:       "migrate up|down|status",
-		Short:     "Apply, roll back (one step) or show the database migrations",
+		Use:   "migrate up|down|status",
+		Short: "Apply, roll back (one step, with --confirm) or show the database migrations",
+		Long: `Apply every pending migration (up), roll back the latest one (down), or
+show each migration's state (status).
+
+down drops what the latest migration created, data included, and a server
+running on the database stops being ready (/readyz answers 503) until
+"migrate up" runs again; it needs --confirm.`,
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		ValidArgs: []string{"up", "down", "status"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,40 +120,33 @@ func migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return migrate(cmd.Context(), cfg, log, args[0], cmd.OutOrStdout())
+			return migrate(cmd.Context(), cfg, log, args[0], confirm, cmd.OutOrStdout())
 		},
 	}
-	backendFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm that migrate down may drop tables and their data")
+	AddFlags(cmd.Flags(), false)
 	return cmd
 }
 
-func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, out io.Writer) error {
-	var (
-		sqlDB   *sql.DB
-		dialect migrations.Dialect
-	)
-	if cfg.Embedded() {
-		sdb, err := db.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "airship.db"))
-		if err != nil {
-			return err
-		}
-		sqlDB, dialect = sdb.DB, migrations.SQLite
-	} else {
-		pg, err := OpenPostgres(cfg)
-		if err != nil {
-			return err
-		}
-		sqlDB, dialect = pg.DB, migrations.Postgres
-	}
-	defer sqlDB.Close()
-	p, err := migrations.Provider(sqlDB, dialect, log)
+func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
+	d, err := openDatabase(ctx, cfg, startupOf(cfg), log)
 	if err != nil {
 		return err
 	}
+	defer d.db.Close()
+	p := d.migrator
 	switch action {
 	case "up":
 		_, err = p.Up(ctx)
 	case "down":
+		if !confirm {
+			current, _, verr := p.GetVersions(ctx)
+			if verr != nil {
+				return fmt.Errorf("migrate down: %w", verr)
+			}
+			return fmt.Errorf("migrate down rolls back migration %d and drops what it created, data included, "+
+				"and servers on this database stop being ready until migrate up; run it again with --confirm", current)
+		}
 		_, err = p.Down(ctx)
 	}
 	if err != nil {

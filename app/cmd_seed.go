@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,8 +15,6 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
-	"github.com/airshipltd/airship/db"
-	"github.com/airshipltd/airship/db/migrations"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -59,7 +56,7 @@ one SQL statement or transaction each), --workers batches at a time.`,
 	fs.IntVar(&opts.orders, "orders", 0, "number of orders to write")
 	fs.IntVar(&opts.batch, "batch", 1000, "products or orders per write")
 	fs.IntVar(&opts.workers, "workers", 4, "batches written concurrently")
-	backendFlags(fs)
+	AddFlags(fs, false)
 	return cmd
 }
 
@@ -81,51 +78,18 @@ var (
 )
 
 func seed(ctx context.Context, cfg Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
-	var (
-		ps      productSeeder
-		ords    orderSeeder
-		closers []func() error
-	)
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	if cfg.Embedded() {
-		path := filepath.Join(cfg.DataDir, "airship.db")
-		sdb, err := db.OpenSQLite(ctx, path)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, sdb.Close)
-		if err := migrations.Up(ctx, sdb.DB, migrations.SQLite, log); err != nil {
-			return err
-		}
-		ps, ords = products.NewSQLStore(sdb), orders.NewSQLStore(sdb)
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	ps, _ := b.products.(productSeeder)
+	ords, _ := b.orders.(orderSeeder)
+	if ps == nil || ords == nil {
+		return fmt.Errorf("seed: the configured stores cannot be seeded")
+	}
+	if b.embedded {
 		opts.workers = 1 // one writer at a time anyway
-	} else {
-		if opts.products > 0 {
-			rdb, err := OpenRedis(cfg)
-			if err != nil {
-				return err
-			}
-			closers = append(closers, rdb.Close)
-			if err := rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			ps = products.NewRedisStore(rdb, cfg.RedisPrefix)
-		}
-		if opts.orders > 0 {
-			pg, err := OpenPostgres(cfg)
-			if err != nil {
-				return err
-			}
-			closers = append(closers, pg.Close)
-			if err := migrations.Up(ctx, pg.DB, migrations.Postgres, log); err != nil {
-				return err
-			}
-			ords = orders.NewPGStore(pg)
-		}
 	}
 
 	if opts.products > 0 {

@@ -3,11 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/go-playground/validator/v10"
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -15,90 +17,130 @@ import (
 // Config is airship's whole configuration. It is read once, from
 // config.yaml, then AIRSHIP_* environment variables, then command-line
 // flags, each overriding the one before.
+//
+// Each field declares everything about its key in its tags, and nothing
+// else repeats it: key (the name in config.yaml; the environment variable
+// is EnvName(key) and the flag --key with "-" for "_"), default, help,
+// validate (go-playground/validator rules), secret ("url": masked in the
+// log; "list": only counted) and scope ("all": a flag of every command
+// that opens the backends; otherwise of serve only). config.yaml and the
+// README's table list the same keys; a test keeps them in step.
 type Config struct {
-	// Addr is the API's listen address.
-	Addr string `mapstructure:"addr"`
-	// PostgresURL and RedisURL select the production backends; when both
-	// are empty airship runs on the embedded store in DataDir.
-	PostgresURL string `mapstructure:"postgres_url"`
-	RedisURL    string `mapstructure:"redis_url"`
-	// RedisPrefix starts every Redis key airship writes.
-	RedisPrefix string `mapstructure:"redis_prefix"`
-	// DataDir holds the embedded store.
-	DataDir string `mapstructure:"data_dir"`
-	// ProductImageRoot prefixes the image URL of every order line.
-	ProductImageRoot string `mapstructure:"product_image_root"`
+	Addr string `key:"addr" default:":8000" validate:"required" help:"listen address of the API"`
 
-	BodyLimit       int64         `mapstructure:"body_limit"`
-	RequestTimeout  time.Duration `mapstructure:"request_timeout"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
-	// StartupTimeout is how long unreachable backends are retried at start.
-	StartupTimeout time.Duration `mapstructure:"startup_timeout"`
-	// BackendTimeout bounds dialing and each read or write to a backend.
-	BackendTimeout time.Duration `mapstructure:"backend_timeout"`
-	// ReservationTimeout is how long taken stock may wait for its order to
-	// commit before the recovery sweep settles it.
-	ReservationTimeout time.Duration `mapstructure:"reservation_timeout"`
-	RecoveryInterval   time.Duration `mapstructure:"recovery_interval"`
-	// IdempotencyTTL is how long an Idempotency-Key is remembered.
-	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl"`
-	// APIKeys, when not empty, are the bearer tokens that mutating
-	// requests must present.
-	APIKeys []string `mapstructure:"api_keys"`
+	PostgresURL string `key:"postgres_url" secret:"url" scope:"all" validate:"omitempty,postgres_url" help:"PostgreSQL URL or key=value connection string; with redis_url: the production backends"`
+	RedisURL    string `key:"redis_url" secret:"url" scope:"all" validate:"omitempty,redis_url" help:"Redis URL; with postgres_url: the production backends"`
+	RedisPrefix string `key:"redis_prefix" default:"airship:" scope:"all" validate:"redis_prefix" help:"prefix of every Redis key: up to 64 of A-Z a-z 0-9 . _ : / -"`
+	DataDir     string `key:"data_dir" default:"./data" scope:"all" validate:"required" help:"directory of the embedded store (used when neither backend URL is set)"`
 
-	PostgresMaxConns int `mapstructure:"postgres_max_conns"`
-	RedisPoolSize    int `mapstructure:"redis_pool_size"`
+	ProductImageRoot string `key:"product_image_root" default:"http://www.example.com/airship/images" validate:"required" help:"URL prefix of the image of every order line"`
 
-	LogLevel  string `mapstructure:"log_level"`
-	LogFormat string `mapstructure:"log_format"`
-	// DebugAddr, when set, serves pprof on a separate listener.
-	DebugAddr string `mapstructure:"debug_addr"`
+	BodyLimit          int64         `key:"body_limit" default:"1048576" validate:"gt=0" help:"largest request body in bytes; larger gets 413"`
+	RequestTimeout     time.Duration `key:"request_timeout" default:"2s" validate:"gt=0" help:"backend work of one request; then 503"`
+	BackendTimeout     time.Duration `key:"backend_timeout" default:"1s" validate:"gt=0" help:"dial, read and write timeout of each backend call"`
+	StartupTimeout     time.Duration `key:"startup_timeout" default:"30s" validate:"gte=0" help:"how long unreachable backends are retried at start"`
+	ShutdownTimeout    time.Duration `key:"shutdown_timeout" default:"15s" validate:"gt=0" help:"grace for in-flight requests on SIGTERM"`
+	ReservationTimeout time.Duration `key:"reservation_timeout" default:"1m" validate:"gtfield=RequestTimeout" help:"how long taken stock waits for its order to commit; longer than request_timeout"`
+	RecoveryInterval   time.Duration `key:"recovery_interval" default:"30s" validate:"gt=0" help:"period of the recovery sweep"`
+	IdempotencyTTL     time.Duration `key:"idempotency_ttl" default:"24h" validate:"gt=0" help:"how long an Idempotency-Key is remembered"`
+
+	APIKeys []string `key:"api_keys" secret:"list" validate:"dive,api_key" help:"comma-separated bearer keys (each 16 to 256 visible ASCII characters, no comma); when set, every write needs one"`
+
+	PostgresMaxConns int `key:"postgres_max_conns" default:"16" validate:"gt=0" help:"PostgreSQL pool size"`
+	RedisPoolSize    int `key:"redis_pool_size" default:"32" validate:"gt=0" help:"Redis pool size"`
+
+	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
+	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
+	DebugAddr string `key:"debug_addr" help:"serve pprof on this separate address (off when empty)"`
 }
 
-// defaults holds every key with its default value; viper only reads
-// environment variables for keys it knows.
-var defaults = map[string]any{
-	"addr":                ":8000",
-	"postgres_url":        "",
-	"redis_url":           "",
-	"redis_prefix":        "airship:",
-	"data_dir":            "./data",
-	"product_image_root":  "http://www.example.com/airship/images",
-	"body_limit":          1 << 20,
-	"request_timeout":     2 * time.Second,
-	"shutdown_timeout":    15 * time.Second,
-	"startup_timeout":     30 * time.Second,
-	"backend_timeout":     time.Second,
-	"reservation_timeout": time.Minute,
-	"recovery_interval":   30 * time.Second,
-	"idempotency_ttl":     24 * time.Hour,
-	"api_keys":            "",
-	"postgres_max_conns":  16,
-	"redis_pool_size":     32,
-	"log_level":           "info",
-	"log_format":          "json",
-	"debug_addr":          "",
+// Limits of API keys.
+const (
+	MinAPIKeyLength = 16
+	maxAPIKeyLength = 256
+)
+
+// field is one configuration key, as its Config field declares it.
+type field struct {
+	key, def, help, secret, scope string
+	index                         int
+}
+
+// fields lists the keys in declaration order.
+var fields = func() []field {
+	t := reflect.TypeFor[Config]()
+	out := make([]field, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		out = append(out, field{
+			key: f.Tag.Get("key"), def: f.Tag.Get("default"), help: f.Tag.Get("help"),
+			secret: f.Tag.Get("secret"), scope: f.Tag.Get("scope"), index: i,
+		})
+	}
+	return out
+}()
+
+// ConfigKeys returns every configuration key, sorted.
+func ConfigKeys() []string {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// EnvName is the environment variable that sets a configuration key.
+func EnvName(key string) string { return "AIRSHIP_" + strings.ToUpper(key) }
+
+// flagName is the command-line flag that sets a configuration key.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// newViper returns a viper that knows every key and its default; viper
+// only reads environment variables for keys it knows.
+func newViper() *viper.Viper {
+	v := viper.New()
+	for _, f := range fields {
+		v.SetDefault(f.key, f.def)
+	}
+	return v
+}
+
+func decode(v *viper.Viper) (Config, error) {
+	var c Config
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.TagName = "key" })
+	return c, err
 }
 
 // Defaults returns the configuration with every default value.
 func Defaults() Config {
-	v := viper.New()
-	for k, d := range defaults {
-		v.SetDefault(k, d)
+	c, err := decode(newViper())
+	if err != nil {
+		panic(fmt.Sprintf("config defaults: %v", err)) // the tags above are wrong
 	}
-	var c Config
-	_ = v.Unmarshal(&c) // the defaults above always decode
 	return c
 }
 
-// LoadConfig reads the configuration. configFile may be empty: then
-// ./config.yaml is read if it exists. flags, if not nil, override; each
-// flag is named like its key with "-" for "_".
-func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
-	v := viper.New()
-	for k, d := range defaults {
-		v.SetDefault(k, d)
+// AddFlags adds a flag for each configuration key: every key for serve,
+// the keys of scope "all" for the other commands.
+func AddFlags(fs *pflag.FlagSet, serve bool) {
+	for _, f := range fields {
+		if !serve && f.scope != "all" {
+			continue
+		}
+		help := f.help
+		if f.def != "" {
+			help += " (default " + f.def + ")"
+		}
+		fs.String(flagName(f.key), "", help+"; env "+EnvName(f.key))
 	}
+}
+
+// LoadConfig reads and validates the configuration. configFile may be
+// empty: then ./config.yaml is read if it exists. flags, if not nil,
+// override; each flag is named like its key with "-" for "_".
+func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
+	v := newViper()
 	if configFile != "" {
 		v.SetConfigFile(configFile)
 	} else {
@@ -113,51 +155,54 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 		}
 	}
 	v.SetEnvPrefix("AIRSHIP")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	if flags != nil {
-		for k := range defaults {
-			if f := flags.Lookup(strings.ReplaceAll(k, "_", "-")); f != nil {
-				if err := v.BindPFlag(k, f); err != nil {
+		for _, f := range fields {
+			if fl := flags.Lookup(flagName(f.key)); fl != nil {
+				if err := v.BindPFlag(f.key, fl); err != nil {
 					return Config{}, err
 				}
 			}
 		}
 	}
-	var c Config
-	if err := v.Unmarshal(&c); err != nil {
+	c, err := decode(v)
+	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	return c, c.validate()
+	c.normalize()
+	return c, c.Validate()
 }
 
-func (c Config) validate() error {
+// normalize trims what people type around values: spaces around API keys
+// ("k1, k2") and the case of enumerations.
+func (c *Config) normalize() {
+	for i, k := range c.APIKeys {
+		c.APIKeys[i] = strings.TrimSpace(k)
+	}
+	c.LogLevel = strings.ToLower(c.LogLevel)
+	c.LogFormat = strings.ToLower(c.LogFormat)
+}
+
+// Validate checks every key against its rules and the rules between keys,
+// and names every problem.
+func (c Config) Validate() error {
 	var problems []string
+	var verrs validator.ValidationErrors
+	if err := validate.Struct(c); errors.As(err, &verrs) {
+		for _, fe := range verrs {
+			problems = append(problems, describe(c, fe))
+		}
+	} else if err != nil {
+		problems = append(problems, err.Error())
+	}
 	if (c.PostgresURL == "") != (c.RedisURL == "") {
-		missing := "AIRSHIP_REDIS_URL"
+		missing, set := "AIRSHIP_REDIS_URL", "postgres_url"
 		if c.PostgresURL == "" {
-			missing = "AIRSHIP_POSTGRES_URL"
+			missing, set = "AIRSHIP_POSTGRES_URL", "redis_url"
 		}
 		problems = append(problems, fmt.Sprintf(
-			"%s is not set: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store", missing))
-	}
-	if c.BodyLimit < 1 {
-		problems = append(problems, "body_limit must be positive")
-	}
-	for name, d := range map[string]time.Duration{
-		"request_timeout": c.RequestTimeout, "shutdown_timeout": c.ShutdownTimeout,
-		"backend_timeout": c.BackendTimeout, "reservation_timeout": c.ReservationTimeout,
-		"recovery_interval": c.RecoveryInterval, "idempotency_ttl": c.IdempotencyTTL,
-	} {
-		if d <= 0 {
-			problems = append(problems, name+" must be positive")
-		}
-	}
-	if c.ReservationTimeout <= c.RequestTimeout {
-		problems = append(problems, "reservation_timeout must be longer than request_timeout")
-	}
-	if c.PostgresMaxConns < 1 || c.RedisPoolSize < 1 {
-		problems = append(problems, "postgres_max_conns and redis_pool_size must be positive")
+			"%s is not set but %s is: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store",
+			missing, set))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
@@ -169,20 +214,25 @@ func (c Config) validate() error {
 func (c Config) Embedded() bool { return c.PostgresURL == "" && c.RedisURL == "" }
 
 // Masked returns the configuration as key/value pairs for the start-up
-// log, with passwords in URLs masked.
+// log: every key, with secrets masked (see the secret tag).
 func (c Config) Masked() []any {
-	return []any{
-		"addr", c.Addr, "backend", c.backendName(),
-		"postgres_url", maskURL(c.PostgresURL), "redis_url", maskURL(c.RedisURL),
-		"redis_prefix", c.RedisPrefix, "data_dir", c.DataDir,
-		"product_image_root", c.ProductImageRoot, "body_limit", c.BodyLimit,
-		"request_timeout", c.RequestTimeout.String(), "shutdown_timeout", c.ShutdownTimeout.String(),
-		"startup_timeout", c.StartupTimeout.String(), "backend_timeout", c.BackendTimeout.String(),
-		"reservation_timeout", c.ReservationTimeout.String(), "recovery_interval", c.RecoveryInterval.String(),
-		"postgres_max_conns", c.PostgresMaxConns, "redis_pool_size", c.RedisPoolSize,
-		"idempotency_ttl", c.IdempotencyTTL.String(), "api_keys", maskKeys(c.APIKeys),
-		"log_level", c.LogLevel, "debug_addr", c.DebugAddr,
+	out := []any{"backend", c.backendName()}
+	rv := reflect.ValueOf(c)
+	for _, f := range fields {
+		v := rv.Field(f.index).Interface()
+		switch f.secret {
+		case "url":
+			v = redactConnString(v.(string))
+		case "list":
+			v = countKeys(v.([]string))
+		default:
+			if d, ok := v.(time.Duration); ok {
+				v = d.String()
+			}
+		}
+		out = append(out, f.key, v)
 	}
+	return out
 }
 
 func (c Config) backendName() string {
@@ -192,40 +242,13 @@ func (c Config) backendName() string {
 	return "postgres+redis"
 }
 
-// maskURL hides the password of a URL, and any password=... parameter.
-func maskURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// maskKeys shows how many API keys are set, never the keys.
-func maskKeys(keys []string) string {
-	if len(keys) == 0 {
+// countKeys shows how many API keys are set, never the keys.
+func countKeys(keys []string) string {
+	switch len(keys) {
+	case 0:
 		return "(none: writes are open)"
+	case 1:
+		return "(1 key)"
 	}
 	return fmt.Sprintf("(%d keys)", len(keys))
 }
-
-// ConfigKeys returns every configuration key, sorted. The environment
-// variable of a key is EnvName(key).
-func ConfigKeys() []string {
-	keys := make([]string, 0, len(defaults))
-	for k := range defaults {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// EnvName is the environment variable that sets a configuration key.
-func EnvName(key string) string { return "AIRSHIP_" + strings.ToUpper(key) }

@@ -1,14 +1,25 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	key1 = "first-key-0123456789"
+	key2 = "second-key-0123456789"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -19,23 +30,25 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	t.Setenv("AIRSHIP_REQUEST_TIMEOUT", "4s")
 	t.Setenv("AIRSHIP_PRODUCT_IMAGE_ROOT", "http://env")
-	t.Setenv("AIRSHIP_API_KEYS", "k1, k2")
+	t.Setenv("AIRSHIP_API_KEYS", key1+", "+key2)
 	flags := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	flags.String("product-image-root", "", "")
-	if err := flags.Parse([]string{"--product-image-root", "http://flag"}); err != nil {
+	AddFlags(flags, true)
+	if err := flags.Parse([]string{"--product-image-root", "http://flag", "--body-limit", "77"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(file, flags)
+	cfg, err := LoadConfig(file, changedFlags(flags))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":7000" || cfg.RequestTimeout != 4*time.Second || cfg.ProductImageRoot != "http://flag" {
-		t.Fatalf("addr %q, request_timeout %s, image root %q; want file, env, flag values", cfg.Addr, cfg.RequestTimeout, cfg.ProductImageRoot)
+	if cfg.Addr != ":7000" || cfg.RequestTimeout != 4*time.Second || cfg.ProductImageRoot != "http://flag" || cfg.BodyLimit != 77 {
+		t.Fatalf("addr %q, request_timeout %s, image root %q, body limit %d; want file, env, flag, flag values",
+			cfg.Addr, cfg.RequestTimeout, cfg.ProductImageRoot, cfg.BodyLimit)
 	}
-	if len(cfg.APIKeys) != 2 {
-		t.Fatalf("api keys %q; want two", cfg.APIKeys)
+	if !slices.Equal(cfg.APIKeys, []string{key1, key2}) {
+		t.Fatalf("api keys %q; want the two, trimmed", cfg.APIKeys)
 	}
-	if d := Defaults(); d.Addr != ":8000" || d.ProductImageRoot != "http://www.example.com/airship/images" {
+	if d := Defaults(); d.Addr != ":8000" || d.ProductImageRoot != "http://www.example.com/airship/images" ||
+		d.RequestTimeout != 2*time.Second || d.BodyLimit != 1<<20 || len(d.APIKeys) != 0 {
 		t.Fatalf("defaults %+v", d)
 	}
 }
@@ -55,15 +68,173 @@ func TestConfigNeedsBothBackends(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesBadValues: every rule names the key and the problem.
+// API key lists with blank or short entries used to be accepted, logged as
+// keys, and then ignored, leaving writes open.
+func TestConfigRefusesBadValues(t *testing.T) {
+	cases := []struct {
+		env, value, want string
+	}{
+		{"AIRSHIP_API_KEYS", ",", "api_keys: entry 1 of 2 is blank"},
+		{"AIRSHIP_API_KEYS", " ", "api_keys: entry 1 of 1 is blank"},
+		{"AIRSHIP_API_KEYS", ", ,", "api_keys: entry 1 of 3 is blank"},
+		{"AIRSHIP_API_KEYS", key1 + ",,", "api_keys: entry 2 of 3 is blank"},
+		{"AIRSHIP_API_KEYS", "short", "api_keys: entry 1 of 1 is shorter than 16 characters"},
+		{"AIRSHIP_API_KEYS", key1 + ",key with spaces inside", "entry 2 of 2 has a character other than visible ASCII"},
+		{"AIRSHIP_REDIS_PREFIX", "shop[1]:", `redis_prefix: has '['`},
+		{"AIRSHIP_REDIS_PREFIX", "shop*", `redis_prefix: has '*'`},
+		{"AIRSHIP_REDIS_PREFIX", "{shop}:", `redis_prefix: has '{'`},
+		{"AIRSHIP_BODY_LIMIT", "0", "body_limit must be positive"},
+		{"AIRSHIP_REQUEST_TIMEOUT", "-1s", "request_timeout must be positive"},
+		{"AIRSHIP_RESERVATION_TIMEOUT", "1s", "reservation_timeout must be longer than request_timeout"},
+		{"AIRSHIP_LOG_FORMAT", "xml", `log_format must be one of json, text, not "xml"`},
+		{"AIRSHIP_POSTGRES_URL", "mysql://u:pw@db/x", "postgres_url: must be a postgres:// URL"},
+		{"AIRSHIP_POSTGRES_URL", "host=db password='unclosed", "postgres_url: is not a key=value connection string"},
+		{"AIRSHIP_REDIS_URL", "http://cache", "redis_url: must be a redis://"},
+	}
+	for _, c := range cases {
+		t.Run(c.env+"="+c.value, func(t *testing.T) {
+			if strings.HasSuffix(c.env, "_URL") { // both set, so that only the form is wrong
+				t.Setenv("AIRSHIP_POSTGRES_URL", "postgres://db/x")
+				t.Setenv("AIRSHIP_REDIS_URL", "redis://cache")
+			}
+			t.Setenv(c.env, c.value)
+			_, err := loadFromEnv(t)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v; want one containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "unclosed") {
+				t.Fatalf("error %v quotes a secret", err)
+			}
+		})
+	}
+	t.Setenv("AIRSHIP_API_KEYS", key1+" ,"+key2)
+	t.Setenv("AIRSHIP_POSTGRES_URL", "host=db user=airship password='s3 cret' dbname=airship")
+	t.Setenv("AIRSHIP_REDIS_URL", "redis://:pw@cache:6379/0")
+	t.Setenv("AIRSHIP_REDIS_PREFIX", "shop/1:")
+	if _, err := loadFromEnv(t); err != nil {
+		t.Fatalf("valid settings refused: %v", err)
+	}
+}
+
+// loadFromEnv loads the configuration from the environment only.
+func loadFromEnv(t *testing.T) (Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return LoadConfig(file, nil)
+}
+
+// TestMaskedHidesSecrets: no form of a secret reaches the start-up log.
 func TestMaskedHidesSecrets(t *testing.T) {
-	c := Defaults()
-	c.PostgresURL = "postgres://user:s3cret@db/airship?password=other"
-	c.RedisURL = "redis://:hunter2@cache:6379/0"
-	c.APIKeys = []string{"topsecret"}
-	out := fmt.Sprint(c.Masked()...)
-	for _, secret := range []string{"s3cret", "other", "hunter2", "topsecret"} {
-		if strings.Contains(out, secret) {
-			t.Fatalf("masked config %s shows %q", out, secret)
+	secrets := []string{"s3cret", "other", "hunter2", "sslsecret", "quoted secret", "tokenvalue", key1}
+	forms := []struct{ pg, redis string }{
+		{"postgres://user:s3cret@db/airship?password=other", "redis://:hunter2@cache:6379/0"},
+		{"postgresql://user@db/airship?sslpassword=sslsecret&password=other", "redis://user:hunter2@cache:6379/0?password=other"},
+		{"host=db user=airship password=s3cret dbname=airship sslpassword=sslsecret", "rediss://default:hunter2@cache:6380/1"},
+		{"host=db password='quoted secret' dbname=airship", "unix://:hunter2@/run/redis.sock?db=0"},
+		{" password = s3cret  host=db", "redis://cache:6379/0?token=tokenvalue"},
+		{"postgres://user:s3cret@db:notaport/airship", "redis://:hunter2@cache"},
+		{"host=db password='unterminated s3cret", "redis://:hunter2@cache"},
+	}
+	for _, f := range forms {
+		c := Defaults()
+		c.PostgresURL, c.RedisURL, c.APIKeys = f.pg, f.redis, []string{key1}
+		out := fmt.Sprint(c.Masked()...)
+		for _, secret := range secrets {
+			if strings.Contains(out, secret) {
+				t.Fatalf("masked config of %q and %q shows %q:\n%s", f.pg, f.redis, secret, out)
+			}
 		}
+		if !strings.Contains(out, "db") && !strings.Contains(out, "hidden") {
+			t.Fatalf("masked config %s hides everything", out)
+		}
+	}
+}
+
+// TestStartupLogHidesSecrets runs the serve path with every form of secret
+// and a backend that is not there: the log holds no secret, and a setting
+// that fails its rule is refused before anything is logged.
+func TestStartupLogHidesSecrets(t *testing.T) {
+	for _, pg := range []string{
+		"host=127.0.0.1 port=1 user=airship password=s3cret dbname=airship sslmode=disable",
+		"postgres://airship:s3cret@127.0.0.1:1/airship?sslmode=disable",
+		"postgres://airship@127.0.0.1:1/airship?sslmode=disable&password=s3cret",
+		"host=127.0.0.1 port=1 password='s3cret' sslmode=disable bad",
+	} {
+		var logs bytes.Buffer
+		c := Defaults()
+		c.PostgresURL, c.RedisURL = pg, "redis://:s3cret@127.0.0.1:1/0"
+		c.APIKeys = []string{"s3cret-api-key-0123456789"}
+		c.StartupTimeout = 0
+		err := Run(context.Background(), c, slog.New(slog.NewJSONHandler(&logs, nil)))
+		if err == nil {
+			t.Fatalf("%s: serve started with no backend", pg)
+		}
+		if out := logs.String() + err.Error(); strings.Contains(out, "s3cret") {
+			t.Fatalf("%s: a secret reached the log or the error:\n%s\n%v", pg, logs.String(), err)
+		}
+	}
+}
+
+var tableRow = regexp.MustCompile("(?m)^\\| `([a-z_]+)`[^|]*\\| `(AIRSHIP_[A-Z_]+)` \\| ([^|]*) \\|")
+
+// TestConfigDocumented: config.yaml and the README's table name exactly
+// the keys of Config, with their environment variables and defaults.
+func TestConfigDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	var inFile []string
+	for k := range file {
+		inFile = append(inFile, k)
+	}
+	slices.Sort(inFile)
+	if want := ConfigKeys(); !slices.Equal(inFile, want) {
+		t.Errorf("config.yaml keys %v; want %v", inFile, want)
+	}
+	if _, err := LoadConfig("../config.yaml", nil); err != nil {
+		t.Errorf("config.yaml does not load: %v", err)
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := map[string]string{}
+	for _, f := range fields {
+		defaults[f.key] = f.def
+	}
+	var inReadme []string
+	for _, m := range tableRow.FindAllStringSubmatch(string(readme), -1) {
+		key, env, def := m[1], m[2], strings.TrimSpace(m[3])
+		inReadme = append(inReadme, key)
+		if env != EnvName(key) {
+			t.Errorf("README: %s has environment variable %s; want %s", key, env, EnvName(key))
+		}
+		want, ok := defaults[key]
+		if !ok {
+			continue
+		}
+		if want == "" {
+			want = "–"
+		} else {
+			want = "`" + want + "`"
+		}
+		if def != want {
+			t.Errorf("README: %s has default %s; want %s", key, def, want)
+		}
+	}
+	slices.Sort(inReadme)
+	if want := ConfigKeys(); !slices.Equal(inReadme, want) {
+		t.Errorf("README table keys %v; want %v", inReadme, want)
 	}
 }

@@ -17,7 +17,7 @@ import (
 var contractCodes = map[string]int{
 	"BAD_REQUEST": 400, "VALIDATION_ERROR": 400, "PRODUCT_NOT_FOUND": 404, "ORDER_NOT_FOUND": 404,
 	"NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "PRODUCT_EXISTS": 409, "OUT_OF_STOCK": 409,
-	"PAYLOAD_TOO_LARGE": 413, "SERVICE_UNAVAILABLE": 503, "UNEXPECTED_ERROR": 500,
+	"PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "SERVICE_UNAVAILABLE": 503, "UNEXPECTED_ERROR": 500,
 }
 
 // hostile is one hostile request and what it must get.
@@ -79,6 +79,7 @@ func hostileRequests() []hostile {
 		noP   = "PRODUCT_NOT_FOUND"
 		noO   = "ORDER_NOT_FOUND"
 		noR   = "NOT_FOUND"
+		media = "UNSUPPORTED_MEDIA_TYPE"
 	)
 	cases := []hostile{
 		// Malformed JSON.
@@ -227,11 +228,12 @@ func hostileRequests() []hostile {
 		{name: "method override header", method: "GET", path: "/products/the_odyssey", header: []string{"X-HTTP-Method-Override", "DELETE"}, status: 200},
 
 		// Wrong or missing content types.
-		{name: "text/plain", method: "POST", path: "/products", body: product("id", `"plain"`), header: []string{"Content-Type", "text/plain"}, status: 400, code: bad},
-		{name: "form", method: "POST", path: "/orders", body: goodOrder, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 400, code: bad},
-		{name: "multipart", method: "PUT", path: "/orders/1", body: goodUpdate, header: []string{"Content-Type", "multipart/form-data; boundary=x"}, status: 400, code: bad},
-		{name: "XML", method: "PATCH", path: "/products/the_odyssey", body: `{"in_stock": 1}`, header: []string{"Content-Type", "application/xml"}, status: 400, code: bad},
-		{name: "malformed media type", method: "POST", path: "/orders", body: goodOrder, header: []string{"Content-Type", "application/json;;;="}, status: 400, code: bad},
+		{name: "text/plain", method: "POST", path: "/products", body: product("id", `"plain"`), header: []string{"Content-Type", "text/plain"}, status: 415, code: media},
+		{name: "form fields", method: "POST", path: "/orders", body: "order_details=1", header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 400, code: bad},
+		{name: "multipart", method: "PUT", path: "/orders/1", body: goodUpdate, header: []string{"Content-Type", "multipart/form-data; boundary=x"}, status: 415, code: media},
+		{name: "XML", method: "PATCH", path: "/products/the_odyssey", body: `{"in_stock": 1}`, header: []string{"Content-Type", "application/xml"}, status: 415, code: media},
+		{name: "malformed media type", method: "POST", path: "/orders", body: goodOrder, header: []string{"Content-Type", "application/json;;;="}, status: 415, code: media},
+		{name: "Latin-1 JSON", method: "POST", path: "/orders", body: goodOrder, header: []string{"Content-Type", "application/json; charset=iso-8859-1"}, status: 415, code: media},
 		{name: "missing content type, invalid body", method: "POST", path: "/orders", body: `{"order_details": []}`, noType: true, status: 400, code: inval},
 
 		// HEAD and OPTIONS, wrong and unknown methods.

@@ -270,3 +270,47 @@ func TestPartialConfigurationRefused(t *testing.T) {
 		t.Fatalf("serve with only Redis: %v\n%s\nwant a non-zero exit naming AIRSHIP_POSTGRES_URL", err, out)
 	}
 }
+
+// migrateCmd runs `airship migrate args...` in env and returns its output.
+func migrateCmd(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"migrate"}, args...)...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestMigrateDownGuarded: `migrate down` needs --confirm; after it, a
+// running server is not ready (it used to answer /readyz 200 while every
+// request failed), and `migrate up` makes it ready again.
+func TestMigrateDownGuarded(t *testing.T) {
+	for name, env := range processBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			p := startProcess(t, env...)
+			p.must("POST", "/products", odyssey, 200)
+			p.must("POST", "/orders", orderOfOne, 200)
+			out, err := migrateCmd(t, env, "down")
+			if err == nil || !strings.Contains(out, "--confirm") {
+				t.Fatalf("migrate down without --confirm: %v\n%s", err, out)
+			}
+			p.must("GET", "/readyz", "", 200)
+			p.must("GET", "/orders/1", "", 200)
+
+			if out, err := migrateCmd(t, env, "down", "--confirm"); err != nil {
+				t.Fatalf("migrate down --confirm: %v\n%s", err, out)
+			}
+			body := p.must("GET", "/readyz", "", 503)
+			if !strings.Contains(string(body), "SERVICE_UNAVAILABLE") {
+				t.Fatalf("/readyz after migrate down: %s", body)
+			}
+			if out, err := migrateCmd(t, env, "up"); err != nil {
+				t.Fatalf("migrate up: %v\n%s", err, out)
+			}
+			p.must("GET", "/readyz", "", 200)
+			p.must("GET", "/orders/1", "", 200)
+			p.must("POST", "/orders", orderOfOne, 200)
+			p.stop(syscall.SIGTERM)
+		})
+	}
+}

@@ -3,7 +3,11 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +72,9 @@ func TestIdempotentOrders(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
+	const one, two = "key-one-0123456789abcdef", "key-two-0123456789abcdef"
 	cfg := backends[1].config(t) // access control does not depend on the store
-	cfg.APIKeys = []string{"key-one", "key-two"}
+	cfg.APIKeys = []string{one, two}
 	s := startWith(t, cfg)
 	s.expectError(s.do("POST", "/products", odyssey), 401, "UNAUTHORIZED")
 	r := s.do("POST", "/products", odyssey, "Authorization", "Bearer wrong")
@@ -77,13 +82,37 @@ func TestAPIKeys(t *testing.T) {
 	if r.header.Get("WWW-Authenticate") == "" {
 		t.Fatal("401 without WWW-Authenticate")
 	}
-	s.expectError(s.do("POST", "/products", odyssey, "Authorization", "Basic a2V5LW9uZQ=="), 401, "UNAUTHORIZED")
-	s.expect(s.do("POST", "/products", odyssey, "Authorization", "Bearer key-two"), 200, `{"id": "the_odyssey"}`)
+	for _, h := range []string{"Basic a2V5LW9uZQ==", "Bearer", "Bearer ", "Bearer " + one + " extra", one, "Bearer" + one} {
+		s.expectError(s.do("POST", "/products", odyssey, "Authorization", h), 401, "UNAUTHORIZED")
+	}
+	s.expect(s.do("POST", "/products", odyssey, "Authorization", "Bearer "+two), 200, `{"id": "the_odyssey"}`)
 	s.expect(s.do("GET", "/products/the_odyssey", ""), 200, odyssey) // reads stay public
 	s.expectError(s.do("DELETE", "/products/the_odyssey", ""), 401, "UNAUTHORIZED")
 	s.expect(s.do("GET", "/products/the_odyssey", ""), 200, odyssey)
-	if r := s.do("DELETE", "/products/the_odyssey", "", "Authorization", "Bearer key-one"); r.status != 204 {
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	s.expect(s.do("PATCH", "/products/the_odyssey", `{"in_stock": 11}`, "Authorization", "bearer "+one), 200, "")
+	s.expect(s.do("PATCH", "/products/the_odyssey", `{"in_stock": 12}`, "Authorization", "BEARER  "+one), 200, "")
+	if r := s.do("DELETE", "/products/the_odyssey", "", "Authorization", "Bearer "+one); r.status != 204 {
 		t.Fatalf("authorized DELETE = %d %s", r.status, r.body)
+	}
+}
+
+// TestBlankAPIKeysRefused: a key list with a blank or short entry is a
+// start-up error; it used to be logged as keys while writes stayed open.
+func TestBlankAPIKeysRefused(t *testing.T) {
+	for _, keys := range []string{",", " ", ", ,", "short", "key-one-0123456789abcdef,"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a server that starts is killed
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary(t), "serve")
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "AIRSHIP_API_KEYS="+keys, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_ADDR=127.0.0.1:0")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "api_keys: entry") {
+			t.Fatalf("serve with AIRSHIP_API_KEYS=%q: %v\n%s\nwant a non-zero exit naming the bad entry", keys, err, out)
+		}
+		if strings.Contains(string(out), "starting airship") {
+			t.Fatalf("AIRSHIP_API_KEYS=%q: the configuration was logged before it was refused:\n%s", keys, out)
+		}
 	}
 }
 
@@ -198,19 +227,145 @@ func TestOutages(t *testing.T) {
 	}
 }
 
+// TestStartupWaitsForBackends: unreachable backends are retried for the
+// whole startup_timeout (not until the next backoff would pass it), a
+// backend that comes up before the deadline is used, and the error says
+// how long airship waited.
 func TestStartupWaitsForBackends(t *testing.T) {
 	cfg, pg, _ := outageConfig(t)
 	pg.Stop()
-	cfg.StartupTimeout = time.Second
+	cfg.StartupTimeout = 3 * time.Second
+	began := time.Now()
 	_, err := app.New(context.Background(), cfg, testLogger(t))
-	if err == nil || !strings.Contains(err.Error(), "postgres is unreachable") {
-		t.Fatalf("start with PostgreSQL down: %v; want an error saying postgres is unreachable", err)
+	waited := time.Since(began)
+	if err == nil || !strings.Contains(err.Error(), "postgres is unreachable after 3") {
+		t.Fatalf("start with PostgreSQL down: %v; want an error saying postgres is unreachable after 3s", err)
 	}
-	cfg.StartupTimeout = 30 * time.Second
-	time.AfterFunc(time.Second, pg.Start)
+	if waited < cfg.StartupTimeout {
+		t.Fatalf("gave up after %s; startup_timeout is %s", waited, cfg.StartupTimeout)
+	}
+
+	// Up 2 s into a 3 s timeout: still seen (backoff steps of 0.1, 0.2,
+	// 0.4, 0.8 s put the next try past the deadline; it must be clamped).
+	time.AfterFunc(2*time.Second, pg.Start)
 	a, err := app.New(context.Background(), cfg, testLogger(t))
 	if err != nil {
-		t.Fatalf("start with PostgreSQL back after 1s: %v", err)
+		t.Fatalf("start with PostgreSQL back 2s into a 3s timeout: %v", err)
 	}
 	a.Close()
+}
+
+// TestStartupFailsFastOnWrongSettings: a backend that answers but refuses
+// the settings (no such database, a bad Redis database index or password)
+// is not retried: airship exits at once with the server's own error.
+func TestStartupFailsFastOnWrongSettings(t *testing.T) {
+	admin, _ := url.Parse(testbackend.PostgresAdminURL())
+	missingDB := *admin
+	missingDB.Path = "/" + testbackend.Name("airship_missing_")
+	redisURL, _ := url.Parse(testbackend.RedisURL())
+	badIndex := *redisURL
+	badIndex.Path = "/99"
+	badPassword := *redisURL
+	badPassword.User = url.UserPassword("airship-no-such-user", "not-the-password")
+	cases := []struct {
+		name, pg, redis, want string
+	}{
+		{"missing database", missingDB.String(), testbackend.RedisURL(), "does not exist"},
+		{"redis database index", testbackend.PostgresURL(t), badIndex.String(), "DB index is out of range"},
+		{"redis user and password", testbackend.PostgresURL(t), badPassword.String(), "WRONGPASS"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := app.Defaults()
+			cfg.PostgresURL, cfg.RedisURL = c.pg, c.redis
+			cfg.StartupTimeout = time.Minute
+			began := time.Now()
+			_, err := app.New(context.Background(), cfg, testLogger(t))
+			if err == nil || !strings.Contains(err.Error(), "not retried") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("start: %v; want a permanent error mentioning %q", err, c.want)
+			}
+			// Well under the minute it would have retried an outage for.
+			if took := time.Since(began); took > 20*time.Second {
+				t.Fatalf("gave up after %s: the wrong setting was retried like an outage", took)
+			}
+		})
+	}
+}
+
+// records keeps the log records of a test.
+type records struct {
+	mu   sync.Mutex
+	list []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *records) WithGroup(string) slog.Handler            { return r }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.list = append(r.list, rec)
+	r.mu.Unlock()
+	return nil
+}
+
+// count returns how many records at level or above have a message
+// containing msg ("" for any).
+func (r *records) count(level slog.Level, msg string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rec := range r.list {
+		if rec.Level >= level && strings.Contains(rec.Message, msg) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *records) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, rec := range r.list {
+		fmt.Fprintf(&b, "%s %s\n", rec.Level, rec.Message)
+	}
+	return b.String()
+}
+
+// TestOutageLoggedOnce: a backend outage is logged when it starts and when
+// it ends, not once per refused request (which logged an ERROR and a WARN
+// line for every 503).
+func TestOutageLoggedOnce(t *testing.T) {
+	cfg, _, rdb := outageConfig(t)
+	cfg.RecoveryInterval = time.Hour // only the requests log
+	var rec records
+	s := startLogged(t, cfg, slog.New(&rec))
+	s.expect(s.do("POST", "/products", odyssey), 200, "")
+	for round := 1; round <= 2; round++ {
+		rdb.Stop()
+		for range 40 {
+			s.expectError(s.do("GET", "/products/the_odyssey", ""), 503, "SERVICE_UNAVAILABLE")
+		}
+		if n := rec.count(slog.LevelWarn, "backend unavailable"); n != round {
+			t.Fatalf("round %d: %d 'backend unavailable' warnings after %d refused requests; want %d\n%s", round, n, 40*round, round, rec.dump())
+		}
+		if n := rec.count(slog.LevelError, ""); n != 0 {
+			t.Fatalf("%d error lines during an outage\n%s", n, rec.dump())
+		}
+		if n := rec.count(slog.LevelDebug, "request refused"); n < 40*round {
+			t.Fatalf("%d debug lines for %d refused requests", n, 40*round)
+		}
+		rdb.Start()
+		deadline := time.Now().Add(20 * time.Second)
+		for rec.count(slog.LevelInfo, "backends available again") < round {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the end of the outage was not logged\n%s", round, rec.dump())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		s.eventually("GET", "/products/the_odyssey", 200)
+	}
+	if n := rec.count(slog.LevelWarn, ""); n > 2*3 {
+		t.Fatalf("%d warnings for two short outages; want a few\n%s", n, rec.dump())
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -37,16 +38,14 @@ const (
 )
 
 // readJSON reads a request body of at most limit bytes and parses it as a
-// JSON object. It fails with BAD_REQUEST for a wrong content type, invalid
-// UTF-8 or invalid JSON, VALIDATION_ERROR when the JSON is not an object
-// or names a field twice, and PAYLOAD_TOO_LARGE past the limit.
+// JSON object. It fails with UNSUPPORTED_MEDIA_TYPE for a content type
+// that is not JSON, BAD_REQUEST for invalid UTF-8 or invalid JSON,
+// VALIDATION_ERROR when the JSON is not an object or names a field twice,
+// and PAYLOAD_TOO_LARGE past the limit.
 func readJSON(c echo.Context, limit int64) (object, error) {
 	req := c.Request()
-	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, badRequest("Content-Type must be application/json")
-		}
+	if err := checkContentType(req.Header.Values(echo.HeaderContentType)); err != nil {
+		return nil, err
 	}
 	if req.ContentLength > limit {
 		return nil, errPayloadTooLarge(limit)
@@ -77,6 +76,31 @@ func readJSON(c echo.Context, limit int64) (object, error) {
 		return nil, badRequest("request body is not valid JSON")
 	}
 	return obj, nil
+}
+
+// checkContentType accepts a JSON body's declared type: application/json
+// (or a +json type) in UTF-8, and, as the old gateway did, no type at all
+// or application/x-www-form-urlencoded, which is what `curl -d` sends
+// when the command gives none (the old documentation's examples do).
+func checkContentType(values []string) error {
+	switch len(values) {
+	case 0:
+		return nil
+	case 1:
+	default:
+		return unsupportedMediaType("Content-Type is given %d times; give it once", len(values))
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil {
+		return unsupportedMediaType("Content-Type %q is not a media type; send application/json", clip(values[0]))
+	}
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "application/x-www-form-urlencoded" {
+		return unsupportedMediaType("Content-Type %s is not JSON; send application/json", clip(mt))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return unsupportedMediaType("charset %s is not supported; send UTF-8", clip(cs))
+	}
+	return nil
 }
 
 // object is a JSON object whose fields are read and checked one by one.
@@ -193,10 +217,50 @@ func (f *fields) str(o object, prefix, name string, required bool) (string, bool
 		f.add(prefix+name, "must be a string")
 		return "", false
 	}
+	if loneSurrogate(raw) {
+		f.add(prefix+name, "must be valid Unicode: it has an unpaired surrogate escape")
+		return "", false
+	}
 	return s, true
 }
 
-var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+// loneSurrogate reports whether the JSON string raw has a \uD800-\uDFFF
+// escape that is not half of a surrogate pair (encoding/json silently
+// decodes one as U+FFFD).
+func loneSurrogate(raw json.RawMessage) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // another escape: skip its character
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if lo, ok := hex4(i + 6); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// integerLiteral is a JSON integer; "-0" is not one of ours.
+var integerLiteral = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
 
 // count reads an integer field in [lowest, maxCount]. JSON strings and
 // numbers with a fraction or exponent are refused.
@@ -229,14 +293,28 @@ func (f *fields) productID(o object, prefix, name string) string {
 	return id
 }
 
-// title reads a product title field.
+// title reads a product title field: at most 512 characters, no control
+// characters, and at least one visible one (a letter, digit, punctuation
+// or symbol: spaces, zero-width and other invisible characters alone are
+// not a title).
 func (f *fields) title(o object, prefix string, required bool) (string, bool) {
 	t, ok := f.str(o, prefix, "title", required)
-	if ok && (strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > maxTitleLength) {
-		f.add(prefix+"title", "must be a non-empty string of at most %d characters", maxTitleLength)
+	if !ok {
 		return "", false
 	}
-	return t, ok
+	visible := false
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			f.add(prefix+"title", "must not contain control characters")
+			return "", false
+		}
+		visible = visible || unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+	}
+	if !visible || utf8.RuneCountInString(t) > maxTitleLength {
+		f.add(prefix+"title", "must be a string of 1 to %d characters with at least one visible character", maxTitleLength)
+		return "", false
+	}
+	return t, true
 }
 
 var priceLiteral = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$`)

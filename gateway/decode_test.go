@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,24 @@ func TestDecodeProduct(t *testing.T) {
 		{"stock negative", strings.Replace(valid, ": 10}", ": -1}", 1), "in_stock: must be an integer from 0"},
 		{"stock null", strings.Replace(valid, ": 10}", ": null}", 1), "in_stock: is required"},
 		{"all missing", `{}`, "id: is required"},
+		// Lenient input that used to pass.
+		{"stock minus zero", strings.Replace(valid, ": 10}", ": -0}", 1), "in_stock: must be an integer"},
+		{"id dot", strings.Replace(valid, "the_odyssey-0.8623041", ".", 1), "id:"},
+		{"id dot dot", strings.Replace(valid, "the_odyssey-0.8623041", "..", 1), "id:"},
+		{"title zero-width only", strings.Replace(valid, "The Odyssey", `\u200b\u200c\u200d\ufeff`, 1), "title:"},
+		{"title invisible and spaces", strings.Replace(valid, "The Odyssey", "\u2060 \u00a0\u3000", 1), "title:"},
+		{"title combining mark only", strings.Replace(valid, "The Odyssey", `\u0301`, 1), "title:"},
+		{"title control character", strings.Replace(valid, "The Odyssey", `The\u0000Odyssey`, 1), "title: must not contain control"},
+		{"title lone high surrogate", strings.Replace(valid, "The Odyssey", `The \ud800 Odyssey`, 1), "title: must be valid Unicode"},
+		{"title lone low surrogate", strings.Replace(valid, "The Odyssey", `\udc00`, 1), "title: must be valid Unicode"},
+		{"title reversed pair", strings.Replace(valid, "The Odyssey", `\udc00\ud800`, 1), "title: must be valid Unicode"},
+		{"title high surrogate at the end", strings.Replace(valid, "The Odyssey", `Odyssey\ud83d`, 1), "title: must be valid Unicode"},
+		// What stays valid.
+		{"title surrogate pair", strings.Replace(valid, "The Odyssey", `The Odyssey \ud83d\ude80`, 1), ""},
+		{"title emoji with joiner", strings.Replace(valid, "The Odyssey", "👩\u200d🚀", 1), ""},
+		{"title escaped backslash u", strings.Replace(valid, "The Odyssey", `back\\ud800slash`, 1), ""},
+		{"title replacement character", strings.Replace(valid, "The Odyssey", `\ufffd and �`, 1), ""},
+		{"title symbol only", strings.Replace(valid, "The Odyssey", "✈", 1), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,4 +112,35 @@ func mustObject(t *testing.T, body string) object {
 		t.Fatalf("test body %q: %v", body, err)
 	}
 	return o
+}
+
+func TestCheckContentType(t *testing.T) {
+	cases := []struct {
+		values []string
+		ok     bool
+	}{
+		{nil, true},
+		{[]string{"application/json"}, true},
+		{[]string{"application/json; charset=utf-8"}, true},
+		{[]string{"application/json; charset=UTF-8"}, true},
+		{[]string{"application/merge-patch+json"}, true},
+		{[]string{"application/x-www-form-urlencoded"}, true},
+		{[]string{"application/x-www-form-urlencoded; charset=utf-8"}, true},
+		{[]string{"application/json; charset=iso-8859-1"}, false},
+		{[]string{"application/x-www-form-urlencoded; charset=latin1"}, false},
+		{[]string{"text/plain"}, false},
+		{[]string{"multipart/form-data; boundary=x"}, false},
+		{[]string{"application/json;;;="}, false},
+		{[]string{"application/json", "application/json"}, false},
+	}
+	for _, c := range cases {
+		err := checkContentType(c.values)
+		if (err == nil) != c.ok {
+			t.Errorf("Content-Type %q: %v; want ok=%v", c.values, err, c.ok)
+		}
+		var api *apiError
+		if err != nil && (!errors.As(err, &api) || api.status != 415 || api.body.Error != CodeUnsupportedMedia) {
+			t.Errorf("Content-Type %q: %v; want 415 %s", c.values, err, CodeUnsupportedMedia)
+		}
+	}
 }

@@ -226,13 +226,13 @@ func serveAsset(a func() *asset) echo.HandlerFunc {
 // registerDocs serves the OpenAPI document and its interactive
 // documentation: Swagger UI at /docs and ReDoc at /redoc. Every asset is
 // embedded in the binary; nothing is loaded from outside the server.
-func registerDocs(e *echo.Echo) {
+func registerDocs(get func(path string, h echo.HandlerFunc)) {
 	openAPIJSON() // a broken document fails at start, not on first request
 
-	e.GET(docsPathYAML, serveAsset(yamlAsset))
-	e.GET(docsPathJSON, serveAsset(jsonAsset))
-	e.GET(docsPathRedoc, serveAsset(redocAsset))
-	e.GET(docsPathRedoc+"/redoc.standalone.js", serveAsset(redocJS))
+	get(docsPathYAML, serveAsset(yamlAsset))
+	get(docsPathJSON, serveAsset(jsonAsset))
+	get(docsPathRedoc, serveAsset(redocAsset))
+	get(docsPathRedoc+"/redoc.standalone.js", serveAsset(redocJS))
 
 	ui := echo.WrapHandler(v5emb.NewHandlerWithConfig(swgui.Config{
 		Title:       "Airship shop API",
@@ -256,26 +256,35 @@ func registerDocs(e *echo.Echo) {
 		}
 		return err
 	}
-	e.GET(docsPathUI, withCSP)
-	e.GET(docsPathUI+"/*", withCSP)
+	get(docsPathUI, withCSP)
+	get(docsPathUI+"/*", withCSP)
 }
 
-// notFoundCatcher swallows a 404 answer so that the caller can send its own.
+// notFoundCatcher swallows a 404 answer so that the caller can send its
+// own, and names the charset of HTML pages, which the UI's handler leaves
+// out.
 type notFoundCatcher struct {
 	http.ResponseWriter
-	notFound bool
+	notFound, wrote bool
 }
 
 func (w *notFoundCatcher) WriteHeader(code int) {
+	w.wrote = true
 	if code == http.StatusNotFound {
 		w.notFound = true
 		w.Header().Del("Content-Type")
 		return
 	}
+	if ct := w.Header().Get(echo.HeaderContentType); strings.EqualFold(ct, echo.MIMETextHTML) {
+		w.Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *notFoundCatcher) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
 	if w.notFound {
 		return len(b), nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -25,6 +24,7 @@ const (
 	CodeProductExists      = "PRODUCT_EXISTS"
 	CodeOutOfStock         = "OUT_OF_STOCK"
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
+	CodeUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 	CodeUnexpected         = "UNEXPECTED_ERROR"
 	// Extended: Idempotency-Key and access control.
@@ -54,6 +54,9 @@ func newError(status int, code, format string, args ...any) *apiError {
 func badRequest(msg string) error { return newError(http.StatusBadRequest, CodeBadRequest, "%s", msg) }
 func validationError(msg string) error {
 	return newError(http.StatusBadRequest, CodeValidation, "%s", msg)
+}
+func unsupportedMediaType(format string, args ...any) error {
+	return newError(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, format, args...)
 }
 func errPayloadTooLarge(limit int64) error {
 	return newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than %d bytes", limit)
@@ -121,40 +124,42 @@ func toResponse(err error) (int, ErrorBody, bool) {
 }
 
 // errorHandler is echo's HTTPErrorHandler.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		status, body, unexpected := toResponse(err)
-		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
-		// A backend call cut short by the request's own deadline, or by the
-		// client going away, is not an unexpected error whatever the driver
-		// made of it.
-		switch ctxErr := c.Request().Context().Err(); {
-		case errors.Is(ctxErr, context.DeadlineExceeded) && unexpected:
-			status, unexpected = http.StatusServiceUnavailable, false
-			body = ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}
-		case errors.Is(ctxErr, context.Canceled):
-			log.Debug("client went away", "request_id", reqID, "err", err)
-			status, unexpected = http.StatusServiceUnavailable, false
-			body = ErrorBody{CodeServiceUnavailable, "request cancelled"}
-		}
-		switch {
-		case unexpected:
-			body.Message = fmt.Sprintf("unexpected error (request id %s)", reqID)
-			log.Error("unexpected error", "request_id", reqID, "method", c.Request().Method,
-				"path", c.Request().URL.Path, "err", err)
-		case status == http.StatusServiceUnavailable:
-			log.Warn("backend unavailable", "request_id", reqID, "err", err)
-		}
-		if c.Request().Method == http.MethodHead {
-			err = c.NoContent(status)
-		} else {
-			err = c.JSON(status, body)
-		}
-		if err != nil {
-			log.Warn("write error response", "request_id", reqID, "err", err)
-		}
+func (g *Gateway) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
 	}
+	status, body, unexpected := toResponse(err)
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	// A backend call cut short by the request's own deadline, or by the
+	// client going away, is not an unexpected error whatever the driver
+	// made of it.
+	switch ctxErr := c.Request().Context().Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded) && unexpected:
+		status, unexpected = http.StatusServiceUnavailable, false
+		body = ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}
+	case errors.Is(ctxErr, context.Canceled):
+		g.log.Debug("client went away", "request_id", reqID, "err", err)
+		status, unexpected = http.StatusServiceUnavailable, false
+		body = ErrorBody{CodeServiceUnavailable, "request cancelled"}
+	}
+	switch {
+	case unexpected:
+		body.Message = fmt.Sprintf("unexpected error (request id %s)", reqID)
+		g.log.Error("unexpected error", "request_id", reqID, "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
+	case backendDown(err):
+		g.outages.refuse(c.Request().Context(), reqID, err)
+	case status == http.StatusServiceUnavailable:
+		g.log.Info("request refused: retry later", "request_id", reqID, "err", err)
+	}
+	// For HEAD, net/http sends the headers and drops the body.
+	if err := c.JSON(status, body); err != nil {
+		g.log.Debug("write error response", "request_id", reqID, "err", err)
+	}
+}
+
+// backendDown reports whether err means a backend could not be reached.
+func backendDown(err error) bool {
+	return errors.Is(err, products.ErrUnavailable) || errors.Is(err, orders.ErrUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded)
 }

@@ -48,6 +48,7 @@ var contractStatus = map[string]int{
 	CodeProductExists:      http.StatusConflict,
 	CodeOutOfStock:         http.StatusConflict,
 	CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	CodeServiceUnavailable: http.StatusServiceUnavailable,
 	CodeUnexpected:         http.StatusInternalServerError,
 	// Extended: Idempotency-Key and access control.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -51,7 +52,8 @@ type Config struct {
 	APIKeys []string
 }
 
-// Gateway serves the API.
+// Gateway serves the API. It is an http.Handler; WatchOutages must run
+// beside it for outages to be logged when they end.
 type Gateway struct {
 	products Products
 	orders   Orders
@@ -59,42 +61,102 @@ type Gateway struct {
 	ready    func(context.Context) error
 	cfg      Config
 	log      *slog.Logger
+	outages  *outageLog
+	echo     *echo.Echo
 }
 
-// New returns the API's HTTP handler. ready reports whether the backends
-// answer; it serves /readyz.
-func New(p Products, o Orders, idem Idempotency, ready func(context.Context) error, cfg Config, log *slog.Logger) *echo.Echo {
-	g := &Gateway{products: p, orders: o, idem: idem, ready: ready, cfg: cfg, log: log}
+// New returns the API. ready reports whether the backends answer; it
+// serves /readyz.
+func New(p Products, o Orders, idem Idempotency, ready func(context.Context) error, cfg Config, log *slog.Logger) *Gateway {
+	g := &Gateway{products: p, orders: o, idem: idem, ready: ready, cfg: cfg, log: log,
+		outages: newOutageLog(log, ready)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(log)
+	e.HTTPErrorHandler = g.errorHandler
 	// Client addresses come from the connection only: X-Forwarded-For and
 	// X-Real-IP are not trusted unless a proxy is configured in front.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(
-		middleware.RequestID(),
+		requestID,
+		securityHeaders,
 		requestLogger(log),
 		middleware.Recover(),
 		requireKey(cfg.APIKeys),
 		g.deadline,
 	)
 
-	e.GET("/healthz", g.healthz)
-	e.GET("/readyz", g.readyz)
+	// HEAD is answered wherever GET is (RFC 9110 9.3.2).
+	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
+	get("/healthz", g.healthz)
+	get("/readyz", g.readyz)
 
 	e.POST("/products", g.createProduct)
-	e.GET("/products", g.listProducts)
-	e.GET("/products/:id", g.getProduct)
+	get("/products", g.listProducts)
+	get("/products/:id", g.getProduct)
 	e.PATCH("/products/:id", g.updateProduct)
 	e.DELETE("/products/:id", g.deleteProduct)
 
 	e.POST("/orders", g.createOrder)
-	e.GET("/orders", g.listOrders)
-	e.GET("/orders/:id", g.getOrder)
+	get("/orders", g.listOrders)
+	get("/orders/:id", g.getOrder)
 	e.PUT("/orders/:id", g.updateOrder)
 	e.DELETE("/orders/:id", g.deleteOrder)
-	registerDocs(e)
-	return e
+	registerDocs(get)
+	g.echo = e
+	return g
+}
+
+// ServeHTTP serves a request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.echo.ServeHTTP(w, r) }
+
+// Routes lists the routes the gateway serves.
+func (g *Gateway) Routes() []*echo.Route { return g.echo.Routes() }
+
+// WatchOutages follows backend outages until ctx ends: while one lasts it
+// probes the backends every second, summarizes every ten, and logs when
+// they answer again (see outageLog).
+func (g *Gateway) WatchOutages(ctx context.Context) { g.outages.watch(ctx) }
+
+// requestID gives every request an id, sent back in X-Request-Id and
+// logged with it: the client's own if it is a short token of safe
+// characters, a new one otherwise (a client's value is echoed and logged,
+// so it must not carry anything else).
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ids := c.Request().Header.Values(echo.HeaderXRequestID)
+		id := ""
+		if len(ids) == 1 && validRequestID(ids[0]) {
+			id = ids[0]
+		} else {
+			id = uuid.NewString()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// validRequestID reports whether id is 1 to 64 of A-Z a-z 0-9 . _ : -.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// securityHeaders tells browsers to take every response for the type it
+// declares.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderXContentTypeOptions, "nosniff")
+		return next(c)
+	}
 }
 
 // deadline bounds the backend work of each request, so that a backend that
@@ -123,9 +185,11 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// Successful requests are logged at debug: at thousands of
 			// requests a second their lines cost more than they tell.
-			// Refusals are info, server errors are errors.
+			// Refusals are info, server errors are errors, except 503:
+			// outages are logged by outageLog, once, not per request.
 			level := slog.LevelDebug
 			switch {
+			case v.Status == http.StatusServiceUnavailable:
 			case v.Status >= http.StatusInternalServerError:
 				level = slog.LevelError
 			case v.Status >= http.StatusBadRequest:

@@ -55,7 +55,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	var served []string
 	for _, r := range e.Routes() {
 		route := r.Method + " " + r.Path
-		if slices.Contains(docRoutes, route) {
+		if slices.Contains(docRoutes, route) || r.Method == http.MethodHead { // HEAD: wherever GET is, described once
 			continue
 		}
 		served = append(served, r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}"))

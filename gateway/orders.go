@@ -15,7 +15,7 @@ import (
 // orderID returns the path's order id; anything but a positive integer
 // names no order.
 func orderID(c echo.Context) (int64, error) {
-	raw := c.Param("id")
+	raw := pathParam(c, "id")
 	if !canonicalID.MatchString(raw) {
 		return 0, newError(http.StatusNotFound, CodeOrderNotFound, "Order ID %s does not exist", clip(raw))
 	}
@@ -38,11 +38,14 @@ func (g *Gateway) createOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if key := c.Request().Header.Get(HeaderIdempotencyKey); key != "" {
-		if !validKey(key) {
+	if keys := c.Request().Header.Values(HeaderIdempotencyKey); len(keys) > 0 {
+		if len(keys) > 1 {
+			return badRequest("Idempotency-Key: give it once, not " + strconv.Itoa(len(keys)) + " times")
+		}
+		if !validKey(keys[0]) {
 			return badRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters")
 		}
-		return g.placeOnce(c, key, lines)
+		return g.placeOnce(c, keys[0], lines)
 	}
 	o, err := g.orders.Place(c.Request().Context(), lines)
 	if err != nil {

@@ -38,11 +38,28 @@ func (g *Gateway) createProduct(c echo.Context) error {
 // productID returns the path's product id; an id that cannot exist is not
 // looked up.
 func productID(c echo.Context) (string, error) {
-	id := c.Param("id")
+	id := pathParam(c, "id")
 	if !products.ValidID(id) {
 		return "", &products.NotFoundError{ID: id}
 	}
 	return id, nil
+}
+
+// pathParam returns a path parameter percent-decoded exactly once: echo
+// routes on the escaped path when the request's escapes are not the
+// canonical ones (GET /products/%7E), and then hands the parameter over
+// still escaped; otherwise the path, and so the parameter, is decoded
+// already. A parameter that does not decode is returned as it is (no id
+// has a '%', so it names nothing).
+func pathParam(c echo.Context, name string) string {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v
+	}
+	if d, err := url.PathUnescape(v); err == nil {
+		return d
+	}
+	return v
 }
 
 func (g *Gateway) getProduct(c echo.Context) error {

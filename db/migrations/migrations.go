@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -57,6 +58,24 @@ func Up(ctx context.Context, db *sql.DB, d Dialect, log *slog.Logger) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s up: %w", d, err)
+	}
+	return nil
+}
+
+// ErrBehind means the database schema is older than this binary needs.
+var ErrBehind = errors.New("database schema is behind")
+
+// Check reports whether the schema is at least at the latest version this
+// binary has (a newer one is fine: migrations keep the schema readable by
+// the release before them, so that replicas can be upgraded one by one).
+// It reads the version without taking the migration lock.
+func Check(ctx context.Context, p *goose.Provider) error {
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if current < target {
+		return fmt.Errorf("%w: it is at version %d and airship needs %d: run `airship migrate up`", ErrBehind, current, target)
 	}
 	return nil
 }

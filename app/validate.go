@@ -1,0 +1,241 @@
+package app
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// validate checks Config's validate tags; its custom rules are below.
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string { return f.Tag.Get("key") })
+	for tag, fn := range map[string]func(string) bool{
+		"postgres_url": func(s string) bool { return postgresURLProblem(s) == "" },
+		"redis_url":    func(s string) bool { return redisURLProblem(s) == "" },
+		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
+		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
+	} {
+		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return fn(fl.Field().String()) }); err != nil {
+			panic(err)
+		}
+	}
+	return v
+}()
+
+// describe turns a failed rule into a sentence that names the key and
+// never quotes a value that could be a secret.
+func describe(c Config, fe validator.FieldError) string {
+	key := fe.Field()
+	value := fmt.Sprint(fe.Value())
+	switch fe.Tag() {
+	case "required":
+		return key + " must be set"
+	case "gt":
+		return key + " must be positive"
+	case "gte":
+		return key + " must not be negative"
+	case "gtfield":
+		return key + " must be longer than request_timeout"
+	case "oneof":
+		return fmt.Sprintf("%s must be one of %s, not %q", key, strings.ReplaceAll(fe.Param(), " ", ", "), value)
+	case "postgres_url":
+		return key + ": " + postgresURLProblem(value)
+	case "redis_url":
+		return key + ": " + redisURLProblem(value)
+	case "redis_prefix":
+		return key + ": " + redisPrefixProblem(value)
+	case "api_key":
+		// fe.Field() is "api_keys[i]"; count entries from 1 for people.
+		i := 0
+		fmt.Sscanf(fe.Field(), "api_keys[%d]", &i)
+		return fmt.Sprintf("api_keys: entry %d of %d %s", i+1, len(c.APIKeys), apiKeyProblem(value))
+	}
+	return fmt.Sprintf("%s fails the rule %s", key, fe.Tag())
+}
+
+// apiKeyProblem says what is wrong with an API key, or "".
+func apiKeyProblem(k string) string {
+	switch {
+	case k == "":
+		return "is blank (a list like \",\" or \"k1,,k2\" has blank entries)"
+	case len(k) < MinAPIKeyLength:
+		return fmt.Sprintf("is shorter than %d characters", MinAPIKeyLength)
+	case len(k) > maxAPIKeyLength:
+		return fmt.Sprintf("is longer than %d characters", maxAPIKeyLength)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "has a character other than visible ASCII"
+		}
+	}
+	return ""
+}
+
+// redisPrefixProblem says what is wrong with a Redis key prefix, or "".
+// Glob characters would make the prefix match other keys (and SCAN MATCH
+// find none of airship's), braces would change hash tags.
+func redisPrefixProblem(p string) string {
+	if len(p) > 64 {
+		return "is longer than 64 characters"
+	}
+	for _, r := range p {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '.', r == '_', r == ':', r == '/', r == '-':
+		default:
+			return fmt.Sprintf("has %q: use only A-Z a-z 0-9 . _ : / -", r)
+		}
+	}
+	return ""
+}
+
+// postgresURLProblem says what is wrong with a PostgreSQL connection
+// string, or "". Both forms lib/pq reads are accepted: a postgres:// URL
+// and a key=value string.
+func postgresURLProblem(s string) string {
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return "is not a valid URL"
+		}
+		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			return "must be a postgres:// URL or a key=value connection string"
+		}
+		return ""
+	}
+	kv, err := parseKV(s)
+	if err != nil {
+		return "is not a key=value connection string: " + err.Error()
+	}
+	if len(kv) == 0 {
+		return "is empty"
+	}
+	return ""
+}
+
+// redisURLProblem says what is wrong with a Redis URL, or "".
+func redisURLProblem(s string) string {
+	if _, err := redis.ParseURL(s); err != nil {
+		return "must be a redis://, rediss:// or unix:// URL"
+	}
+	return ""
+}
+
+// kv is one setting of a key=value connection string.
+type kv struct{ key, value string }
+
+// parseKV parses a libpq key=value connection string: settings separated
+// by spaces, each key = value, where a value may be single-quoted (with \'
+// and \\ escapes).
+func parseKV(s string) ([]kv, error) {
+	var out []kv
+	i := 0
+	skip := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i == len(s) {
+			return out, nil
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		key := s[start:i]
+		skip()
+		if key == "" || i == len(s) || s[i] != '=' {
+			return nil, fmt.Errorf("setting %d has no '='", len(out)+1)
+		}
+		i++
+		skip()
+		var val strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			for {
+				if i == len(s) {
+					return nil, fmt.Errorf("the value of %s has no closing quote", key)
+				}
+				if s[i] == '\\' && i+1 < len(s) {
+					val.WriteByte(s[i+1])
+					i += 2
+					continue
+				}
+				if s[i] == '\'' {
+					i++
+					break
+				}
+				val.WriteByte(s[i])
+				i++
+			}
+		} else {
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				val.WriteByte(s[i])
+				i++
+			}
+		}
+		out = append(out, kv{key, val.String()})
+	}
+}
+
+// secretSetting reports whether a connection setting holds a secret.
+func secretSetting(name string) bool {
+	name = strings.ToLower(name)
+	return strings.Contains(name, "password") || strings.Contains(name, "secret") ||
+		strings.Contains(name, "token") || name == "sslkey"
+}
+
+// redactConnString returns a connection URL or key=value string with every
+// secret masked: the password of the user info and every password-like
+// query parameter or setting. What cannot be parsed is hidden whole.
+func redactConnString(s string) string {
+	const mask = "xxxxx"
+	if s == "" {
+		return ""
+	}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return "(unparsable URL, hidden)"
+		}
+		q := u.Query()
+		for name := range q {
+			if secretSetting(name) {
+				q.Set(name, mask)
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.Redacted()
+	}
+	settings, err := parseKV(s)
+	if err != nil {
+		return "(unparsable connection string, hidden)"
+	}
+	parts := make([]string, len(settings))
+	for i, st := range settings {
+		v := st.value
+		if secretSetting(st.key) {
+			v = mask
+		}
+		parts[i] = st.key + "=" + quoteKV(v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// quoteKV quotes a key=value connection string value when it needs it.
+func quoteKV(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t'\\") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
