@@ -40,8 +40,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := orders.NewService(b.orders, b.products, log, cfg.ReservationTimeout)
-	g := gateway.New(b.products, svc, b.idem, b.ready, gateway.Config{
+	svc := orders.NewService(b.orders, b.products, log, orders.Config{
+		HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
+	})
+	g := gateway.New(b.products, svc, b.ready, gateway.Config{
 		ImageRoot:      cfg.ProductImageRoot,
 		BodyLimit:      cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout,
@@ -50,7 +52,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, backends: b, handler: g}
 	a.runners = []func(context.Context){
 		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
-		a.purgeIdempotencyKeys,
+		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) },
 		g.WatchOutages,
 	}
 	return a, nil
@@ -141,13 +143,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return a.Serve(ctx, ln)
 }
 
-// purgeIdempotencyKeys deletes expired Idempotency-Key records every hour.
-func (a *App) purgeIdempotencyKeys(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+// every runs fn now and then every period until ctx ends, logging its
+// failures.
+func every(ctx context.Context, period time.Duration, what string, fn func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if err := a.backends.idem.Purge(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("purge idempotency keys", "err", err)
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			log.Warn(what, "err", err)
 		}
 		select {
 		case <-ctx.Done():

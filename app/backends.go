@@ -15,8 +15,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/airshipltd/airship/db"
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -27,7 +27,8 @@ type backends struct {
 	*database
 	products products.Store
 	orders   orders.Store
-	idem     *orders.IdempotencyStore
+	// tx, when not nil, runs orders and stock changes in one transaction.
+	tx orders.Transactor
 	// ready reports whether every backend answers and the schema is the
 	// one this binary needs.
 	ready func(context.Context) error
@@ -50,7 +51,7 @@ func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 	d := &database{}
 	if cfg.Embedded() {
 		path := filepath.Join(cfg.DataDir, embeddedFile)
-		sdb, err := db.OpenSQLite(ctx, path)
+		sdb, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
@@ -109,7 +110,7 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 			database: d,
 			products: products.NewSQLStore(d.db),
 			orders:   orders.NewSQLStore(d.db),
-			idem:     orders.NewIdempotencyStore(d.db, cfg.IdempotencyTTL, cfg.RequestTimeout),
+			tx:       orders.NewSQLTransactor(d.db),
 			ready:    func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) },
 			close:    d.db.Close,
 		}, nil
@@ -141,7 +142,6 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 		database: d,
 		products: ps,
 		orders:   orders.NewPGStore(d.db),
-		idem:     orders.NewIdempotencyStore(d.db, cfg.IdempotencyTTL, cfg.RequestTimeout),
 		ready: func(ctx context.Context) error {
 			return errors.Join(d.ping(ctx), pingRedis(ctx), schema(ctx))
 		},

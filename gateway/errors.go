@@ -9,8 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/airshipltd/airship/orders"
-	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/internal/errs"
 )
 
 // Error codes of the API contract.
@@ -71,53 +70,66 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s[:most], "") + "…"
 }
 
-// toResponse maps any error a handler returns to its status and body. It is
-// the one place where errors become HTTP: handlers never write error bodies.
-func toResponse(err error) (int, ErrorBody, bool) {
+// byKind maps each kind of domain error to its status and the contract's
+// code. It is the one table that turns errors into HTTP.
+var byKind = map[errs.Kind]struct {
+	status int
+	code   string
+}{
+	errs.Invalid:         {http.StatusBadRequest, CodeValidation},
+	errs.LineNotFound:    {http.StatusBadRequest, CodeValidation},
+	errs.ProductNotFound: {http.StatusNotFound, CodeProductNotFound},
+	errs.OrderNotFound:   {http.StatusNotFound, CodeOrderNotFound},
+	errs.ProductExists:   {http.StatusConflict, CodeProductExists},
+	errs.OutOfStock:      {http.StatusConflict, CodeOutOfStock},
+	errs.KeyInUse:        {http.StatusConflict, CodeIdempotencyKeyInUse},
+	errs.KeyReused:       {http.StatusUnprocessableEntity, CodeIdempotencyKeyReused},
+	errs.Conflict:        {http.StatusServiceUnavailable, CodeServiceUnavailable},
+	errs.Unavailable:     {http.StatusServiceUnavailable, CodeServiceUnavailable},
+}
+
+// byStatus maps the router's own errors (echo.HTTPError) to the contract.
+var byStatus = map[int]ErrorBody{
+	http.StatusNotFound:              {CodeNotFound, "no such route"},
+	http.StatusMethodNotAllowed:      {CodeMethodNotAllowed, "method not allowed on this route"},
+	http.StatusRequestEntityTooLarge: {CodePayloadTooLarge, "request body too large"},
+	http.StatusServiceUnavailable:    {CodeServiceUnavailable, "service unavailable; retry later"},
+}
+
+// unavailableMessage is the message of every 503: what failed behind the
+// server is logged, never sent.
+const unavailableMessage = "a backend is unavailable or busy; retry later"
+
+// toResponse maps any error a handler returns to its status and body;
+// unexpected is true for errors the contract has no code for. Domain
+// errors are mapped by kind (byKind), with the domain error's own message,
+// which names what the request got wrong.
+func toResponse(err error) (status int, body ErrorBody, unexpected bool) {
 	var (
-		api        *apiError
-		httpErr    *echo.HTTPError
-		noProduct  *products.NotFoundError
-		taken      *products.ExistsError
-		short      *products.OutOfStockError
-		noOrder    *orders.NotFoundError
-		noLine     *orders.LineNotFoundError
-		unexpected = false
+		api     *apiError
+		httpErr *echo.HTTPError
 	)
-	switch {
-	case errors.As(err, &api):
-		return api.status, api.body, unexpected
-	case errors.As(err, &noProduct):
-		return http.StatusNotFound, ErrorBody{CodeProductNotFound, fmt.Sprintf("Product ID %s does not exist", clip(noProduct.ID))}, unexpected
-	case errors.As(err, &taken):
-		return http.StatusConflict, ErrorBody{CodeProductExists, fmt.Sprintf("Product ID %s already exists", taken.ID)}, unexpected
-	case errors.As(err, &short):
-		return http.StatusConflict, ErrorBody{CodeOutOfStock, fmt.Sprintf("Product ID %s is out of stock: %d requested, %d available",
-			short.ID, short.Requested, short.Available)}, unexpected
-	case errors.As(err, &noOrder):
-		return http.StatusNotFound, ErrorBody{CodeOrderNotFound, fmt.Sprintf("Order ID %d does not exist", noOrder.ID)}, unexpected
-	case errors.As(err, &noLine):
-		return http.StatusBadRequest, ErrorBody{CodeValidation, fmt.Sprintf("order_details[%d].id: order %d has no line %d",
-			noLine.Index, noLine.OrderID, noLine.LineID)}, unexpected
-	case errors.Is(err, products.ErrBadCursor):
-		return http.StatusBadRequest, ErrorBody{CodeValidation, "cursor: not a cursor returned by this API"}, unexpected
-	case errors.Is(err, products.ErrUnavailable), errors.Is(err, orders.ErrUnavailable),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, orders.ErrReservationVoid),
-		errors.Is(err, orders.ErrConflict):
-		return http.StatusServiceUnavailable, ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}, unexpected
-	case errors.As(err, &httpErr):
-		switch httpErr.Code {
-		case http.StatusNotFound:
-			return http.StatusNotFound, ErrorBody{CodeNotFound, "no such route"}, unexpected
-		case http.StatusMethodNotAllowed:
-			return http.StatusMethodNotAllowed, ErrorBody{CodeMethodNotAllowed, "method not allowed on this route"}, unexpected
-		case http.StatusRequestEntityTooLarge:
-			return http.StatusRequestEntityTooLarge, ErrorBody{CodePayloadTooLarge, "request body too large"}, unexpected
-		case http.StatusServiceUnavailable:
-			return http.StatusServiceUnavailable, ErrorBody{CodeServiceUnavailable, "service unavailable; retry later"}, unexpected
+	if errors.As(err, &api) {
+		return api.status, api.body, false
+	}
+	if k, ok := errs.Find(err); ok {
+		if m, ok := byKind[k.Kind()]; ok {
+			msg := k.Error()
+			if m.status == http.StatusServiceUnavailable {
+				msg = unavailableMessage
+			}
+			return m.status, ErrorBody{m.code, msg}, false
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, ErrorBody{CodeServiceUnavailable, unavailableMessage}, false
+	}
+	if errors.As(err, &httpErr) {
+		if b, ok := byStatus[httpErr.Code]; ok {
+			return httpErr.Code, b, false
 		}
 		if httpErr.Code >= 400 && httpErr.Code < 500 {
-			return http.StatusBadRequest, ErrorBody{CodeBadRequest, http.StatusText(httpErr.Code)}, unexpected
+			return http.StatusBadRequest, ErrorBody{CodeBadRequest, http.StatusText(httpErr.Code)}, false
 		}
 	}
 	return http.StatusInternalServerError, ErrorBody{CodeUnexpected, "unexpected error"}, true
@@ -136,7 +148,7 @@ func (g *Gateway) errorHandler(err error, c echo.Context) {
 	switch ctxErr := c.Request().Context().Err(); {
 	case errors.Is(ctxErr, context.DeadlineExceeded) && unexpected:
 		status, unexpected = http.StatusServiceUnavailable, false
-		body = ErrorBody{CodeServiceUnavailable, "a backend is unavailable or busy; retry later"}
+		body = ErrorBody{CodeServiceUnavailable, unavailableMessage}
 	case errors.Is(ctxErr, context.Canceled):
 		g.log.Debug("client went away", "request_id", reqID, "err", err)
 		status, unexpected = http.StatusServiceUnavailable, false
@@ -160,6 +172,5 @@ func (g *Gateway) errorHandler(err error, c echo.Context) {
 
 // backendDown reports whether err means a backend could not be reached.
 func backendDown(err error) bool {
-	return errors.Is(err, products.ErrUnavailable) || errors.Is(err, orders.ErrUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded)
+	return errs.Of(err) == errs.Unavailable || errors.Is(err, context.DeadlineExceeded)
 }

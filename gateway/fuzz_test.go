@@ -425,10 +425,13 @@ func (o fakeOrders) Place(_ context.Context, lines []orders.NewLine) (orders.Ord
 	return fakeOrder(4), nil
 }
 
-func (o fakeOrders) PlaceAs(_ context.Context, _ string, lines []orders.NewLine) (orders.Order, error) {
-	o.b.mutate("orders.PlaceAs")
+func (o fakeOrders) PlaceOnce(_ context.Context, key string, lines []orders.NewLine) (orders.Placed, error) {
+	o.b.mutate("orders.PlaceOnce")
 	o.checkLines(lines)
-	return fakeOrder(4), nil
+	if !validKey(key) {
+		o.b.errorf("orders backend got idempotency key %q", key)
+	}
+	return orders.Placed{OrderID: 4}, nil
 }
 
 func (o fakeOrders) Get(_ context.Context, id int64) (orders.Order, error) {
@@ -467,7 +470,7 @@ var fuzzRouter = sync.OnceValues(func() (*fakeBackends, http.Handler) {
 	b := &fakeBackends{}
 	ready := func(context.Context) error { return nil }
 	cfg := Config{ImageRoot: "http://img.example", BodyLimit: fuzzBodyLimit, RequestTimeout: 5 * time.Second}
-	h := New(fakeProducts{b: b}, fakeOrders{b: b}, nil, ready, cfg, slog.New(slog.DiscardHandler))
+	h := New(fakeProducts{b: b}, fakeOrders{b: b}, ready, cfg, slog.New(slog.DiscardHandler))
 	return b, h
 })
 

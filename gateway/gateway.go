@@ -30,13 +30,12 @@ type Products interface {
 // Orders is what the gateway needs from the orders module.
 type Orders interface {
 	Place(ctx context.Context, lines []orders.NewLine) (orders.Order, error)
+	// PlaceOnce places an order at most once per idempotency key.
+	PlaceOnce(ctx context.Context, key string, lines []orders.NewLine) (orders.Placed, error)
 	Get(ctx context.Context, id int64) (orders.Order, error)
 	List(ctx context.Context, after int64, limit int) ([]orders.Order, error)
 	Update(ctx context.Context, id int64, updates []orders.LineUpdate) (orders.Order, error)
 	Delete(ctx context.Context, id int64) error
-	// PlaceAs and Outcome serve idempotent retries; see placeOnce.
-	PlaceAs(ctx context.Context, reservationID string, lines []orders.NewLine) (orders.Order, error)
-	Outcome(ctx context.Context, reservationID string) (orderID int64, committed bool, err error)
 }
 
 // Config tunes the gateway.
@@ -57,7 +56,6 @@ type Config struct {
 type Gateway struct {
 	products Products
 	orders   Orders
-	idem     Idempotency
 	ready    func(context.Context) error
 	cfg      Config
 	log      *slog.Logger
@@ -67,8 +65,8 @@ type Gateway struct {
 
 // New returns the API. ready reports whether the backends answer; it
 // serves /readyz.
-func New(p Products, o Orders, idem Idempotency, ready func(context.Context) error, cfg Config, log *slog.Logger) *Gateway {
-	g := &Gateway{products: p, orders: o, idem: idem, ready: ready, cfg: cfg, log: log,
+func New(p Products, o Orders, ready func(context.Context) error, cfg Config, log *slog.Logger) *Gateway {
+	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log,
 		outages: newOutageLog(log, ready)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -51,7 +51,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	e := gateway.New(nil, nil, nil, nil, gateway.Config{}, slog.New(slog.DiscardHandler))
+	e := gateway.New(nil, nil, nil, gateway.Config{}, slog.New(slog.DiscardHandler))
 	var served []string
 	for _, r := range e.Routes() {
 		route := r.Method + " " + r.Path
@@ -83,7 +83,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // TestDocsServed fetches the documents and pages and checks that none of
 // them points the browser outside the server.
 func TestDocsServed(t *testing.T) {
-	srv := httptest.NewServer(gateway.New(nil, nil, nil, nil, gateway.Config{}, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(gateway.New(nil, nil, nil, gateway.Config{}, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 
 	external := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import|cdn\.|fonts\.googleapis|fonts\.gstatic`)

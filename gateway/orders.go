@@ -38,6 +38,7 @@ func (g *Gateway) createOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var id int64
 	if keys := c.Request().Header.Values(HeaderIdempotencyKey); len(keys) > 0 {
 		if len(keys) > 1 {
 			return badRequest("Idempotency-Key: give it once, not " + strconv.Itoa(len(keys)) + " times")
@@ -45,15 +46,44 @@ func (g *Gateway) createOrder(c echo.Context) error {
 		if !validKey(keys[0]) {
 			return badRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters")
 		}
-		return g.placeOnce(c, keys[0], lines)
-	}
-	o, err := g.orders.Place(c.Request().Context(), lines)
-	if err != nil {
-		return err
+		placed, err := g.orders.PlaceOnce(c.Request().Context(), keys[0], lines)
+		if placed.Replayed {
+			c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+		}
+		if err != nil {
+			return err
+		}
+		id = placed.OrderID
+	} else {
+		o, err := g.orders.Place(c.Request().Context(), lines)
+		if err != nil {
+			return err
+		}
+		id = o.ID
 	}
 	return sendJSON(c, http.StatusOK, func(b []byte) []byte {
-		return append(strconv.AppendInt(append(b, `{"id":`...), o.ID, 10), '}')
+		return append(strconv.AppendInt(append(b, `{"id":`...), id, 10), '}')
 	})
+}
+
+// The Idempotency-Key headers (IETF httpapi idempotency-key draft): a
+// POST /orders with a key is safe to retry; a response that repeats an
+// earlier one says so.
+const (
+	HeaderIdempotencyKey     = "Idempotency-Key"
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+)
+
+func validKey(key string) bool {
+	if len(key) == 0 || len(key) > 255 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // getOrder returns the order enriched with its products, fetched by id for

@@ -40,7 +40,7 @@ func (g *Gateway) createProduct(c echo.Context) error {
 func productID(c echo.Context) (string, error) {
 	id := pathParam(c, "id")
 	if !products.ValidID(id) {
-		return "", &products.NotFoundError{ID: id}
+		return "", &products.NotFoundError{ID: clip(id)}
 	}
 	return id, nil
 }

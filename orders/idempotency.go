@@ -2,157 +2,331 @@ package orders
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/airshipltd/airship/internal/errs"
 )
 
-// KeyState is what Begin found for an idempotency key.
-type KeyState int
-
-const (
-	// KeyStarted: the key is new (or its record expired); the caller runs
-	// the request under the returned reservation ID.
-	KeyStarted KeyState = iota
-	// KeyDone: a request with the key completed; replay its response.
-	KeyDone
-	// KeyBusy: a request with the key is running elsewhere.
-	KeyBusy
-	// KeyStale: a request with the key started and never completed (its
-	// process died, or it failed and yielded the key). The caller settles
-	// the record's reservation, then completes the key with the order that
-	// claimed it or takes the key over with TakeOver.
-	KeyStale
-	// KeyReused: the key was used with a different request.
-	KeyReused
-)
+// Placing an order under an idempotency key (PlaceOnce) is a protocol over
+// one record per key, kept by the orders store:
+//
+//	BeginKey ──► new: this request owns the key; it places its order under
+//	   │              the record's reservation id, then CompleteKey stores
+//	   │              the outcome (the order's id, or the refusal), or, if a
+//	   │              backend failed, YieldKey marks the key stale at once
+//	   ├──► done: the outcome is given again (a replay)
+//	   ├──► other request hash: KeyReusedError
+//	   ├──► running elsewhere: wait for its outcome (KeyInUseError if the
+//	   │              caller gives up first)
+//	   └──► stale (its request died or yielded): Settle its reservation;
+//	                  if an order claimed it, complete the key with that order;
+//	                  else the reservation is void and TakeOverKey moves the
+//	                  key to this request, which runs anew
+//
+// The outcome is stored as domain data, never as a response: the order id,
+// or the refusal in its portable form (errs.Portable).
 
 // KeyRecord is the stored state of an idempotency key.
 type KeyRecord struct {
-	ReservationID string `db:"reservation_id"`
-	RequestHash   string `db:"request_hash"`
-	Status        sql.NullInt64
-	Body          []byte
-	StartedAt     int64 `db:"started_at"`
-	ExpiresAt     int64 `db:"expires_at"`
+	Key           string
+	RequestHash   string
+	ReservationID string
+	// StartedAt and ExpiresAt are Unix milliseconds.
+	StartedAt, ExpiresAt int64
+	// The outcome, once the request that owns the key completed: the
+	// order it placed, or its refusal.
+	OrderID int64
+	Refusal *errs.Portable
 }
 
-// IdempotencyStore keeps Idempotency-Key records in the orders database
-// (PostgreSQL or the embedded one: the SQL is the same).
-type IdempotencyStore struct {
-	db *sqlx.DB
-	// ttl is how long a key is remembered; staleAfter is how long a request
-	// may run before a retry with the same key takes it over.
-	ttl, staleAfter time.Duration
-	now             func() time.Time
+// Done reports whether the key's request completed.
+func (r KeyRecord) Done() bool { return r.OrderID != 0 || r.Refusal != nil }
+
+// KeyStore keeps idempotency key records; the orders stores implement it
+// on their own database.
+type KeyStore interface {
+	// BeginKey inserts rec unless a record with its key exists, and
+	// returns the record that is there and whether it is rec.
+	BeginKey(ctx context.Context, rec KeyRecord) (KeyRecord, bool, error)
+	// DropExpiredKey deletes the key's record if it expired by now (ms).
+	DropExpiredKey(ctx context.Context, key string, now int64) error
+	// TakeOverKey moves an uncompleted key from its old reservation to a
+	// new one, started now (ms); false means another request took it.
+	TakeOverKey(ctx context.Context, key, oldReservationID, newReservationID string, now int64) (bool, error)
+	// CompleteKey stores the outcome of the request that owns the key.
+	CompleteKey(ctx context.Context, key, reservationID string, orderID int64, refusal *errs.Portable) error
+	// YieldKey marks the key of a request that failed in a way worth
+	// retrying as stale at once.
+	YieldKey(ctx context.Context, key, reservationID string) error
+	// PurgeKeys deletes the records that expired by now (ms).
+	PurgeKeys(ctx context.Context, now int64) error
 }
 
-// NewIdempotencyStore returns a store on a migrated database.
-func NewIdempotencyStore(db *sqlx.DB, ttl, staleAfter time.Duration) *IdempotencyStore {
-	return &IdempotencyStore{db: db, ttl: ttl, staleAfter: staleAfter, now: time.Now}
+// KeyReusedError means the key was used before with another request.
+type KeyReusedError struct{ Key string }
+
+func (e *KeyReusedError) Error() string {
+	return fmt.Sprintf("Idempotency-Key %s was used with a different request", e.Key)
+}
+
+// Kind is errs.KeyReused.
+func (e *KeyReusedError) Kind() errs.Kind { return errs.KeyReused }
+
+// Fields are the error's portable fields.
+func (e *KeyReusedError) Fields() map[string]string { return map[string]string{"key": e.Key} }
+
+// KeyInUseError means a request with the key is still running.
+type KeyInUseError struct{ Key string }
+
+func (e *KeyInUseError) Error() string {
+	return fmt.Sprintf("a request with Idempotency-Key %s is still running; retry later", e.Key)
+}
+
+// Kind is errs.KeyInUse.
+func (e *KeyInUseError) Kind() errs.Kind { return errs.KeyInUse }
+
+// Fields are the error's portable fields.
+func (e *KeyInUseError) Fields() map[string]string { return map[string]string{"key": e.Key} }
+
+func init() {
+	errs.Register(errs.KeyReused, func(p errs.Portable) error { return &KeyReusedError{Key: p.Fields["key"]} })
+	errs.Register(errs.KeyInUse, func(p errs.Portable) error { return &KeyInUseError{Key: p.Fields["key"]} })
+}
+
+// Placed is the outcome of PlaceOnce.
+type Placed struct {
+	OrderID int64
+	// Replayed is true when the outcome is that of an earlier request with
+	// the same key (an order, or an error).
+	Replayed bool
+}
+
+// busyPoll is how often a request waits for another with the same key.
+const busyPoll = 25 * time.Millisecond
+
+// PlaceOnce places an order at most once per idempotency key: the first
+// request places it; a retry with the same lines gets the first outcome
+// again (the order, or the same error) with Replayed set; the same key
+// with other lines fails with *KeyReusedError; a request that arrives
+// while the first runs waits for its outcome, or fails with
+// *KeyInUseError if ctx ends first. Refusals are outcomes too; failures
+// worth retrying (a backend down) are not stored, and the next request
+// with the key settles what the failed one left (see KeyStore).
+func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (Placed, error) {
+	hash := linesHash(lines)
+	reservationID := uuid.NewString()
+	for {
+		now := s.now()
+		rec, fresh, err := s.orders.BeginKey(ctx, KeyRecord{
+			Key: key, RequestHash: hash, ReservationID: reservationID,
+			StartedAt: now.UnixMilli(), ExpiresAt: now.Add(s.cfg.KeyTTL).UnixMilli(),
+		})
+		if err != nil {
+			return Placed{}, err
+		}
+		if fresh {
+			return s.placeOwned(ctx, key, reservationID, lines)
+		}
+		switch {
+		case rec.ExpiresAt <= now.UnixMilli():
+			if err := s.orders.DropExpiredKey(ctx, key, now.UnixMilli()); err != nil {
+				return Placed{}, err
+			}
+		case rec.RequestHash != hash:
+			return Placed{}, &KeyReusedError{Key: key}
+		case rec.Done():
+			if rec.Refusal != nil {
+				return Placed{Replayed: true}, errs.Decode(*rec.Refusal)
+			}
+			return Placed{OrderID: rec.OrderID, Replayed: true}, nil
+		case now.UnixMilli()-rec.StartedAt < s.cfg.KeyStaleAfter.Milliseconds():
+			select {
+			case <-ctx.Done():
+				return Placed{}, &KeyInUseError{Key: key}
+			case <-time.After(busyPoll):
+			}
+		default: // stale: its request died, or failed and yielded it
+			orderID, committed, err := s.orders.Settle(ctx, rec.ReservationID)
+			if err != nil {
+				return Placed{}, err
+			}
+			if committed { // complete it, then replay it
+				if err := s.orders.CompleteKey(ctx, key, rec.ReservationID, orderID, nil); err != nil {
+					return Placed{}, err
+				}
+				continue
+			}
+			took, err := s.orders.TakeOverKey(ctx, key, rec.ReservationID, reservationID, now.UnixMilli())
+			if err != nil {
+				return Placed{}, err
+			}
+			if took {
+				return s.placeOwned(ctx, key, reservationID, lines)
+			}
+		}
+	}
+}
+
+// placeOwned places the order of the request that owns key and records
+// its outcome.
+func (s *Service) placeOwned(ctx context.Context, key, reservationID string, lines []NewLine) (Placed, error) {
+	o, err := s.PlaceAs(ctx, reservationID, lines)
+	if err != nil && errs.Of(err).Retryable() {
+		// The next request with the key settles the reservation first.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		defer cancel()
+		if yerr := s.orders.YieldKey(ctx, key, reservationID); yerr != nil {
+			s.log.Warn("yield idempotency key", "key", key, "err", yerr)
+		}
+		return Placed{}, err
+	}
+	var refusal *errs.Portable
+	if err != nil {
+		p := errs.Encode(err)
+		refusal = &p
+	}
+	if cerr := s.orders.CompleteKey(ctx, key, reservationID, o.ID, refusal); cerr != nil {
+		return Placed{}, cerr
+	}
+	return Placed{OrderID: o.ID}, err
+}
+
+// PurgeKeys deletes the idempotency keys that expired.
+func (s *Service) PurgeKeys(ctx context.Context) error {
+	return s.orders.PurgeKeys(ctx, s.now().UnixMilli())
+}
+
+// linesHash identifies a create-order request by its meaning, not its
+// bytes: the same lines with other spacing or number forms are the same
+// request.
+func linesHash(lines []NewLine) string {
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l.ProductID + "\x00" + l.Price.StringFixed(2) + "\x00"))
+		h.Write([]byte{byte(l.Quantity >> 24), byte(l.Quantity >> 16), byte(l.Quantity >> 8), byte(l.Quantity), '\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// keyRecords implements KeyStore with SQL that PostgreSQL and SQLite both
+// run; each store gives it its connection and its error classifier.
+type keyRecords struct {
+	q        func() sqlx.ExtContext
+	classify func(error) error
 }
 
 const (
 	insertKey = `INSERT INTO idempotency_keys (key, request_hash, reservation_id, started_at, expires_at)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`
-	selectKey = `SELECT reservation_id, request_hash, status, body, started_at, expires_at
+	selectKey = `SELECT request_hash, reservation_id, started_at, expires_at, order_id, refusal
 FROM idempotency_keys WHERE key = $1`
 	dropExpiredKey = `DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= $2`
 	takeOverKey    = `UPDATE idempotency_keys SET reservation_id = $3, started_at = $4
-WHERE key = $1 AND reservation_id = $2 AND status IS NULL`
-	completeKey = `UPDATE idempotency_keys SET status = $3, body = $4
-WHERE key = $1 AND reservation_id = $2 AND status IS NULL`
-	yieldKey  = `UPDATE idempotency_keys SET started_at = 0 WHERE key = $1 AND reservation_id = $2 AND status IS NULL`
+WHERE key = $1 AND reservation_id = $2 AND order_id IS NULL AND refusal IS NULL`
+	completeKey = `UPDATE idempotency_keys SET order_id = $3, refusal = $4
+WHERE key = $1 AND reservation_id = $2 AND order_id IS NULL AND refusal IS NULL`
+	yieldKey = `UPDATE idempotency_keys SET started_at = 0
+WHERE key = $1 AND reservation_id = $2 AND order_id IS NULL AND refusal IS NULL`
 	purgeKeys = `DELETE FROM idempotency_keys WHERE expires_at <= $1`
 )
 
-// Begin claims key for a request whose canonical form hashes to hash,
-// under reservationID if the key is new.
-func (s *IdempotencyStore) Begin(ctx context.Context, key, hash, reservationID string) (KeyState, KeyRecord, error) {
+// BeginKey implements KeyStore. A record deleted between the insert and
+// the read (it expired and was dropped) is inserted again.
+func (k keyRecords) BeginKey(ctx context.Context, rec KeyRecord) (KeyRecord, bool, error) {
 	for range 3 {
-		now := s.now().UnixMilli()
-		res, err := s.db.ExecContext(ctx, insertKey, key, hash, reservationID, now, now+s.ttl.Milliseconds())
+		res, err := k.q().ExecContext(ctx, insertKey, rec.Key, rec.RequestHash, rec.ReservationID, rec.StartedAt, rec.ExpiresAt)
 		if err != nil {
-			return 0, KeyRecord{}, fmt.Errorf("idempotency key: %w", dbErr(err))
+			return KeyRecord{}, false, fmt.Errorf("idempotency key: %w", k.classify(err))
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return KeyStarted, KeyRecord{ReservationID: reservationID, RequestHash: hash}, nil
+			return rec, true, nil
 		}
-		var rec KeyRecord
-		err = s.db.GetContext(ctx, &rec, selectKey, key)
+		got := KeyRecord{Key: rec.Key}
+		var (
+			orderID sql.NullInt64
+			refusal []byte
+		)
+		err = k.q().QueryRowxContext(ctx, selectKey, rec.Key).Scan(
+			&got.RequestHash, &got.ReservationID, &got.StartedAt, &got.ExpiresAt, &orderID, &refusal)
 		if errors.Is(err, sql.ErrNoRows) {
-			continue // deleted meanwhile
+			continue
 		}
 		if err != nil {
-			return 0, KeyRecord{}, fmt.Errorf("idempotency key: %w", dbErr(err))
+			return KeyRecord{}, false, fmt.Errorf("idempotency key: %w", k.classify(err))
 		}
-		switch {
-		case rec.ExpiresAt <= now:
-			if _, err := s.db.ExecContext(ctx, dropExpiredKey, key, now); err != nil {
-				return 0, KeyRecord{}, fmt.Errorf("idempotency key: %w", dbErr(err))
+		got.OrderID = orderID.Int64
+		if refusal != nil {
+			got.Refusal = new(errs.Portable)
+			if err := json.Unmarshal(refusal, got.Refusal); err != nil {
+				return KeyRecord{}, false, fmt.Errorf("idempotency key %s: unreadable outcome: %w", rec.Key, err)
 			}
-			continue
-		case rec.RequestHash != hash:
-			return KeyReused, rec, nil
-		case rec.Status.Valid:
-			return KeyDone, rec, nil
-		case now-rec.StartedAt < s.staleAfter.Milliseconds():
-			return KeyBusy, rec, nil
 		}
-		return KeyStale, rec, nil
+		return got, false, nil
 	}
-	return KeyBusy, KeyRecord{}, nil
+	return KeyRecord{}, false, fmt.Errorf("idempotency key %s: %w", rec.Key, ErrConflict)
 }
 
-// TakeOver moves a stale key from its old reservation to a new one; false
-// means another request took it first.
-func (s *IdempotencyStore) TakeOver(ctx context.Context, key, oldReservationID, newReservationID string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, takeOverKey, key, oldReservationID, newReservationID, s.now().UnixMilli())
+// DropExpiredKey implements KeyStore.
+func (k keyRecords) DropExpiredKey(ctx context.Context, key string, now int64) error {
+	if _, err := k.q().ExecContext(ctx, dropExpiredKey, key, now); err != nil {
+		return fmt.Errorf("idempotency key: %w", k.classify(err))
+	}
+	return nil
+}
+
+// TakeOverKey implements KeyStore.
+func (k keyRecords) TakeOverKey(ctx context.Context, key, oldReservationID, newReservationID string, now int64) (bool, error) {
+	res, err := k.q().ExecContext(ctx, takeOverKey, key, oldReservationID, newReservationID, now)
 	if err != nil {
-		return false, fmt.Errorf("take over idempotency key: %w", dbErr(err))
+		return false, fmt.Errorf("take over idempotency key: %w", k.classify(err))
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
 }
 
-// Complete stores the response of the request that owns the key.
-func (s *IdempotencyStore) Complete(ctx context.Context, key, reservationID string, status int, body []byte) error {
-	if _, err := s.db.ExecContext(ctx, completeKey, key, reservationID, status, body); err != nil {
-		return fmt.Errorf("complete idempotency key: %w", dbErr(err))
+// CompleteKey implements KeyStore.
+func (k keyRecords) CompleteKey(ctx context.Context, key, reservationID string, orderID int64, refusal *errs.Portable) error {
+	var (
+		order any
+		text  any
+	)
+	if orderID != 0 {
+		order = orderID
+	}
+	if refusal != nil {
+		raw, err := json.Marshal(refusal)
+		if err != nil {
+			return fmt.Errorf("complete idempotency key: %w", err)
+		}
+		text = string(raw)
+	}
+	if _, err := k.q().ExecContext(ctx, completeKey, key, reservationID, order, text); err != nil {
+		return fmt.Errorf("complete idempotency key: %w", k.classify(err))
 	}
 	return nil
 }
 
-// Yield marks a key whose request failed in a way worth retrying (a
-// backend was down) as stale at once: the next request with the key
-// settles the reservation and, if no order committed, runs again. The key
-// is not simply forgotten, because the failed request may have committed
-// its order without learning it.
-func (s *IdempotencyStore) Yield(ctx context.Context, key, reservationID string) error {
-	if _, err := s.db.ExecContext(ctx, yieldKey, key, reservationID); err != nil {
-		return fmt.Errorf("yield idempotency key: %w", dbErr(err))
+// YieldKey implements KeyStore.
+func (k keyRecords) YieldKey(ctx context.Context, key, reservationID string) error {
+	if _, err := k.q().ExecContext(ctx, yieldKey, key, reservationID); err != nil {
+		return fmt.Errorf("yield idempotency key: %w", k.classify(err))
 	}
 	return nil
 }
 
-// Purge deletes expired keys.
-func (s *IdempotencyStore) Purge(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, purgeKeys, s.now().UnixMilli()); err != nil {
-		return fmt.Errorf("purge idempotency keys: %w", dbErr(err))
+// PurgeKeys implements KeyStore.
+func (k keyRecords) PurgeKeys(ctx context.Context, now int64) error {
+	if _, err := k.q().ExecContext(ctx, purgeKeys, now); err != nil {
+		return fmt.Errorf("purge idempotency keys: %w", k.classify(err))
 	}
 	return nil
-}
-
-// dbErr classifies an error of either database.
-func dbErr(err error) error {
-	if errors.Is(err, ErrUnavailable) {
-		return err
-	}
-	if e := liteErr(err); errors.Is(e, ErrUnavailable) {
-		return e
-	}
-	return pgErr(err)
 }

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
+	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -95,6 +97,8 @@ type Store interface {
 	PendingRestocks(ctx context.Context, before time.Time, limit int) ([]PendingRestock, error)
 	// RestockDone forgets a pending restock once it was applied.
 	RestockDone(ctx context.Context, id string) error
+	// KeyStore keeps the records of idempotency keys in the same database.
+	KeyStore
 }
 
 var (
@@ -103,23 +107,32 @@ var (
 	// ErrLineNotFound means an update names a line the order does not have.
 	ErrLineNotFound = errors.New("order line not found")
 	// ErrConflict means the order changed while a change was being made.
-	ErrConflict = errors.New("order changed concurrently")
+	ErrConflict = errs.New(errs.Conflict, "order changed concurrently")
 	// ErrReservationVoid means the recovery sweep voided the reservation
 	// before the order could commit.
-	ErrReservationVoid = errors.New("stock reservation expired before the order committed")
-	// ErrUnavailable means the store's backend could not be reached.
-	ErrUnavailable = errors.New("order store unavailable")
+	ErrReservationVoid = errs.New(errs.Conflict, "stock reservation expired before the order committed")
+	// ErrUnavailable means PostgreSQL could not be reached.
+	ErrUnavailable = errs.New(errs.Unavailable, "order store unavailable")
 )
 
 // NotFoundError names the order that does not exist.
 type NotFoundError struct{ ID int64 }
 
-func (e *NotFoundError) Error() string { return fmt.Sprintf("order %d does not exist", e.ID) }
+func (e *NotFoundError) Error() string { return fmt.Sprintf("Order ID %d does not exist", e.ID) }
 
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// LineNotFoundError names the line an update refers to that the order lacks.
+// Kind is errs.OrderNotFound.
+func (e *NotFoundError) Kind() errs.Kind { return errs.OrderNotFound }
+
+// Fields are the error's portable fields.
+func (e *NotFoundError) Fields() map[string]string {
+	return map[string]string{"id": strconv.FormatInt(e.ID, 10)}
+}
+
+// LineNotFoundError names the line an update refers to that the order
+// lacks; Index is the update's position in the request.
 type LineNotFoundError struct {
 	OrderID int64
 	LineID  int64
@@ -127,11 +140,27 @@ type LineNotFoundError struct {
 }
 
 func (e *LineNotFoundError) Error() string {
-	return fmt.Sprintf("order %d has no line %d", e.OrderID, e.LineID)
+	return fmt.Sprintf("order_details[%d].id: order %d has no line %d", e.Index, e.OrderID, e.LineID)
 }
 
 // Is makes errors.Is(err, ErrLineNotFound) true.
 func (e *LineNotFoundError) Is(target error) bool { return target == ErrLineNotFound }
+
+// Kind is errs.LineNotFound.
+func (e *LineNotFoundError) Kind() errs.Kind { return errs.LineNotFound }
+
+// Fields are the error's portable fields.
+func (e *LineNotFoundError) Fields() map[string]string {
+	return map[string]string{"order": strconv.FormatInt(e.OrderID, 10), "line": strconv.FormatInt(e.LineID, 10),
+		"index": strconv.Itoa(e.Index)}
+}
+
+func init() {
+	errs.Register(errs.OrderNotFound, func(p errs.Portable) error { return &NotFoundError{ID: p.Int64("id")} })
+	errs.Register(errs.LineNotFound, func(p errs.Portable) error {
+		return &LineNotFoundError{OrderID: p.Int64("order"), LineID: p.Int64("line"), Index: int(p.Int64("index"))}
+	})
+}
 
 // stockLines turns order lines into the stock they take.
 func stockLines(lines []NewLine) []products.Line {

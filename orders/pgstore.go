@@ -14,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/airshipltd/airship/internal/errs"
 )
 
 // PGStore keeps orders in PostgreSQL.
@@ -25,6 +27,7 @@ import (
 type PGStore struct {
 	db                *sqlx.DB
 	create, get, list prepared
+	keyRecords
 }
 
 var _ Store = (*PGStore)(nil)
@@ -32,10 +35,11 @@ var _ Store = (*PGStore)(nil)
 // NewPGStore returns a store on a migrated PostgreSQL database.
 func NewPGStore(db *sqlx.DB) *PGStore {
 	return &PGStore{
-		db:     db,
-		create: prepared{query: createOrder},
-		get:    prepared{query: getOrder},
-		list:   prepared{query: listOrders},
+		db:         db,
+		create:     prepared{query: createOrder},
+		get:        prepared{query: getOrder},
+		list:       prepared{query: listOrders},
+		keyRecords: keyRecords{q: func() sqlx.ExtContext { return db }, classify: pgErr},
 	}
 }
 
@@ -325,9 +329,10 @@ func isUniqueViolation(err error) bool {
 }
 
 // pgErr marks errors that mean PostgreSQL could not be reached or is not
-// accepting work as ErrUnavailable; domain errors pass through.
+// accepting work as ErrUnavailable, by the error's type or SQLSTATE;
+// domain errors pass through.
 func pgErr(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errs.Of(err) != errs.Internal {
 		return err
 	}
 	var (
@@ -336,8 +341,7 @@ func pgErr(err error) error {
 	)
 	switch {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, sql.ErrConnDone), errors.As(err, &netErr),
-		strings.Contains(err.Error(), "connection refused"):
+		errors.Is(err, sql.ErrConnDone), errors.As(err, &netErr):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.As(err, &pqErr):
 		// Class 08: connection exception; 53: insufficient resources;

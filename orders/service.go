@@ -31,8 +31,9 @@ type Stock interface {
 //  2. Write the order and claim the reservation in one transaction.
 //  3. Commit the reservation (forget the holds; the stock stays taken).
 //
-// When the orders store shares one database with the stock (Transactor),
-// the three steps run in one transaction instead.
+// When the orders store shares one database with the stock (the embedded
+// store, given as Config.Tx), the three steps run in one transaction
+// instead.
 //
 // If step 2 fails, Settle decides the reservation: void (the order did not
 // commit, so the stock is released) or committed (the commit reply was lost
@@ -42,29 +43,43 @@ type Stock interface {
 // Settle marks a reservation void in the orders store, an order can never
 // commit on stock that was already given back.
 type Service struct {
-	orders  Store
-	tx      Transactor
-	stock   Stock
-	log     *slog.Logger
-	holdFor time.Duration
-	now     func() time.Time
+	orders Store
+	stock  Stock
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
 }
 
-// NewService returns a Service. holdFor is how long a reservation may stay
-// unsettled before the recovery sweep settles it; it must exceed the
-// longest request.
-func NewService(orders Store, stock Stock, log *slog.Logger, holdFor time.Duration) *Service {
-	s := &Service{orders: orders, stock: stock, log: log, holdFor: holdFor, now: time.Now}
-	s.tx, _ = orders.(Transactor)
-	return s
+// Config tunes a Service.
+type Config struct {
+	// HoldFor is how long a reservation may stay unsettled before the
+	// recovery sweep settles it; it must exceed the longest request.
+	HoldFor time.Duration
+	// KeyTTL is how long an idempotency key is remembered (default a
+	// day); KeyStaleAfter is how long its request may run before a retry
+	// with the key settles it and runs again (default HoldFor).
+	KeyTTL, KeyStaleAfter time.Duration
+	// Tx, when set, runs changes to orders and stock in one transaction:
+	// for stores that share one database (SQLTransactor).
+	Tx Transactor
 }
 
-// Transactor is implemented by an orders store that shares one database
-// with the stock (the embedded store): InTx runs fn in one transaction,
-// which the stores' calls made with fn's context join. Then an order and
-// its stock change commit together, and a failure undoes both.
+// NewService returns a Service on the orders store and the stock.
+func NewService(orders Store, stock Stock, log *slog.Logger, cfg Config) *Service {
+	if cfg.KeyTTL <= 0 {
+		cfg.KeyTTL = 24 * time.Hour
+	}
+	if cfg.KeyStaleAfter <= 0 {
+		cfg.KeyStaleAfter = cfg.HoldFor
+	}
+	return &Service{orders: orders, stock: stock, cfg: cfg, log: log, now: time.Now}
+}
+
+// Transactor runs changes to orders and stock in one transaction: fn gets
+// an orders store and a stock bound to it, committed together if fn
+// returns nil and rolled back together otherwise.
 type Transactor interface {
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	InTx(ctx context.Context, fn func(orders Store, stock Stock) error) error
 }
 
 // settleTimeout bounds the clean-up work done after a request failed.
@@ -79,21 +94,21 @@ func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
 	return s.PlaceAs(ctx, uuid.NewString(), lines)
 }
 
-// PlaceAs is Place under a reservation ID chosen by the caller, who can
-// later learn with Outcome whether the order committed (idempotent retries).
+// PlaceAs is Place under a reservation ID chosen by the caller, whose
+// outcome Settle tells later (see PlaceOnce).
 func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
-	if s.tx != nil {
+	if s.cfg.Tx != nil {
 		var o Order
-		err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		err := s.cfg.Tx.InTx(ctx, func(orders Store, stock Stock) error {
 			r := s.reservationAs(reservationID, stockLines(lines))
-			taken, err := s.stock.Reserve(ctx, r)
+			taken, err := stock.Reserve(ctx, r)
 			if err != nil {
 				return err
 			}
-			if o, err = s.orders.Create(ctx, r.ID, withIncarnations(lines, taken)); err != nil {
+			if o, err = orders.Create(ctx, r.ID, withIncarnations(lines, taken)); err != nil {
 				return err
 			}
-			return s.stock.Commit(ctx, r)
+			return stock.Commit(ctx, r)
 		})
 		return o, err
 	}
@@ -222,7 +237,7 @@ func (s *Service) Recover(ctx context.Context) error {
 		}
 	}
 	for {
-		pending, err := s.orders.PendingRestocks(ctx, now.Add(-s.holdFor), batch)
+		pending, err := s.orders.PendingRestocks(ctx, now.Add(-s.cfg.HoldFor), batch)
 		if err != nil {
 			return err
 		}
@@ -262,13 +277,7 @@ func (s *Service) reservation(lines []products.Line) products.Reservation {
 }
 
 func (s *Service) reservationAs(id string, lines []products.Line) products.Reservation {
-	return products.Reservation{ID: id, Lines: lines, Deadline: s.now().Add(s.holdFor)}
-}
-
-// Outcome settles a reservation placed with PlaceAs: the order that
-// claimed it, or void from now on, so that no order can still commit on it.
-func (s *Service) Outcome(ctx context.Context, reservationID string) (orderID int64, committed bool, err error) {
-	return s.orders.Settle(ctx, reservationID)
+	return products.Reservation{ID: id, Lines: lines, Deadline: s.now().Add(s.cfg.HoldFor)}
 }
 
 // settleAfter handles a failed write after a reservation: it settles the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/airshipltd/airship/db"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/airshipltd/airship/internal/sqlite"
 )
 
 const (
@@ -19,56 +21,41 @@ func (s *SQLStore) Seed(ctx context.Context, orders [][]NewLine) error {
 	if len(orders) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("seed orders: begin: %w", seedErr(err))
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	insOrder, err := tx.PrepareContext(ctx, sqlSeedOrder)
-	if err != nil {
-		return fmt.Errorf("seed orders: %w", seedErr(err))
-	}
-	defer insOrder.Close()
-	insLine, err := tx.PrepareContext(ctx, sqlSeedLine)
-	if err != nil {
-		return fmt.Errorf("seed orders: %w", seedErr(err))
-	}
-	defer insLine.Close()
-	for _, lines := range orders {
-		res, err := insOrder.ExecContext(ctx)
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		insOrder, err := tx.PrepareContext(ctx, sqlSeedOrder)
 		if err != nil {
-			return fmt.Errorf("seed orders: %w", seedErr(err))
+			return fmt.Errorf("seed orders: %w", err)
 		}
-		id, err := res.LastInsertId()
+		defer insOrder.Close()
+		insLine, err := tx.PrepareContext(ctx, sqlSeedLine)
 		if err != nil {
-			return fmt.Errorf("seed orders: %w", seedErr(err))
+			return fmt.Errorf("seed orders: %w", err)
 		}
-		for _, l := range lines {
-			if _, err := insLine.ExecContext(ctx, id, l.ProductID, l.Price.StringFixed(2), l.Quantity); err != nil {
-				return fmt.Errorf("seed order %d: %w", id, seedErr(err))
+		defer insLine.Close()
+		for _, lines := range orders {
+			res, err := insOrder.ExecContext(ctx)
+			if err != nil {
+				return fmt.Errorf("seed orders: %w", err)
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return fmt.Errorf("seed orders: %w", err)
+			}
+			for _, l := range lines {
+				if _, err := insLine.ExecContext(ctx, id, l.ProductID, l.Price.StringFixed(2), l.Quantity); err != nil {
+					return fmt.Errorf("seed order %d: %w", id, err)
+				}
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("seed orders: commit: %w", seedErr(err))
-	}
-	return nil
-}
-
-// seedErr marks errors that mean the database could not be used as
-// ErrUnavailable.
-func seedErr(err error) error {
-	if db.Unavailable(err) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
+		return nil
+	})
 }
 
 // Analyze refreshes the query planner's statistics (of every table);
 // run it after a bulk load.
 func (s *SQLStore) Analyze(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
-		return fmt.Errorf("analyze orders: %w", seedErr(err))
+	if _, err := s.conn.Q().ExecContext(ctx, `ANALYZE`); err != nil {
+		return fmt.Errorf("analyze orders: %w", sqlite.Classify(err))
 	}
 	return nil
 }

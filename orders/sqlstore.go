@@ -4,13 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/internal/sqlite"
+	"github.com/airshipltd/airship/products"
 )
 
 // SQLStore keeps orders in the embedded SQLite database (see
@@ -18,20 +18,23 @@ import (
 // order_details, stock_reservations and stock_returns. Prices are stored
 // as TEXT with two decimals, so they round-trip exactly.
 //
-// Every write runs in one transaction, which db.OpenSQLite begins
+// Every write runs in one transaction, which sqlite.Open begins
 // IMMEDIATE: it holds the write lock from its first statement, so the
 // checks it makes (order exists, lines as expected, reservation not void)
 // still hold when it commits.
 type SQLStore struct {
-	db *sqlx.DB
+	conn sqlite.Conn
+	keyRecords
 }
 
 var _ Store = (*SQLStore)(nil)
 
 // NewSQLStore returns a store on a database migrated with the sqlite
 // migrations.
-func NewSQLStore(db *sqlx.DB) *SQLStore {
-	return &SQLStore{db: db}
+func NewSQLStore(pool *sqlx.DB) *SQLStore { return newSQLStore(sqlite.NewConn(pool)) }
+
+func newSQLStore(conn sqlite.Conn) *SQLStore {
+	return &SQLStore{conn: conn, keyRecords: keyRecords{q: conn.Q, classify: sqlite.Classify}}
 }
 
 // liteNow is the current time in the format the migrations use for
@@ -81,15 +84,15 @@ WHERE created_at < $1 ORDER BY created_at, id LIMIT $2`
 // Create writes an order and claims its reservation in one transaction.
 func (s *SQLStore) Create(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
 	var o Order
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &o.ID, liteInsertOrder); err != nil {
-			return fmt.Errorf("create order: %w", liteErr(err))
+			return fmt.Errorf("create order: %w", sqlite.Classify(err))
 		}
 		o.Lines = make([]Line, len(lines))
 		for i, l := range lines {
 			var id int64
 			if err := tx.GetContext(ctx, &id, liteInsertLine, o.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation); err != nil {
-				return fmt.Errorf("create order: line %d: %w", i, liteErr(err))
+				return fmt.Errorf("create order: line %d: %w", i, sqlite.Classify(err))
 			}
 			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity, Incarnation: l.Incarnation}
 		}
@@ -110,16 +113,16 @@ func liteClaimReservation(ctx context.Context, tx *sqlx.Tx, reservationID string
 	}
 	res, err := tx.ExecContext(ctx, liteClaim, reservationID, orderID)
 	if err != nil {
-		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, sqlite.Classify(err))
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, sqlite.Classify(err))
 	} else if n == 1 {
 		return nil
 	}
 	var owner sql.NullInt64
 	if err := tx.GetContext(ctx, &owner, liteReservationOwner, reservationID); err != nil {
-		return fmt.Errorf("claim reservation %s: %w", reservationID, liteErr(err))
+		return fmt.Errorf("claim reservation %s: %w", reservationID, sqlite.Classify(err))
 	}
 	if !owner.Valid {
 		return ErrReservationVoid
@@ -129,7 +132,7 @@ func liteClaimReservation(ctx context.Context, tx *sqlx.Tx, reservationID string
 
 // Get returns an order with its lines, in one query.
 func (s *SQLStore) Get(ctx context.Context, id int64) (Order, error) {
-	o, err := liteGetOne(ctx, s.db, id)
+	o, err := liteGetOne(ctx, s.conn.Q(), id)
 	if err != nil {
 		return Order{}, err
 	}
@@ -139,18 +142,18 @@ func (s *SQLStore) Get(ctx context.Context, id int64) (Order, error) {
 // liteGetOne reads an order with q, the database or a transaction.
 func liteGetOne(ctx context.Context, q sqlx.QueryerContext, id int64) (Order, error) {
 	o, err := getOne(ctx, q, liteGetOrder, id)
-	return o, liteErr(err)
+	return o, sqlite.Classify(err)
 }
 
 // List returns up to limit orders with id > after, oldest first, in one query.
 func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, error) {
-	rs, err := s.db.QueryContext(ctx, liteListOrders, after, limit)
+	rs, err := s.conn.Q().QueryContext(ctx, liteListOrders, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", liteErr(err))
+		return nil, fmt.Errorf("list orders: %w", sqlite.Classify(err))
 	}
 	found, err := scanOrders(rs)
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", liteErr(err))
+		return nil, fmt.Errorf("list orders: %w", sqlite.Classify(err))
 	}
 	return found, nil
 }
@@ -158,7 +161,7 @@ func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, e
 // Update applies line updates and the change in one transaction.
 func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var o Order
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		current, err := liteGetOne(ctx, tx, id)
 		if err != nil {
 			return err
@@ -182,11 +185,11 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 				price = &p
 			}
 			if _, err := tx.ExecContext(ctx, liteUpdateLine, u.ID, id, price, u.Quantity); err != nil {
-				return fmt.Errorf("update order %d line %d: %w", id, u.ID, liteErr(err))
+				return fmt.Errorf("update order %d line %d: %w", id, u.ID, sqlite.Classify(err))
 			}
 		}
 		if _, err := tx.ExecContext(ctx, liteTouchOrder, id); err != nil {
-			return fmt.Errorf("update order %d: %w", id, liteErr(err))
+			return fmt.Errorf("update order %d: %w", id, sqlite.Classify(err))
 		}
 		if err := liteRecordChange(ctx, tx, id, c); err != nil {
 			return err
@@ -202,7 +205,7 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 
 // Delete removes an order and records the change in one transaction.
 func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		current, err := liteGetOne(ctx, tx, id)
 		if err != nil {
 			return err
@@ -211,14 +214,14 @@ func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 			return ErrConflict
 		}
 		if _, err := tx.ExecContext(ctx, liteDeleteLines, id); err != nil {
-			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
 		}
 		res, err := tx.ExecContext(ctx, liteDeleteOrder, id)
 		if err != nil {
-			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("delete order %d: %w", id, liteErr(err))
+			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
 		} else if n == 0 {
 			return &NotFoundError{ID: id}
 		}
@@ -240,7 +243,7 @@ func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change)
 		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, err)
 	}
 	if _, err := tx.ExecContext(ctx, liteInsertReturn, c.RestockID, string(lines)); err != nil {
-		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, liteErr(err))
+		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, sqlite.Classify(err))
 	}
 	return nil
 }
@@ -248,11 +251,11 @@ func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change)
 // Settle decides a reservation: claimed by an order, or void from now on.
 func (s *SQLStore) Settle(ctx context.Context, reservationID string) (int64, bool, error) {
 	var owner sql.NullInt64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, liteVoid, reservationID); err != nil {
-			return liteErr(err)
+			return sqlite.Classify(err)
 		}
-		return liteErr(tx.GetContext(ctx, &owner, liteReservationOwner, reservationID))
+		return sqlite.Classify(tx.GetContext(ctx, &owner, liteReservationOwner, reservationID))
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("settle reservation %s: %w", reservationID, err)
@@ -267,8 +270,8 @@ func (s *SQLStore) PendingRestocks(ctx context.Context, before time.Time, limit 
 		ID    string `db:"id"`
 		Lines string `db:"lines"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, litePending, before.UTC().Format(liteTimeFormat), limit); err != nil {
-		return nil, fmt.Errorf("pending restocks: %w", liteErr(err))
+	if err := sqlx.SelectContext(ctx, s.conn.Q(), &rows, litePending, before.UTC().Format(liteTimeFormat), limit); err != nil {
+		return nil, fmt.Errorf("pending restocks: %w", sqlite.Classify(err))
 	}
 	out := make([]PendingRestock, len(rows))
 	for i, row := range rows {
@@ -283,29 +286,24 @@ func (s *SQLStore) PendingRestocks(ctx context.Context, before time.Time, limit 
 
 // RestockDone forgets a pending restock.
 func (s *SQLStore) RestockDone(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, liteReturnDone, id); err != nil {
-		return fmt.Errorf("restock %s done: %w", id, liteErr(err))
+	if _, err := s.conn.Q().ExecContext(ctx, liteReturnDone, id); err != nil {
+		return fmt.Errorf("restock %s done: %w", id, sqlite.Classify(err))
 	}
 	return nil
 }
 
-// inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
-// commits it if fn returns nil, else rolls it back.
-func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return liteErr(db.InTx(ctx, s.db, fn))
-}
+// SQLTransactor runs changes to orders and stock in one transaction of
+// the embedded database, where both live: Service uses it so that an
+// order and its stock change commit together, and a failure undoes both.
+type SQLTransactor struct{ pool *sqlx.DB }
 
-// liteErr marks errors that mean the database could not be used as
-// ErrUnavailable.
-func liteErr(err error) error {
-	if db.Unavailable(err) && !errors.Is(err, ErrUnavailable) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
-}
+// NewSQLTransactor returns a transactor on the embedded database.
+func NewSQLTransactor(pool *sqlx.DB) SQLTransactor { return SQLTransactor{pool: pool} }
 
-// InTx runs fn in one transaction of the embedded database; the stores'
-// calls made with the context fn receives join it.
-func (s *SQLStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	return liteErr(db.InTx(ctx, s.db, func(tx *sqlx.Tx) error { return fn(db.WithTx(ctx, tx)) }))
+// InTx runs fn with stores bound to one new transaction, committed if fn
+// returns nil and rolled back otherwise.
+func (t SQLTransactor) InTx(ctx context.Context, fn func(Store, Stock) error) error {
+	return sqlite.InTx(ctx, t.pool, func(tx *sqlx.Tx) error {
+		return fn(newSQLStore(sqlite.NewConn(t.pool).WithTx(tx)), products.NewSQLStore(t.pool).WithTx(tx))
+	})
 }

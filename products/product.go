@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/airshipltd/airship/internal/errs"
 )
 
 // Product is one airship on sale.
@@ -148,26 +150,38 @@ var (
 	// ErrOutOfStock means a line asks for more than the product has.
 	ErrOutOfStock = errors.New("out of stock")
 	// ErrBadCursor means a listing cursor could not be parsed.
-	ErrBadCursor = errors.New("invalid cursor")
-	// ErrUnavailable means the store's backend could not be reached.
-	ErrUnavailable = errors.New("product store unavailable")
+	ErrBadCursor = errs.New(errs.Invalid, "cursor: not a cursor returned by this API")
+	// ErrUnavailable means Redis could not be reached.
+	ErrUnavailable = errs.New(errs.Unavailable, "product store unavailable")
 )
 
 // NotFoundError names the product that does not exist.
 type NotFoundError struct{ ID string }
 
-func (e *NotFoundError) Error() string { return fmt.Sprintf("product %s does not exist", e.ID) }
+func (e *NotFoundError) Error() string { return fmt.Sprintf("Product ID %s does not exist", e.ID) }
 
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
+// Kind is errs.ProductNotFound.
+func (e *NotFoundError) Kind() errs.Kind { return errs.ProductNotFound }
+
+// Fields are the error's portable fields.
+func (e *NotFoundError) Fields() map[string]string { return map[string]string{"id": e.ID} }
+
 // ExistsError names the product id that is taken.
 type ExistsError struct{ ID string }
 
-func (e *ExistsError) Error() string { return fmt.Sprintf("product %s already exists", e.ID) }
+func (e *ExistsError) Error() string { return fmt.Sprintf("Product ID %s already exists", e.ID) }
 
 // Is makes errors.Is(err, ErrExists) true.
 func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
+// Kind is errs.ProductExists.
+func (e *ExistsError) Kind() errs.Kind { return errs.ProductExists }
+
+// Fields are the error's portable fields.
+func (e *ExistsError) Fields() map[string]string { return map[string]string{"id": e.ID} }
 
 // OutOfStockError names the product that cannot serve a line.
 type OutOfStockError struct {
@@ -177,11 +191,27 @@ type OutOfStockError struct {
 }
 
 func (e *OutOfStockError) Error() string {
-	return fmt.Sprintf("product %s is out of stock: requested %d, available %d", e.ID, e.Requested, e.Available)
+	return fmt.Sprintf("Product ID %s is out of stock: %d requested, %d available", e.ID, e.Requested, e.Available)
 }
 
 // Is makes errors.Is(err, ErrOutOfStock) true.
 func (e *OutOfStockError) Is(target error) bool { return target == ErrOutOfStock }
+
+// Kind is errs.OutOfStock.
+func (e *OutOfStockError) Kind() errs.Kind { return errs.OutOfStock }
+
+// Fields are the error's portable fields.
+func (e *OutOfStockError) Fields() map[string]string {
+	return map[string]string{"id": e.ID, "requested": strconv.FormatInt(e.Requested, 10), "available": strconv.FormatInt(e.Available, 10)}
+}
+
+func init() {
+	errs.Register(errs.ProductNotFound, func(p errs.Portable) error { return &NotFoundError{ID: p.Fields["id"]} })
+	errs.Register(errs.ProductExists, func(p errs.Portable) error { return &ExistsError{ID: p.Fields["id"]} })
+	errs.Register(errs.OutOfStock, func(p errs.Portable) error {
+		return &OutOfStockError{ID: p.Fields["id"], Requested: p.Int64("requested"), Available: p.Int64("available")}
+	})
+}
 
 // MergeLines sums the quantities of lines that name the same product (and
 // incarnation), keeping the order in which products first appear.

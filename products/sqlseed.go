@@ -3,6 +3,8 @@ package products
 import (
 	"context"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
 )
 
 const sqlSeed = `INSERT INTO products (id, title, passenger_capacity, maximum_speed, in_stock, incarnation)
@@ -20,25 +22,19 @@ func (s *SQLStore) Seed(ctx context.Context, ps []Product) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("seed products: begin: %w", sqlErr(err))
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, sqlSeed)
-	if err != nil {
-		return fmt.Errorf("seed products: %w", sqlErr(err))
-	}
-	defer stmt.Close()
-	for _, p := range ps {
-		if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p)); err != nil {
-			return fmt.Errorf("seed product %s: %w", p.ID, sqlErr(err))
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, sqlSeed)
+		if err != nil {
+			return fmt.Errorf("seed products: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("seed products: commit: %w", sqlErr(err))
-	}
-	return nil
+		defer stmt.Close()
+		for _, p := range ps {
+			if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p)); err != nil {
+				return fmt.Errorf("seed product %s: %w", p.ID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // incarnationOf returns p's incarnation, or a new one.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/internal/sqlite"
 )
 
 // SQLStore keeps products in the "products" table of the embedded SQLite
@@ -25,15 +25,21 @@ import (
 // are idempotent because stock returns only while the hold is there.
 // "product_restocks" remembers applied Restock calls for a week.
 type SQLStore struct {
-	db *sqlx.DB
+	conn sqlite.Conn
 }
 
 var _ Store = (*SQLStore)(nil)
 
 // NewSQLStore returns a store on a database migrated with the sqlite
 // migrations.
-func NewSQLStore(db *sqlx.DB) *SQLStore {
-	return &SQLStore{db: db}
+func NewSQLStore(pool *sqlx.DB) *SQLStore {
+	return &SQLStore{conn: sqlite.NewConn(pool)}
+}
+
+// WithTx returns the store bound to tx: its calls run in tx and commit or
+// roll back with it (see orders.SQLTransactor).
+func (s *SQLStore) WithTx(tx *sqlx.Tx) *SQLStore {
+	return &SQLStore{conn: s.conn.WithTx(tx)}
 }
 
 const (
@@ -86,12 +92,12 @@ WHERE id = $1 AND ($3 = '' OR incarnation = $3)`
 // Get returns one product.
 func (s *SQLStore) Get(ctx context.Context, id string) (Product, error) {
 	var p Product
-	err := s.db.GetContext(ctx, &p, sqlGetProduct, id)
+	err := sqlx.GetContext(ctx, s.conn.Q(), &p, sqlGetProduct, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Product{}, &NotFoundError{ID: id}
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("get product %s: %w", id, sqlErr(err))
+		return Product{}, fmt.Errorf("get product %s: %w", id, sqlite.Classify(err))
 	}
 	return p, nil
 }
@@ -103,8 +109,8 @@ func (s *SQLStore) GetMany(ctx context.Context, ids []string) (map[string]Produc
 		return out, nil
 	}
 	var found []Product
-	if err := s.db.SelectContext(ctx, &found, sqlGetProducts, jsonIDs(ids)); err != nil {
-		return nil, fmt.Errorf("get products: %w", sqlErr(err))
+	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlGetProducts, jsonIDs(ids)); err != nil {
+		return nil, fmt.Errorf("get products: %w", sqlite.Classify(err))
 	}
 	for _, p := range found {
 		out[p.ID] = p
@@ -115,8 +121,8 @@ func (s *SQLStore) GetMany(ctx context.Context, ids []string) (map[string]Produc
 // Exists reports whether the product exists.
 func (s *SQLStore) Exists(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	if err := s.db.GetContext(ctx, &ok, sqlExists, id); err != nil {
-		return false, fmt.Errorf("product %s exists: %w", id, sqlErr(err))
+	if err := sqlx.GetContext(ctx, s.conn.Q(), &ok, sqlExists, id); err != nil {
+		return false, fmt.Errorf("product %s exists: %w", id, sqlite.Classify(err))
 	}
 	return ok, nil
 }
@@ -126,12 +132,12 @@ func (s *SQLStore) Create(ctx context.Context, p Product) error {
 	if p.Incarnation == "" {
 		p.Incarnation = NewIncarnation()
 	}
-	res, err := s.db.ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
+	res, err := s.conn.Q().ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
 	if err != nil {
-		return fmt.Errorf("create product %s: %w", p.ID, sqlErr(err))
+		return fmt.Errorf("create product %s: %w", p.ID, sqlite.Classify(err))
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("create product %s: %w", p.ID, sqlErr(err))
+		return fmt.Errorf("create product %s: %w", p.ID, sqlite.Classify(err))
 	} else if n == 0 {
 		return &ExistsError{ID: p.ID}
 	}
@@ -141,30 +147,30 @@ func (s *SQLStore) Create(ctx context.Context, p Product) error {
 // Update applies patch to an existing product in one statement.
 func (s *SQLStore) Update(ctx context.Context, id string, patch Patch) (Product, error) {
 	var p Product
-	err := s.db.GetContext(ctx, &p, sqlUpdate, id, patch.Title, patch.PassengerCapacity, patch.MaximumSpeed, patch.InStock)
+	err := sqlx.GetContext(ctx, s.conn.Q(), &p, sqlUpdate, id, patch.Title, patch.PassengerCapacity, patch.MaximumSpeed, patch.InStock)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Product{}, &NotFoundError{ID: id}
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("update product %s: %w", id, sqlErr(err))
+		return Product{}, fmt.Errorf("update product %s: %w", id, sqlite.Classify(err))
 	}
 	return p, nil
 }
 
 // Delete removes a product and any stock held on it.
 func (s *SQLStore) Delete(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlDelete, id)
 		if err != nil {
-			return fmt.Errorf("delete product %s: %w", id, sqlErr(err))
+			return fmt.Errorf("delete product %s: %w", id, sqlite.Classify(err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("delete product %s: %w", id, sqlErr(err))
+			return fmt.Errorf("delete product %s: %w", id, sqlite.Classify(err))
 		} else if n == 0 {
 			return &NotFoundError{ID: id}
 		}
 		if _, err := tx.ExecContext(ctx, sqlDeleteHolds, id); err != nil {
-			return fmt.Errorf("delete product %s: holds: %w", id, sqlErr(err))
+			return fmt.Errorf("delete product %s: holds: %w", id, sqlite.Classify(err))
 		}
 		return nil
 	})
@@ -181,8 +187,8 @@ func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, er
 	}
 	var found []Product
 	// One row more than asked tells whether there is a next page.
-	if err := s.db.SelectContext(ctx, &found, sqlList, after, limit+1); err != nil {
-		return Page{}, fmt.Errorf("list products: %w", sqlErr(err))
+	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlList, after, limit+1); err != nil {
+		return Page{}, fmt.Errorf("list products: %w", sqlite.Classify(err))
 	}
 	return pageOf(found, limit), nil
 }
@@ -196,27 +202,27 @@ func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
 	taken := make(Taken, len(lines))
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlInsertReservation, r.ID, string(record), r.Deadline.UnixMilli())
 		if err != nil {
-			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+			return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+			return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
 		} else if n == 0 { // already held: report what it holds
 			rows, err := tx.QueryxContext(ctx, sqlHeldFrom, r.ID)
 			if err != nil {
-				return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+				return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
 			}
 			defer rows.Close()
 			for rows.Next() {
 				var id, inc string
 				if err := rows.Scan(&id, &inc); err != nil {
-					return fmt.Errorf("reserve %s: %w", r.ID, sqlErr(err))
+					return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
 				}
 				taken[id] = inc
 			}
-			return sqlErr(rows.Err())
+			return sqlite.Classify(rows.Err())
 		}
 		for _, l := range lines {
 			inc, err := reserveLine(ctx, tx, r.ID, l)
@@ -245,27 +251,27 @@ func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line)
 			return "", &NotFoundError{ID: l.ProductID}
 		}
 		if err != nil {
-			return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+			return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
 		}
 		return "", &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
 	}
 	if err != nil {
-		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlErr(err))
+		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
 	}
 	if _, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity); err != nil {
-		return "", fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlErr(err))
+		return "", fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
 	}
 	return inc, nil
 }
 
 // Commit forgets a reservation whose order committed.
 func (s *SQLStore) Commit(ctx context.Context, r Reservation) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, sqlDropHolds, r.ID); err != nil {
-			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlErr(err))
+			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlite.Classify(err))
 		}
 		if _, err := tx.ExecContext(ctx, sqlDropReservation, r.ID); err != nil {
-			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlErr(err))
+			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlite.Classify(err))
 		}
 		return nil
 	})
@@ -275,10 +281,10 @@ func (s *SQLStore) Commit(ctx context.Context, r Reservation) error {
 // still exist and forgets it. It works from the holds recorded under r.ID,
 // so r.Lines is not needed and a repeated call returns nothing.
 func (s *SQLStore) Release(ctx context.Context, r Reservation) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		for _, q := range []string{sqlReturnHolds, sqlDropHolds, sqlDropReservation} {
 			if _, err := tx.ExecContext(ctx, q, r.ID); err != nil {
-				return fmt.Errorf("release reservation %s: %w", r.ID, sqlErr(err))
+				return fmt.Errorf("release reservation %s: %w", r.ID, sqlite.Classify(err))
 			}
 		}
 		return nil
@@ -293,8 +299,8 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 		Lines      string `db:"lines"`
 		DeadlineMS int64  `db:"deadline_ms"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, sqlExpired, now.UnixMilli(), limit); err != nil {
-		return nil, fmt.Errorf("expired reservations: %w", sqlErr(err))
+	if err := sqlx.SelectContext(ctx, s.conn.Q(), &rows, sqlExpired, now.UnixMilli(), limit); err != nil {
+		return nil, fmt.Errorf("expired reservations: %w", sqlite.Classify(err))
 	}
 	if len(rows) == 0 {
 		return nil, nil
@@ -314,24 +320,24 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 // its own incarnation. A marker per call id, kept for a week, makes a
 // repeated call a no-op.
 func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlRestockMarker, id)
 		if err != nil {
-			return fmt.Errorf("restock %s: %w", id, sqlErr(err))
+			return fmt.Errorf("restock %s: %w", id, sqlite.Classify(err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("restock %s: %w", id, sqlErr(err))
+			return fmt.Errorf("restock %s: %w", id, sqlite.Classify(err))
 		} else if n == 0 {
 			return nil // done before
 		}
 		for _, l := range MergeLines(lines) {
 			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity, l.Incarnation); err != nil {
-				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlErr(err))
+				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlite.Classify(err))
 			}
 		}
 		cutoff := time.Now().Add(-restockMarkerTTL).UTC().Format(sqlTimeFormat)
 		if _, err := tx.ExecContext(ctx, sqlPruneRestocks, cutoff); err != nil {
-			return fmt.Errorf("restock %s: prune markers: %w", id, sqlErr(err))
+			return fmt.Errorf("restock %s: prune markers: %w", id, sqlite.Classify(err))
 		}
 		return nil
 	})
@@ -341,23 +347,8 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 // (strftime('%Y-%m-%dT%H:%M:%fZ')), so that they compare as strings.
 const sqlTimeFormat = "2006-01-02T15:04:05.000Z"
 
-// inTx runs fn in a transaction (BEGIN IMMEDIATE, see db.OpenSQLite) and
-// commits it if fn returns nil, else rolls it back.
-func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return sqlErr(db.InTx(ctx, s.db, fn))
-}
-
 // jsonIDs encodes ids as a JSON array for json_each.
 func jsonIDs(ids []string) string {
 	b, _ := json.Marshal(ids) // a []string always encodes
 	return string(b)
-}
-
-// sqlErr marks errors that mean the database could not be used as
-// ErrUnavailable.
-func sqlErr(err error) error {
-	if db.Unavailable(err) && !errors.Is(err, ErrUnavailable) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
 }

@@ -18,8 +18,8 @@ import (
 	_ "github.com/lib/pq" // PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 
-	"github.com/airshipltd/airship/db"
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/internal/sqlite"
 )
 
 const (
@@ -160,7 +160,7 @@ func Redis(t testing.TB) (*redis.Client, string) {
 func SQLite(t testing.TB) *sqlx.DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "airship.db")
-	sdb, err := db.OpenSQLite(context.Background(), path)
+	sdb, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatalf("open embedded database: %v", err)
 	}

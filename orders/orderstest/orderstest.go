@@ -21,10 +21,13 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
-// Stores are an orders store and the products store that holds its stock.
+// Stores are an orders store, the products store that holds its stock,
+// and, when the two share one database, what runs a change to both in one
+// transaction.
 type Stores struct {
 	Orders   orders.Store
 	Products products.Store
+	Tx       orders.Transactor
 }
 
 // holdFor is the reservation timeout of the suite's services: short, so
@@ -63,7 +66,8 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 }
 
 func service(s Stores) *orders.Service {
-	return orders.NewService(s.Orders, s.Products, slog.New(slog.NewTextHandler(io.Discard, nil)), holdFor)
+	return orders.NewService(s.Orders, s.Products, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		orders.Config{HoldFor: holdFor, Tx: s.Tx})
 }
 
 func create(t *testing.T, s Stores, id string, stock int64) {

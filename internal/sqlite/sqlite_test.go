@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"context"
@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/airshipltd/airship/db"
+	"github.com/airshipltd/airship/internal/sqlite"
 )
 
-func TestOpenSQLiteCreatesDirectory(t *testing.T) {
+func TestOpenCreatesDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "nested", "airship.db")
-	sdb, err := db.OpenSQLite(context.Background(), path)
+	sdb, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
