@@ -30,11 +30,18 @@ run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
 test: ## Run every test with the race detector (needs the local PostgreSQL and Redis)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-test-short: ## Run the unit tests only (no backends needed)
-	$(GO) test -race -count=1 -short ./gateway/... ./loadtest/...
+test-short: ## Run the tests that need no PostgreSQL or Redis (-short skips the others)
+	$(GO) test -race -count=1 -short ./...
 
 test-browser: ## Check /docs and /redoc in headless Chromium (needs /usr/bin/chromium); writes docs/img/*.png
 	$(GO) test -tags browser -count=1 -timeout 5m ./test/browser
+
+FUZZ_TIME ?= 15s
+fuzz: ## Run each fuzz target for FUZZ_TIME (default 15s); new failing inputs land in gateway/testdata/fuzz
+	@for target in $$($(GO) test ./gateway -list '^Fuzz' | grep '^Fuzz'); do \
+		echo "fuzz $$target for $(FUZZ_TIME)"; \
+		$(GO) test ./gateway -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) || exit 1; \
+	done
 
 smoke: ## Run the contract's example session against a running airship (URL=...)
 	test/smoketest.sh $(URL)

@@ -142,16 +142,17 @@ func (p *process) must(method, path, body string, status int) []byte {
 	return b
 }
 
-// processBackends are the environments the process tests run airship in.
-func processBackends(t *testing.T) map[string][]string {
-	return map[string][]string{
-		"embedded": {"AIRSHIP_DATA_DIR=" + t.TempDir()},
-		"postgres+redis": {
+// processBackends are the environments the process tests run airship in:
+// each returns the environment of a fresh store for the (sub)test.
+var processBackends = map[string]func(t *testing.T) []string{
+	"embedded": func(t *testing.T) []string { return []string{"AIRSHIP_DATA_DIR=" + t.TempDir()} },
+	"postgres+redis": func(t *testing.T) []string {
+		return []string{
 			"AIRSHIP_POSTGRES_URL=" + testbackend.PostgresURL(t),
 			"AIRSHIP_REDIS_URL=" + testbackend.RedisURL(),
 			"AIRSHIP_REDIS_PREFIX=" + testbackend.RedisPrefix(t),
-		},
-	}
+		}
+	},
 }
 
 // TestKilledProcessKeepsAcknowledgedWrites: every write answered 2xx
@@ -185,8 +186,9 @@ func TestKilledProcessKeepsAcknowledgedWrites(t *testing.T) {
 // finishes the requests in flight and exits 0; every order it answered
 // 200 for is there after a restart, and stock matches the orders.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
-	for name, env := range processBackends(t) {
+	for name, backend := range processBackends {
 		t.Run(name, func(t *testing.T) {
+			env := backend(t)
 			p := startProcess(t, env...)
 			p.must("POST", "/products", strings.Replace(odyssey, ": 10}", ": 100000}", 1), 200)
 			var (
@@ -285,8 +287,9 @@ func migrateCmd(t *testing.T, env []string, args ...string) (string, error) {
 // running server is not ready (it used to answer /readyz 200 while every
 // request failed), and `migrate up` makes it ready again.
 func TestMigrateDownGuarded(t *testing.T) {
-	for name, env := range processBackends(t) {
+	for name, backend := range processBackends {
 		t.Run(name, func(t *testing.T) {
+			env := backend(t)
 			p := startProcess(t, env...)
 			p.must("POST", "/products", odyssey, 200)
 			p.must("POST", "/orders", orderOfOne, 200)

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/airshipltd/airship/gateway/apidocs"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -20,6 +21,8 @@ import (
 // Products is what the gateway needs from the products module.
 type Products interface {
 	Get(ctx context.Context, id string) (products.Product, error)
+	// Exists answers HEAD /products/{id} without reading the product.
+	Exists(ctx context.Context, id string) (bool, error)
 	GetMany(ctx context.Context, ids []string) (map[string]products.Product, error)
 	Create(ctx context.Context, p products.Product) error
 	Update(ctx context.Context, id string, patch products.Patch) (products.Product, error)
@@ -99,7 +102,7 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 	get("/orders/:id", g.getOrder)
 	e.PUT("/orders/:id", g.updateOrder)
 	e.DELETE("/orders/:id", g.deleteOrder)
-	registerDocs(get)
+	apidocs.Register(get)
 	g.echo = e
 	return g
 }

@@ -17,15 +17,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/gateway/apidocs"
 )
 
-// docRoutes are the routes that serve the documentation, not the API.
-var docRoutes = []string{
-	"GET /openapi.yaml", "GET /openapi.json", "GET /docs", "GET /docs/*", "GET /redoc", "GET /redoc/redoc.standalone.js",
-}
-
 func TestOpenAPIDocumentIsValid(t *testing.T) {
-	doc, err := gateway.LoadOpenAPI(context.Background())
+	doc, err := apidocs.LoadOpenAPI(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +36,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 // routes the gateway serves: no undocumented route, no documented route
 // that does not exist.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	doc, err := gateway.LoadOpenAPI(context.Background())
+	doc, err := apidocs.LoadOpenAPI(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +51,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	var served []string
 	for _, r := range e.Routes() {
 		route := r.Method + " " + r.Path
-		if slices.Contains(docRoutes, route) || r.Method == http.MethodHead { // HEAD: wherever GET is, described once
+		if slices.Contains(apidocs.Routes, route) || r.Method == http.MethodHead { // HEAD: wherever GET is, described once
 			continue
 		}
 		served = append(served, r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}"))
@@ -64,15 +60,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	sort.Strings(served)
 	for _, r := range served {
 		if !slices.Contains(documented, r) {
-			t.Errorf("route %s is served but not in gateway/openapi.yaml", r)
+			t.Errorf("route %s is served but not in gateway/apidocs/openapi.yaml", r)
 		}
 	}
 	for _, r := range documented {
 		if !slices.Contains(served, r) {
-			t.Errorf("route %s is in gateway/openapi.yaml but not served", r)
+			t.Errorf("route %s is in gateway/apidocs/openapi.yaml but not served", r)
 		}
 	}
-	for _, r := range docRoutes {
+	for _, r := range apidocs.Routes {
 		method, path, _ := strings.Cut(r, " ")
 		if !slices.ContainsFunc(e.Routes(), func(x *echo.Route) bool { return x.Method == method && x.Path == path }) {
 			t.Errorf("documentation route %s is not served", r)
@@ -144,7 +140,7 @@ func TestDocsServed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/openapi.json does not load: %v", err)
 	}
-	fromYAML, err := gateway.LoadOpenAPI(context.Background())
+	fromYAML, err := apidocs.LoadOpenAPI(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,19 @@ func (g *Gateway) getProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Request().Method == http.MethodHead {
+		// The headers of GET but for Content-Length, which only the body
+		// would tell (RFC 9110 9.3.2 allows leaving it out).
+		ok, err := g.products.Exists(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &products.NotFoundError{ID: id}
+		}
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		return c.NoContent(http.StatusOK)
+	}
 	p, err := g.products.Get(c.Request().Context(), id)
 	if err != nil {
 		return err

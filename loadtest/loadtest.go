@@ -97,6 +97,26 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.RampUp+cfg.Hold))
 	defer cancel()
+	// When ctx ends (Ctrl-C), no step starts any more, but the requests in
+	// flight get interruptGrace to finish: a create cut short could still
+	// land on the server after the clean-up deleted its product.
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	var grace *time.Timer
+	var graceMu sync.Mutex
+	stopGrace := context.AfterFunc(ctx, func() {
+		graceMu.Lock()
+		grace = time.AfterFunc(interruptGrace, cancelReqs)
+		graceMu.Unlock()
+	})
+	defer func() {
+		stopGrace()
+		graceMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		graceMu.Unlock()
+	}()
 	rec := newRecorder(start, numSteps)
 	run := strconv.FormatInt(start.UnixNano()/1e6%(36*36*36*36*36*36), 36) // ids unique across runs
 
@@ -110,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 				return
 			case <-time.After(time.Until(start.Add(delay))):
 			}
-			vu.loop(ctx, runCtx)
+			vu.loop(reqCtx, runCtx)
 		})
 	}
 
@@ -151,6 +171,10 @@ func progress(w io.Writer, rec *recorder, start time.Time, cfg Config, done <-ch
 	}
 }
 
+// interruptGrace is how long requests in flight may take to finish once
+// a run is interrupted.
+const interruptGrace = 5 * time.Second
+
 // user is one virtual user.
 type user struct {
 	id     int
@@ -163,8 +187,9 @@ type user struct {
 }
 
 // loop runs iterations until stop ends. Requests run under ctx, so that
-// those in flight when the run's time is up finish and are recorded; when
-// ctx ends (Ctrl-C) they are cut short and not recorded.
+// those in flight when the run's time is up or it is interrupted finish
+// and are recorded; ctx ends only interruptGrace after an interruption,
+// cutting short (and not recording) what is still running then.
 func (u *user) loop(ctx, stop context.Context) {
 	for n := 0; stop.Err() == nil && ctx.Err() == nil; n++ {
 		u.iteration(ctx, stop, n)

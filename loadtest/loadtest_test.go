@@ -388,6 +388,41 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 }
 
+// TestRunLeavesNothingWhenCutShort: a run interrupted while a product is
+// being created leaves no product behind, however long the server takes
+// to create it (a create cut short used to land after the clean-up).
+func TestRunLeavesNothingWhenCutShort(t *testing.T) {
+	shop := newFakeShop()
+	h := shop.handler()
+	created := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/products" {
+			select {
+			case created <- struct{}{}:
+			default:
+			}
+			time.Sleep(300 * time.Millisecond) // the server goes on after the client's cancel
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-created; cancel() }()
+	s, err := Run(ctx, Config{URL: srv.URL, Users: 1, Hold: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Interrupted {
+		t.Fatal("run not interrupted")
+	}
+	time.Sleep(500 * time.Millisecond) // what was cut short has landed by now
+	shop.mu.Lock()
+	defer shop.mu.Unlock()
+	if len(shop.products) != 0 {
+		t.Fatalf("%d products left behind", len(shop.products))
+	}
+}
+
 func TestRunCountsErrors(t *testing.T) {
 	// A server that refuses to delete: every delete is an error, the rest works.
 	shop := newFakeShop()

@@ -45,23 +45,6 @@ type Patch struct {
 	InStock           *int64
 }
 
-// Apply returns p with the patch applied.
-func (pt Patch) Apply(p Product) Product {
-	if pt.Title != nil {
-		p.Title = *pt.Title
-	}
-	if pt.PassengerCapacity != nil {
-		p.PassengerCapacity = *pt.PassengerCapacity
-	}
-	if pt.MaximumSpeed != nil {
-		p.MaximumSpeed = *pt.MaximumSpeed
-	}
-	if pt.InStock != nil {
-		p.InStock = *pt.InStock
-	}
-	return p
-}
-
 // Line is a quantity of one product, as taken from or given back to stock.
 type Line struct {
 	ProductID string

@@ -1,5 +1,5 @@
 // Package apitest checks HTTP traffic against the API's OpenAPI document,
-// so that the end-to-end tests catch any drift between gateway/openapi.yaml
+// so that the end-to-end tests catch any drift between gateway/apidocs/openapi.yaml
 // and what the server really accepts and answers.
 package apitest
 
@@ -19,12 +19,12 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/gateway/apidocs"
 )
 
 // router is built once from the published document.
 var router = sync.OnceValues(func() (routers.Router, error) {
-	doc, err := gateway.LoadOpenAPI(context.Background())
+	doc, err := apidocs.LoadOpenAPI(context.Background())
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 // Package testbackend gives tests their own real backends: a fresh
 // PostgreSQL database, a private Redis key space and a temporary embedded
 // database, each migrated and removed when the test ends. A backend that is
-// not running fails the test with how to start it.
+// not running fails the test with how to start it. In -short mode (make
+// test-short) the tests that need PostgreSQL or Redis are skipped, so that
+// the unit tests run with no services at all.
 package testbackend
 
 import (
@@ -52,10 +54,19 @@ func Name(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// skipInShortMode skips t in -short mode: it needs a service.
+func skipInShortMode(t testing.TB, service string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: not run in -short mode", service)
+	}
+}
+
 // PostgresURL creates a fresh, migrated database and returns its URL; the
 // database is dropped when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	skipInShortMode(t, "PostgreSQL")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := sqlx.Open("postgres", PostgresAdminURL())
@@ -110,6 +121,7 @@ func Postgres(t testing.TB) *sqlx.DB {
 // when the test ends.
 func RedisPrefix(t testing.TB) string {
 	t.Helper()
+	skipInShortMode(t, "Redis")
 	opts, err := redis.ParseURL(RedisURL())
 	if err != nil {
 		t.Fatalf("AIRSHIP_TEST_REDIS_URL: %v", err)

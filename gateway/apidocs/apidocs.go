@@ -1,4 +1,7 @@
-package gateway
+// Package apidocs serves airship's API description and its interactive
+// documentation: the OpenAPI document (openapi.yaml, also as JSON), Swagger
+// UI at /docs and ReDoc at /redoc, every asset embedded in the binary.
+package apidocs
 
 import (
 	"bytes"
@@ -32,9 +35,6 @@ var openAPIYAML []byte
 //
 //go:embed assets/redoc.standalone.js
 var redocBundle []byte
-
-// OpenAPISpec returns the OpenAPI document (YAML) the server publishes.
-func OpenAPISpec() []byte { return bytes.Clone(openAPIYAML) }
 
 // LoadOpenAPI parses and validates the published OpenAPI document.
 func LoadOpenAPI(ctx context.Context) (*openapi3.T, error) {
@@ -200,7 +200,13 @@ const redocPage = `<!DOCTYPE html>
 </html>
 `
 
-// Documentation routes, served beside the API.
+// Routes are the documentation's routes, served beside the API.
+var Routes = []string{
+	"GET " + docsPathYAML, "GET " + docsPathJSON, "GET " + docsPathUI, "GET " + docsPathUI + "/*",
+	"GET " + docsPathRedoc, "GET " + docsPathRedoc + "/redoc.standalone.js",
+}
+
+// Documentation paths.
 const (
 	docsPathYAML  = "/openapi.yaml"
 	docsPathJSON  = "/openapi.json"
@@ -223,10 +229,11 @@ func serveAsset(a func() *asset) echo.HandlerFunc {
 	return func(c echo.Context) error { return a().serve(c) }
 }
 
-// registerDocs serves the OpenAPI document and its interactive
-// documentation: Swagger UI at /docs and ReDoc at /redoc. Every asset is
-// embedded in the binary; nothing is loaded from outside the server.
-func registerDocs(get func(path string, h echo.HandlerFunc)) {
+// Register serves the OpenAPI document and its interactive documentation
+// with get, which registers a GET route: Swagger UI at /docs and ReDoc at
+// /redoc. Every asset is embedded in the binary; nothing is loaded from
+// outside the server. A page the UI does not have is echo.ErrNotFound.
+func Register(get func(path string, h echo.HandlerFunc)) {
 	openAPIJSON() // a broken document fails at start, not on first request
 
 	get(docsPathYAML, serveAsset(yamlAsset))

@@ -1,0 +1,254 @@
+package gateway
+
+// Reading the fields of a request document: each reader checks one kind of
+// field and collects what is wrong with it, so that one answer names every
+// problem.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/products"
+)
+
+// Limits of the request documents.
+const (
+	maxTitleLength = 512
+	maxLines       = 100
+	// maxCount bounds every integer field; it fits every store exactly
+	// (PostgreSQL integer, Lua numbers, SQLite INTEGER).
+	maxCount = math.MaxInt32
+	// maxProblems and maxNameLength bound an error message, whatever the
+	// request: a message names at most maxProblems problems and quotes at
+	// most maxNameLength bytes of an unknown field's name.
+	maxProblems   = 20
+	maxNameLength = 64
+)
+
+// fields collects the problems found in a request document.
+type fields struct{ problems []string }
+
+func (f *fields) add(path, format string, args ...any) {
+	f.problems = append(f.problems, path+": "+fmt.Sprintf(format, args...))
+}
+
+func (f *fields) err() error {
+	if len(f.problems) == 0 {
+		return nil
+	}
+	problems := f.problems
+	if len(problems) > maxProblems {
+		problems = append(problems[:maxProblems:maxProblems], fmt.Sprintf("and %d more problems", len(f.problems)-maxProblems))
+	}
+	return validationError(strings.Join(problems, "; "))
+}
+
+// only reports every field of o not in allowed, in name order.
+func (f *fields) only(o object, prefix string, allowed ...string) {
+	var unknown []string
+	for name := range o {
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		f.add(prefix+fieldName(name), "unknown field")
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// isSet reports whether o has the field with a value other than null.
+func isSet(o object, name string) bool {
+	raw, ok := o[name]
+	return ok && !isNull(raw)
+}
+
+// str reads a string field.
+func (f *fields) str(o object, prefix, name string, required bool) (string, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.add(prefix+name, "must be a string")
+		return "", false
+	}
+	if loneSurrogate(raw) {
+		f.add(prefix+name, "must be valid Unicode: it has an unpaired surrogate escape")
+		return "", false
+	}
+	return s, true
+}
+
+// loneSurrogate reports whether the JSON string raw has a \uD800-\uDFFF
+// escape that is not half of a surrogate pair (encoding/json silently
+// decodes one as U+FFFD).
+func loneSurrogate(raw json.RawMessage) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // another escape: skip its character
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if lo, ok := hex4(i + 6); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// integerLiteral is a JSON integer; "-0" is not one of ours.
+var integerLiteral = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
+
+// count reads an integer field in [lowest, maxCount]. JSON strings and
+// numbers with a fraction or exponent are refused.
+func (f *fields) count(o object, prefix, name string, lowest int64, required bool) (int64, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return 0, false
+	}
+	if !integerLiteral.Match(raw) {
+		f.add(prefix+name, "must be an integer")
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < lowest || n > maxCount {
+		f.add(prefix+name, "must be an integer from %d to %d", lowest, maxCount)
+		return 0, false
+	}
+	return n, true
+}
+
+// productID reads a product id field.
+func (f *fields) productID(o object, prefix, name string) string {
+	id, ok := f.str(o, prefix, name, true)
+	if ok && !products.ValidID(id) {
+		f.add(prefix+name, "must be 1 to %d characters of A-Z a-z 0-9 . _ ~ -", products.MaxIDLength)
+	}
+	return id
+}
+
+// title reads a product title field: at most 512 characters, no control
+// characters, and at least one visible one (a letter, digit, punctuation
+// or symbol: spaces, zero-width and other invisible characters alone are
+// not a title).
+func (f *fields) title(o object, prefix string, required bool) (string, bool) {
+	t, ok := f.str(o, prefix, "title", required)
+	if !ok {
+		return "", false
+	}
+	visible := false
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			f.add(prefix+"title", "must not contain control characters")
+			return "", false
+		}
+		visible = visible || unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+	}
+	if !visible || utf8.RuneCountInString(t) > maxTitleLength {
+		f.add(prefix+"title", "must be a string of 1 to %d characters with at least one visible character", maxTitleLength)
+		return "", false
+	}
+	return t, true
+}
+
+var priceLiteral = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$`)
+
+// price reads a price given as a JSON string ("99.99") or number (99.99):
+// at least 0, at most 16 integer digits and 2 decimals.
+func (f *fields) price(o object, prefix, name string, required bool) (decimal.Decimal, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		if required {
+			f.add(prefix+name, "is required")
+		}
+		return decimal.Decimal{}, false
+	}
+	text := string(raw)
+	if strings.HasPrefix(text, `"`) {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			f.add(prefix+name, "must be a decimal string or number")
+			return decimal.Decimal{}, false
+		}
+	}
+	if !priceLiteral.MatchString(text) {
+		f.add(prefix+name, "must be a decimal of at least 0 with at most 16 integer digits and 2 decimals")
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		f.add(prefix+name, "must be a decimal")
+		return decimal.Decimal{}, false
+	}
+	return d, true
+}
+
+// array reads an array-of-objects field with between 1 and most items.
+func (f *fields) array(o object, prefix, name string, most int) ([]object, bool) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		f.add(prefix+name, "is required")
+		return nil, false
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		f.add(prefix+name, "must be an array")
+		return nil, false
+	}
+	if len(items) < 1 || len(items) > most {
+		f.add(prefix+name, "must have from 1 to %d items", most)
+		return nil, false
+	}
+	out := make([]object, len(items))
+	for i, item := range items {
+		path := fmt.Sprintf("%s%s[%d]", prefix, name, i)
+		err := json.Unmarshal(item, &out[i])
+		var dup *duplicateError
+		switch {
+		case errors.As(err, &dup):
+			f.add(path+"."+fieldName(dup.name), "is named twice")
+			return nil, false
+		case err != nil || out[i] == nil:
+			f.add(path, "must be an object")
+			return nil, false
+		}
+	}
+	return out, true
+}
