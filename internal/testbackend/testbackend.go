@@ -1,5 +1,5 @@
 // Package testbackend gives tests their own real backends: a fresh
-// PostgreSQL database, a private Redis key space and a temporary embedded
+// PostgreSQL database (migrated, or empty), a private Redis key space and a temporary embedded
 // database, each migrated and removed when the test ends. A backend that is
 // not running fails the test with how to start it.
 package testbackend
@@ -56,6 +56,24 @@ func Name(prefix string) string {
 // database is dropped when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	u := EmptyPostgresURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pg, err := sqlx.Open("postgres", u)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer pg.Close()
+	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return u
+}
+
+// EmptyPostgresURL creates a fresh database without migrating it and
+// returns its URL; the database is dropped when the test ends.
+func EmptyPostgresURL(t testing.TB) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := sqlx.Open("postgres", PostgresAdminURL())
@@ -83,14 +101,6 @@ func PostgresURL(t testing.TB) string {
 	})
 	u, _ := url.Parse(PostgresAdminURL())
 	u.Path = "/" + name
-	pg, err := sqlx.Open("postgres", u.String())
-	if err != nil {
-		t.Fatalf("open test database: %v", err)
-	}
-	defer pg.Close()
-	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
 	return u.String()
 }
 
