@@ -281,14 +281,16 @@ func (c *cluster) get(ctx context.Context, namespace, apiVersion, kind, name str
 	return obj, true, json.Unmarshal(body, &obj)
 }
 
-// list returns the names of the objects of a kind in a namespace.
-func (c *cluster) list(ctx context.Context, namespace, apiVersion, kind string) ([]map[string]any, error) {
+// list returns the objects of a kind in a namespace that match a label
+// selector.
+func (c *cluster) list(ctx context.Context, namespace, apiVersion, kind, selector string) ([]map[string]any, error) {
 	path, err := objectPath(namespace, map[string]any{
 		"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{},
 	})
 	if err != nil {
 		return nil, err
 	}
+	path += "?" + url.Values{"labelSelector": {selector}}.Encode()
 	status, body, err := c.do(ctx, http.MethodGet, path, "", nil)
 	if err != nil {
 		return nil, err
@@ -319,6 +321,14 @@ var resources = map[string]struct {
 	"Ingress":                 {"ingresses", true},
 	"HorizontalPodAutoscaler": {"horizontalpodautoscalers", true},
 	"PodDisruptionBudget":     {"poddisruptionbudgets", true},
+}
+
+// apiVersions is the API version of each kind in resources.
+var apiVersions = map[string]string{
+	"Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "Service": "v1", "ServiceAccount": "v1",
+	"Deployment": "apps/v1", "StatefulSet": "apps/v1", "Job": "batch/v1",
+	"Ingress": "networking.k8s.io/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
+	"PodDisruptionBudget": "policy/v1",
 }
 
 // objectPath is the REST path of obj (of its collection when it has no

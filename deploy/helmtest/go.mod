@@ -3,6 +3,7 @@ module github.com/airshipltd/airship/deploy/helmtest
 go 1.26.8
 
 require (
+	github.com/lib/pq v1.12.3
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	sigs.k8s.io/yaml v1.6.0
