@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // PostgreSQL driver
+	batchv1 "k8s.io/api/batch/v1"
 )
 
 // docCommand is one shell command of the docs, with its line number.
@@ -337,13 +337,11 @@ func (j *jobRunner) start(ctx context.Context, t *testing.T) (stop func()) {
 		for ctx.Err() == nil {
 			status, body, err := j.c.do(ctx, http.MethodGet, "/apis/batch/v1/jobs", "", nil)
 			if err == nil && status == http.StatusOK {
-				var l struct {
-					Items []jobObject `json:"items"`
-				}
+				var l batchv1.JobList
 				if err := json.Unmarshal(body, &l); err == nil {
 					for _, job := range l.Items {
-						if !seen[job.Metadata.UID] {
-							seen[job.Metadata.UID] = true
+						if !seen[string(job.UID)] {
+							seen[string(job.UID)] = true
 							j.run(ctx, t, job)
 						}
 					}
@@ -358,44 +356,16 @@ func (j *jobRunner) start(ctx context.Context, t *testing.T) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-type jobObject struct {
-	Metadata struct {
-		Name, Namespace, UID string
-	} `json:"metadata"`
-	Spec struct {
-		Template struct {
-			Spec struct {
-				ServiceAccountName string `json:"serviceAccountName"`
-				Containers         []struct {
-					Args []string `json:"args"`
-					Env  []envVar `json:"env"`
-				} `json:"containers"`
-			} `json:"spec"`
-		} `json:"template"`
-	} `json:"spec"`
-}
-
-type envVar struct {
-	Name      string `json:"name"`
-	Value     string `json:"value"`
-	ValueFrom *struct {
-		SecretKeyRef *struct {
-			Name, Key string
-			Optional  bool
-		} `json:"secretKeyRef"`
-	} `json:"valueFrom"`
-}
-
 // run runs one Job and records its outcome.
-func (j *jobRunner) run(ctx context.Context, t *testing.T, job jobObject) {
+func (j *jobRunner) run(ctx context.Context, t *testing.T, job batchv1.Job) {
 	start := time.Now().UTC()
 	out, err := j.exec(ctx, job)
-	name := job.Metadata.Namespace + "/" + job.Metadata.Name
+	name := job.Namespace + "/" + job.Name
 	j.mu.Lock()
 	if err != nil {
 		j.errs = append(j.errs, fmt.Sprintf("%s: %v\n%s", name, err, out))
 	} else {
-		j.runs[job.Metadata.Namespace]++
+		j.runs[job.Namespace]++
 	}
 	j.mu.Unlock()
 	if err := j.finish(ctx, job, start, err == nil); err != nil {
@@ -408,62 +378,31 @@ func (j *jobRunner) run(ctx context.Context, t *testing.T, job jobObject) {
 
 // exec runs the Job's container as a kubelet would, with what the pod
 // needs looked up in the API server.
-func (j *jobRunner) exec(ctx context.Context, job jobObject) (string, error) {
-	ns, spec := job.Metadata.Namespace, job.Spec.Template.Spec
-	// The pod cannot start without its service account; every namespace
-	// has "default".
-	if sa := spec.ServiceAccountName; sa != "" && sa != "default" {
-		if _, found, err := j.c.get(ctx, ns, "v1", "ServiceAccount", sa); err != nil || !found {
-			return "", fmt.Errorf("service account %s does not exist when the Job runs (%v)", sa, err)
-		}
+func (j *jobRunner) exec(ctx context.Context, job batchv1.Job) (string, error) {
+	ns, spec := job.Namespace, job.Spec.Template.Spec
+	if err := checkServiceAccount(ctx, j.c, ns, spec); err != nil {
+		return "", err
 	}
 	if len(spec.Containers) != 1 {
 		return "", fmt.Errorf("%d containers, want 1", len(spec.Containers))
 	}
 	ctr := spec.Containers[0]
-	env := []string{"HOME=" + os.TempDir()}
-	for _, e := range ctr.Env {
-		v := e.Value
-		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-			ref := e.ValueFrom.SecretKeyRef
-			s, found, err := j.c.get(ctx, ns, "v1", "Secret", ref.Name)
-			if err != nil {
-				return "", err
-			}
-			data, _ := s["data"].(map[string]any)
-			enc, ok := data[ref.Key].(string)
-			if !found || !ok {
-				if ref.Optional {
-					continue
-				}
-				return "", fmt.Errorf("env %s: Secret %s has no key %s when the Job runs", e.Name, ref.Name, ref.Key)
-			}
-			b, err := base64.StdEncoding.DecodeString(enc)
-			if err != nil {
-				return "", err
-			}
-			v = string(b)
-		}
-		// The cluster's backends are this machine's.
-		switch e.Name {
-		case "AIRSHIP_POSTGRES_URL":
-			v = j.postgresURL
-		case "AIRSHIP_REDIS_URL":
-			v = j.redisURL
-		}
-		env = append(env, e.Name+"="+v)
+	env, err := containerEnv(ctx, j.c, ns, ctr)
+	if err != nil {
+		return "", err
 	}
+	env = localBackends(env, j.postgresURL, j.redisURL)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, j.airship, ctr.Args...)
-	cmd.Env = env
+	cmd.Env = append(env, "HOME="+os.TempDir())
 	cmd.Dir = os.TempDir() // no config.yaml
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 // finish writes the Job's final status, as the Job controller would.
-func (j *jobRunner) finish(ctx context.Context, job jobObject, start time.Time, ok bool) error {
+func (j *jobRunner) finish(ctx context.Context, job batchv1.Job, start time.Time, ok bool) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	startTime := start.Format(time.RFC3339)
 	cond := func(typ, reason string) map[string]any {
@@ -479,7 +418,7 @@ func (j *jobRunner) finish(ctx context.Context, job jobObject, start time.Time, 
 		status["conditions"] = []any{cond("FailureTarget", "BackoffLimitExceeded"), cond("Failed", "BackoffLimitExceeded")}
 	}
 	body, _ := json.Marshal(map[string]any{"status": status})
-	path := fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs/%s/status", job.Metadata.Namespace, job.Metadata.Name)
+	path := fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs/%s/status", job.Namespace, job.Name)
 	code, resp, err := j.c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", body)
 	if err != nil {
 		return err
@@ -490,17 +429,33 @@ func (j *jobRunner) finish(ctx context.Context, job jobObject, start time.Time, 
 	return nil
 }
 
-// buildAirship builds the airship binary from this repository.
+var (
+	airshipOnce sync.Once
+	airshipBin  string
+	airshipErr  error
+)
+
+// buildAirship builds the airship binary from this repository, once.
 func buildAirship(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "airship")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build airship: %v\n%s", err, out)
+	airshipOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "airship-helmtest-")
+		if err != nil {
+			airshipErr = err
+			return
+		}
+		airshipBin = filepath.Join(dir, "airship")
+		cmd := exec.Command("go", "build", "-o", airshipBin, ".")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			airshipErr = fmt.Errorf("build airship: %v\n%s", err, out)
+		}
+	})
+	if airshipErr != nil {
+		t.Fatal(airshipErr)
 	}
-	return bin
+	return airshipBin
 }
 
 const startPostgres = "start PostgreSQL with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, " +

@@ -127,7 +127,8 @@ func variants() []variant {
 			"--set", "config.request_timeout=5s", "--set", "config.body_limit=4194304",
 			"--set", "migrations.job.enabled=false", "--set", "podDisruptionBudget.enabled=false",
 			"--set", "serviceAccount.create=false", "--set", "serviceAccount.name=shop"),
-		kinds: []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Secret", "Service"},
+		prereqs: []string{"deploy/helmtest/testdata/shop-serviceaccount.yaml"},
+		kinds:   []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Secret", "Service"},
 		check: func(t *testing.T, r rendered) {
 			cm := r.one(t, "ConfigMap").(*corev1.ConfigMap)
 			want := map[string]string{
@@ -221,8 +222,11 @@ func TestChartLint(t *testing.T) {
 // TestChartVariants renders each variant, decodes every object strictly,
 // checks what the variant promises, then applies the objects to the API
 // server (server-side apply, strict field validation) and reads each back.
+// Last, it runs the variant's server pod on this machine, with the
+// environment the API server now holds for it (runPod).
 func TestChartVariants(t *testing.T) {
 	c := apiServer(t)
+	db := newDatabase(t)
 	for _, v := range variants() {
 		t.Run(v.name, func(t *testing.T) {
 			ns := "render-" + v.name
@@ -258,6 +262,19 @@ func TestChartVariants(t *testing.T) {
 			for _, o := range objs {
 				applyAndReadBack(t, ctx, c, ns, o.Map)
 			}
+
+			// The pods work as rendered: airship starts with this
+			// environment, passes its probes and stops on SIGTERM.
+			w := r.workloads()
+			spec := corev1.PodSpec{}
+			if w.deploy != nil {
+				spec = w.deploy.Spec.Template.Spec
+			} else {
+				spec = w.sts.Spec.Template.Spec
+				// The StatefulSet's claim is mounted like a volume.
+				spec.Volumes = append(spec.Volumes, corev1.Volume{Name: w.sts.Spec.VolumeClaimTemplates[0].Name})
+			}
+			runPod(t, ctx, c, ns, spec, db.url, redisURL())
 		})
 	}
 }
