@@ -69,6 +69,31 @@ func TestChartReadmeDocumentsEveryValue(t *testing.T) {
 		}
 	}
 
+	// The README's commands are among those the docs test runs.
+	var docs []string
+	for _, c := range kubernetesDocCommands(t) {
+		docs = append(docs, c.text)
+	}
+	var cmd string
+	inBlock := false
+	for _, line := range strings.Split(string(readme), "\n") {
+		switch {
+		case line == "```sh":
+			inBlock = true
+		case line == "```":
+			inBlock = false
+		case inBlock:
+			text := strings.TrimSpace(line)
+			cmd += strings.TrimSpace(strings.TrimSuffix(text, `\`)) + " "
+			if !strings.HasSuffix(text, `\`) {
+				if c := strings.TrimSpace(cmd); c != "" && !slices.Contains(docs, c) {
+					t.Errorf("deploy/helm/airship/README.md shows %q, which docs/deploy.md (and so its test) does not", c)
+				}
+				cmd = ""
+			}
+		}
+	}
+
 	// Every value of values.yaml is declared in the schema.
 	sb, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
 	if err != nil {
