@@ -68,11 +68,10 @@ func variants() []variant {
 			}
 		},
 	}, {
-		name:    "embedded",
-		args:    []string{"-f", "deploy/helm/examples/embedded.yaml"},
-		kinds:   []string{"ConfigMap", "Service", "Service", "ServiceAccount", "StatefulSet"},
-		check:   checkEmbedded,
-		prereqs: nil,
+		name:  "embedded",
+		args:  []string{"-f", "deploy/helm/examples/embedded.yaml"},
+		kinds: []string{"ConfigMap", "Service", "Service", "ServiceAccount", "StatefulSet"},
+		check: checkEmbedded,
 	}, {
 		name:  "ingress",
 		args:  []string{"-f", "deploy/helm/examples/production.yaml", "-f", "deploy/helm/examples/ingress.yaml"},
