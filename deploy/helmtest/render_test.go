@@ -94,8 +94,8 @@ func variants() []variant {
 			}
 			// API keys from the values reach the Secret, comma-separated.
 			s := r.named(t, "Secret", "airship").(*corev1.Secret)
-			if got := string(s.Data["AIRSHIP_API_KEYS"]); got != "change-me-too" {
-				t.Errorf("AIRSHIP_API_KEYS = %q, want change-me-too", got)
+			if got := string(s.Data["AIRSHIP_API_KEYS"]); got != "change-me-to-a-long-random-key" {
+				t.Errorf("AIRSHIP_API_KEYS = %q, want change-me-to-a-long-random-key", got)
 			}
 			if img := r.deployment(t).Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/airship:1.0.0" {
 				t.Errorf("image %s", img)
