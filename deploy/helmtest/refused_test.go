@@ -135,6 +135,11 @@ func TestBadValuesRefused(t *testing.T) {
 		want:   []string{"at '/secret/postgresUrl'"},
 		schema: true,
 	}, {
+		name:   "short API key",
+		args:   append([]string{"--set", "secret.apiKeys={letmein}"}, backendArgs...),
+		want:   []string{"at '/secret/apiKeys/0'"},
+		schema: true,
+	}, {
 		name:   "misspelt top-level value",
 		args:   append([]string{"--set", "replicas=3"}, backendArgs...),
 		want:   []string{"additional properties 'replicas' not allowed"},
