@@ -11,7 +11,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 URL       ?= http://localhost:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build run run-prod test test-short test-browser smoke fuzz bench perf perf-compare seed vet lint docker clean
+.PHONY: help build run run-prod test test-short test-browser test-helm smoke fuzz bench perf perf-compare seed vet lint docker clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,20 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 15s); new failing inputs la
 		echo "fuzz $$target for $(FUZZ_TIME)"; \
 		$(GO) test ./gateway -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) || exit 1; \
 	done
+
+# The Helm chart's checks: a pinned helm, and kube-apiserver + etcd built
+# once per machine (deploy/helmtest/build-k8s.sh) into this cache.
+HELM_VERSION := v3.22.0
+K8S_CACHE    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-k8s
+HELM         ?= $(K8S_CACHE)/helm-$(HELM_VERSION)/helm
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
+
+test-helm: ## Lint, render and apply the Helm chart to a real kube-apiserver; run the Kubernetes docs (first run builds it: ~10 min)
+	@test -x '$(HELM)' || GOBIN='$(dir $(HELM))' $(GO) install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@bin=$$(AIRSHIP_K8S_CACHE='$(K8S_CACHE)' deploy/helmtest/build-k8s.sh) && \
+		cd deploy/helmtest && AIRSHIP_K8S_BIN="$$bin" HELM='$(HELM)' $(GO) test -count=1 -timeout 20m -v ./...
 
 smoke: ## Run the contract's example session against a running airship (URL=...)
 	test/smoketest.sh $(URL)

@@ -27,8 +27,9 @@ const (
 )
 
 // Provider returns a goose provider for the dialect's migrations. With
-// PostgreSQL it takes an advisory lock, so that replicas starting together
-// migrate one at a time.
+// PostgreSQL it takes an advisory lock, so that replicas (and a migration
+// Job) starting together migrate one at a time: a waiter retries every
+// second, for up to five minutes, then gives up with an error.
 func Provider(db *sql.DB, d Dialect, log *slog.Logger) (*goose.Provider, error) {
 	sub, err := fs.Sub(files, string(d))
 	if err != nil {
@@ -41,7 +42,7 @@ func Provider(db *sql.DB, d Dialect, log *slog.Logger) (*goose.Provider, error) 
 	dialect := goose.DialectSQLite3
 	if d == Postgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, fmt.Errorf("migration lock: %w", err)
 		}

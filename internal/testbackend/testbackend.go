@@ -1,6 +1,6 @@
 // Package testbackend gives tests their own real backends: a fresh
-// PostgreSQL database, a private Redis key space and a temporary embedded
-// database, each migrated and removed when the test ends. A backend that is
+// PostgreSQL database (migrated, or empty), a private Redis key space and
+// a temporary embedded database, each removed when the test ends. A backend that is
 // not running fails the test with how to start it. In -short mode (make
 // test-short) the tests that need PostgreSQL or Redis are skipped, so that
 // the unit tests run with no services at all.
@@ -66,6 +66,24 @@ func skipInShortMode(t testing.TB, service string) {
 // database is dropped when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	u := EmptyPostgresURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pg, err := sqlx.Open("postgres", u)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer pg.Close()
+	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return u
+}
+
+// EmptyPostgresURL creates a fresh database without migrating it and
+// returns its URL; the database is dropped when the test ends.
+func EmptyPostgresURL(t testing.TB) string {
+	t.Helper()
 	skipInShortMode(t, "PostgreSQL")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -94,14 +112,6 @@ func PostgresURL(t testing.TB) string {
 	})
 	u, _ := url.Parse(PostgresAdminURL())
 	u.Path = "/" + name
-	pg, err := sqlx.Open("postgres", u.String())
-	if err != nil {
-		t.Fatalf("open test database: %v", err)
-	}
-	defer pg.Close()
-	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
 	return u.String()
 }
 

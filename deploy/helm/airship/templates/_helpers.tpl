@@ -1,0 +1,250 @@
+{{/* Chart name, at most 63 characters. */}}
+{{- define "airship.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects, at most 63 characters. */}}
+{{- define "airship.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "airship.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object but the component. */}}
+{{- define "airship.commonLabels" -}}
+helm.sh/chart: {{ include "airship.chart" . }}
+app.kubernetes.io/name: {{ include "airship.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ include "airship.version" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels of the server's objects. */}}
+{{- define "airship.labels" -}}
+{{ include "airship.commonLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{/*
+Labels that select the server pods. The component label leaves room for
+running the modules as separate workloads later, each with its own
+component, without changing an existing selector.
+*/}}
+{{- define "airship.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "airship.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{- define "airship.version" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "airship.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "airship.version" .) }}
+{{- end }}
+
+{{- define "airship.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "airship.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding the backend URLs and API keys. */}}
+{{- define "airship.secretName" -}}
+{{- default (include "airship.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/*
+Refuses values that cannot work; every template includes it, so that
+`helm template` and `helm install` fail before anything is created.
+*/}}
+{{- define "airship.validate" -}}
+{{- if eq .Values.mode "embedded" }}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled }}
+{{- fail (printf "mode: embedded runs exactly one replica (the embedded store is a file on one volume), but replicaCount is %d and autoscaling.enabled is %t: set replicaCount=1 and autoscaling.enabled=false, or use mode: production (PostgreSQL + Redis) to run more" (int .Values.replicaCount) .Values.autoscaling.enabled) }}
+{{- end }}
+{{- else if and (not .Values.existingSecret) (or (not .Values.secret.postgresUrl) (not .Values.secret.redisUrl)) }}
+{{- fail "mode: production needs the backends: set secret.postgresUrl and secret.redisUrl, or existingSecret to a Secret with the keys AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- end }}
+{{- end }}
+
+{{/* A value of `config` as an environment variable's text. */}}
+{{- define "airship.envValue" -}}
+{{- if kindIs "float64" . }}{{ printf "%d" (int64 .) }}{{ else }}{{ toString . }}{{ end }}
+{{- end }}
+
+{{/* The settings the ConfigMap holds: `config` plus the ones the chart sets. */}}
+{{- define "airship.configData" -}}
+AIRSHIP_ADDR: {{ printf ":%d" (int .Values.containerPort) | quote }}
+AIRSHIP_SHUTDOWN_TIMEOUT: {{ printf "%ds" (int .Values.shutdownTimeoutSeconds) | quote }}
+{{- if eq .Values.mode "embedded" }}
+AIRSHIP_DATA_DIR: "/data"
+{{- end }}
+{{- range $key, $value := .Values.config }}
+{{ printf "AIRSHIP_%s" (upper $key) }}: {{ include "airship.envValue" $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The environment variables an airship container takes from a Secret.
+Arguments: dict "root" $, "secretName" NAME and "apiKeys" (whether to
+include AIRSHIP_API_KEYS).
+*/}}
+{{- define "airship.secretEnv" -}}
+{{- $root := .root }}
+{{- if ne $root.Values.mode "embedded" }}
+- name: AIRSHIP_POSTGRES_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: AIRSHIP_POSTGRES_URL
+- name: AIRSHIP_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: AIRSHIP_REDIS_URL
+{{- end }}
+{{- if .apiKeys }}
+- name: AIRSHIP_API_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: AIRSHIP_API_KEYS
+      optional: true
+{{- end }}
+{{- end }}
+
+{{/* Secret data: the backend URLs and API keys, base64-encoded. */}}
+{{- define "airship.secretData" -}}
+{{- if ne .Values.mode "embedded" }}
+AIRSHIP_POSTGRES_URL: {{ .Values.secret.postgresUrl | b64enc | quote }}
+AIRSHIP_REDIS_URL: {{ .Values.secret.redisUrl | b64enc | quote }}
+{{- end }}
+{{- if .Values.secret.apiKeys }}
+AIRSHIP_API_KEYS: {{ join "," .Values.secret.apiKeys | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod template of an airship server. Arguments: dict "root" $ and
+"volumeMounts" (extra mounts, as a list). Each workload (today one
+Deployment or one StatefulSet) renders it.
+*/}}
+{{- define "airship.podTemplate" -}}
+{{- $root := .root }}
+{{- with $root }}
+metadata:
+  labels:
+    {{- include "airship.selectorLabels" . | nindent 4 }}
+    app.kubernetes.io/version: {{ include "airship.version" . | quote }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include "airship.configData" . | trim | sha256sum }}
+    {{- if not .Values.existingSecret }}
+    checksum/secret: {{ include "airship.secretData" . | trim | sha256sum }}
+    {{- end }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "airship.serviceAccountName" . }}
+  automountServiceAccountToken: false
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ add (int .Values.preStopSleepSeconds) (int .Values.shutdownTimeoutSeconds) (int .Values.terminationMarginSeconds) }}
+  containers:
+    - name: airship
+      image: {{ include "airship.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args: ["serve"]
+      ports:
+        - name: http
+          containerPort: {{ .Values.containerPort }}
+          protocol: TCP
+      envFrom:
+        - configMapRef:
+            name: {{ include "airship.fullname" . }}
+      env:
+        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "apiKeys" true) | trim | nindent 8 }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      startupProbe:
+        httpGet:
+          path: /healthz
+          port: http
+        {{- toYaml .Values.probes.startup | nindent 8 }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: http
+        {{- toYaml .Values.probes.liveness | nindent 8 }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: http
+        {{- toYaml .Values.probes.readiness | nindent 8 }}
+      {{- if gt (int .Values.preStopSleepSeconds) 0 }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ .Values.preStopSleepSeconds }}
+      {{- end }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- with $.volumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}

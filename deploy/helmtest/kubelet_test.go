@@ -1,0 +1,259 @@
+package helmtest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// What a kubelet would do with the chart's pods, done here with the built
+// airship binary: resolve the environment from the API server, start the
+// container's command, call its probes, stop it with SIGTERM.
+
+// checkServiceAccount fails when the pod's service account does not exist
+// (every namespace has "default").
+func checkServiceAccount(ctx context.Context, c *cluster, ns string, spec corev1.PodSpec) error {
+	sa := spec.ServiceAccountName
+	if sa == "" || sa == "default" {
+		return nil
+	}
+	if _, found, err := c.get(ctx, ns, "v1", "ServiceAccount", sa); err != nil || !found {
+		return fmt.Errorf("service account %s does not exist when the pod starts (%v)", sa, err)
+	}
+	return nil
+}
+
+// containerEnv is the container's environment as NAME=value, from envFrom
+// and env, with ConfigMap and Secret references looked up in the API
+// server. A missing reference that is not optional is an error, as it is
+// for a kubelet.
+func containerEnv(ctx context.Context, c *cluster, ns string, ctr corev1.Container) ([]string, error) {
+	lookup := func(kind, name, key string, optional bool) (string, bool, error) {
+		obj, found, err := c.get(ctx, ns, "v1", kind, name)
+		if err != nil {
+			return "", false, err
+		}
+		data, _ := obj["data"].(map[string]any)
+		v, ok := data[key].(string)
+		if !found || !ok {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("%s %s has no key %s", kind, name, key)
+		}
+		if kind == "Secret" {
+			b, err := base64.StdEncoding.DecodeString(v)
+			return string(b), true, err
+		}
+		return v, true, nil
+	}
+	var env []string
+	for _, from := range ctr.EnvFrom {
+		kind, name, optional := "ConfigMap", "", false
+		switch {
+		case from.ConfigMapRef != nil:
+			name, optional = from.ConfigMapRef.Name, from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional
+		case from.SecretRef != nil:
+			kind, name, optional = "Secret", from.SecretRef.Name, from.SecretRef.Optional != nil && *from.SecretRef.Optional
+		default:
+			return nil, errors.New("envFrom without a source")
+		}
+		obj, found, err := c.get(ctx, ns, "v1", kind, name)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			if optional {
+				continue
+			}
+			return nil, fmt.Errorf("envFrom: %s %s does not exist", kind, name)
+		}
+		data, _ := obj["data"].(map[string]any)
+		for k, v := range data {
+			s := v.(string)
+			if kind == "Secret" {
+				b, err := base64.StdEncoding.DecodeString(s)
+				if err != nil {
+					return nil, err
+				}
+				s = string(b)
+			}
+			env = append(env, from.Prefix+k+"="+s)
+		}
+	}
+	for _, e := range ctr.Env {
+		v, ok := e.Value, true
+		var err error
+		if f := e.ValueFrom; f != nil {
+			switch {
+			case f.SecretKeyRef != nil:
+				r := f.SecretKeyRef
+				v, ok, err = lookup("Secret", r.Name, r.Key, r.Optional != nil && *r.Optional)
+			case f.ConfigMapKeyRef != nil:
+				r := f.ConfigMapKeyRef
+				v, ok, err = lookup("ConfigMap", r.Name, r.Key, r.Optional != nil && *r.Optional)
+			default:
+				return nil, fmt.Errorf("env %s: a source the test does not resolve", e.Name)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		if ok {
+			env = append(env, e.Name+"="+v)
+		}
+	}
+	return env, nil
+}
+
+// setEnv replaces (or adds) NAME in env.
+func setEnv(env []string, name, value string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
+}
+
+// localBackends points the backend URLs, when set, at this machine's
+// PostgreSQL and Redis: the cluster's backends are this machine's.
+func localBackends(env []string, postgresURL, redisURL string) []string {
+	for _, kv := range env {
+		switch {
+		case strings.HasPrefix(kv, "AIRSHIP_POSTGRES_URL="):
+			env = setEnv(env, "AIRSHIP_POSTGRES_URL", postgresURL)
+		case strings.HasPrefix(kv, "AIRSHIP_REDIS_URL="):
+			env = setEnv(env, "AIRSHIP_REDIS_URL", redisURL)
+		}
+	}
+	return env
+}
+
+// runPod runs the pod's one container as a kubelet would and checks that
+// its startup, liveness and readiness probes pass and that SIGTERM stops it
+// cleanly within the grace period. Loopback stands in for the pod's own
+// network (on a free port), a temporary directory for each mounted volume.
+func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev1.PodSpec, postgresURL, redisURL string) {
+	t.Helper()
+	if err := checkServiceAccount(ctx, c, ns, spec); err != nil {
+		t.Fatal(err)
+	}
+	ctr := spec.Containers[0]
+	env, err := containerEnv(ctx, c, ns, ctr)
+	if err != nil {
+		t.Fatalf("pod environment: %v", err)
+	}
+	env = localBackends(env, postgresURL, redisURL)
+	// This machine's Redis is shared: a key space of the test's own.
+	env = setEnv(env, "AIRSHIP_REDIS_PREFIX", "airship-helmtest:"+randomHex(6)+":")
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	env = setEnv(env, "AIRSHIP_ADDR", addr)
+	root := t.TempDir()
+	for _, m := range ctr.VolumeMounts {
+		dir := filepath.Join(root, m.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for i, kv := range env {
+			name, value, _ := strings.Cut(kv, "=")
+			if value == m.MountPath || strings.HasPrefix(value, m.MountPath+"/") {
+				env[i] = name + "=" + dir + strings.TrimPrefix(value, m.MountPath)
+			}
+		}
+	}
+
+	var logs strings.Builder
+	cmd := exec.Command(buildAirship(t), ctr.Args...)
+	cmd.Env = append(env, "HOME="+root)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	port := map[string]int32{}
+	for _, p := range ctr.Ports {
+		port[p.Name] = p.ContainerPort
+	}
+	get := func(p *corev1.Probe) error {
+		if p == nil || p.HTTPGet == nil {
+			return errors.New("no HTTP probe")
+		}
+		if p.HTTPGet.Port.String() != "http" || port["http"] == 0 {
+			return fmt.Errorf("probe port %s is not the container's http port", p.HTTPGet.Port.String())
+		}
+		client := http.Client{Timeout: time.Duration(p.TimeoutSeconds) * time.Second}
+		resp, err := client.Get("http://" + addr + p.HTTPGet.Path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %d", p.HTTPGet.Path, resp.StatusCode)
+		}
+		return nil
+	}
+	sp := ctr.StartupProbe
+	budget := time.Duration(sp.PeriodSeconds*sp.FailureThreshold) * time.Second
+	if err := waitFor(budget, func() error {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		return get(sp)
+	}); err != nil {
+		t.Fatalf("startup probe did not pass within %s: %v\n%s", budget, err, logs.String())
+	}
+	if err := get(ctr.LivenessProbe); err != nil {
+		t.Errorf("liveness probe: %v", err)
+	}
+	if err := get(ctr.ReadinessProbe); err != nil {
+		t.Errorf("readiness probe: %v\n%s", err, logs.String())
+	}
+
+	// Termination: after the preStop sleep, SIGTERM; the container must be
+	// gone before the rest of the grace period runs out.
+	var preStop int64
+	if l := ctr.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+		preStop = l.PreStop.Sleep.Seconds
+	}
+	left := time.Duration(*spec.TerminationGracePeriodSeconds-preStop) * time.Second
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v\n%s", err, logs.String())
+		}
+		t.Logf("pod served its probes and stopped %s after SIGTERM (grace after preStop: %s)", time.Since(start).Round(time.Millisecond), left)
+	case <-time.After(left):
+		t.Errorf("still running %s after SIGTERM: the kubelet would kill it\n%s", left, logs.String())
+	}
+}
