@@ -128,6 +128,9 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	if err := v.Unmarshal(&c); err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
+	if err := applyPlatformEnv(&c, v, flags); err != nil {
+		return Config{}, err
+	}
 	return c, c.validate()
 }
 
