@@ -12,7 +12,8 @@ ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
 FROM ${BASE_IMAGE}
 
 ARG BASE_IMAGE
-ARG TARGETARCH=amd64
+# Set by BuildKit; make image passes it to the legacy builder.
+ARG TARGETARCH
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=unknown
