@@ -57,9 +57,9 @@ lint: vet ## vet + staticcheck (installs it if missing)
 
 build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the image and cf push)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_BIN) .
+	mkdir -p bin/image-data
 
 image: build-linux ## Build the container image IMAGE (airship:dev) on BASE_IMAGE (distroless; scratch pulls nothing)
-	mkdir -p bin/image-data
 	DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE='$(BASE_IMAGE)' --build-arg TARGETARCH=$(ARCH) \
 		--build-arg VERSION='$(VERSION)' --build-arg REVISION='$(REVISION)' \
 		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) -t '$(IMAGE)' .
