@@ -18,8 +18,12 @@ ARCH       ?= $(shell $(GO) env GOARCH)
 LINUX_BIN  := bin/linux-$(ARCH)/airship
 REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
+# make debug: Delve's version and where its headless server listens.
+DLV_VERSION ?= v1.27.2
+DLV_ADDR    ?= 127.0.0.1:2345
+
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux run run-prod test test-short test-browser test-container smoke fuzz bench perf perf-compare seed vet lint image clean
+.PHONY: help build build-linux run run-prod test test-short test-browser test-container test-debug debug smoke fuzz bench perf perf-compare seed vet lint image clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +70,15 @@ image: build-linux ## Build the container image IMAGE (airship:dev) on BASE_IMAG
 
 test-container: ## Build the image on scratch and run it on PostgreSQL + Redis and on the embedded store (starts dockerd if needed)
 	scripts/test-container.sh
+
+debug: ## Build without optimisations and run airship under Delve, headless on DLV_ADDR (127.0.0.1:2345); ARGS= for airship
+	@command -v dlv >/dev/null || test -x "$$($(GO) env GOPATH)/bin/dlv" || $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION)
+	CGO_ENABLED=0 $(GO) build -gcflags='all=-N -l' -ldflags '-X github.com/airshipltd/airship/app.Version=$(VERSION)-debug' -o bin/airship-debug .
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" dlv exec bin/airship-debug --headless --listen=$(DLV_ADDR) \
+		--api-version=2 --accept-multiclient --continue -- $(or $(ARGS),serve)
+
+test-debug: ## Run airship under make debug, stop at a breakpoint in GET /products/{id} through Delve's API
+	cd test/debug && $(GO) test -count=1 -timeout 20m ./...
 
 clean: ## Remove build output and the embedded store's ./data
 	rm -rf bin data loadtest-out
