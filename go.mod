@@ -15,7 +15,7 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require go.uber.org/goleak v1.3.0 // indirect
+require go.uber.org/goleak v1.3.0
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
