@@ -10,8 +10,20 @@ PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
 URL       ?= http://localhost:8000
 
+# The container image (make image) and the static Linux binary in it, which
+# cf push uploads too.
+IMAGE      ?= airship:dev
+BASE_IMAGE ?= gcr.io/distroless/static-debian12:nonroot
+ARCH       ?= $(shell $(GO) env GOARCH)
+LINUX_BIN  := bin/linux-$(ARCH)/airship
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
+# make debug: Delve's version and where its headless server listens.
+DLV_VERSION ?= v1.27.2
+DLV_ADDR    ?= 127.0.0.1:2345
+
 .DEFAULT_GOAL := help
-.PHONY: help build run run-prod test test-short test-browser test-helm smoke fuzz bench perf perf-compare seed vet lint docker clean
+.PHONY: help build build-linux run run-prod test test-short test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare seed vet lint image clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,8 +80,26 @@ lint: vet ## vet + staticcheck (installs it if missing)
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	staticcheck ./...
 
-docker: ## Build the container image (needs a Docker engine)
-	docker build -t airship:$(VERSION) .
+build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the image and cf push)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_BIN) .
+	mkdir -p bin/image-data
+
+image: build-linux ## Build the container image IMAGE (airship:dev) on BASE_IMAGE (distroless; scratch pulls nothing)
+	DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE='$(BASE_IMAGE)' --build-arg TARGETARCH=$(ARCH) \
+		--build-arg VERSION='$(VERSION)' --build-arg REVISION='$(REVISION)' \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) -t '$(IMAGE)' .
+
+test-container: ## Build the image on scratch and run it on PostgreSQL + Redis and on the embedded store (starts dockerd if needed)
+	scripts/test-container.sh
+
+debug: ## Build without optimisations and run airship under Delve, headless on DLV_ADDR (127.0.0.1:2345); ARGS= for airship
+	@command -v dlv >/dev/null || test -x "$$($(GO) env GOPATH)/bin/dlv" || $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION)
+	CGO_ENABLED=0 $(GO) build -gcflags='all=-N -l' -ldflags '-X github.com/airshipltd/airship/app.Version=$(VERSION)-debug' -o bin/airship-debug .
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" dlv exec bin/airship-debug --headless --listen=$(DLV_ADDR) \
+		--api-version=2 --accept-multiclient --continue -- $(or $(ARGS),serve)
+
+test-debug: ## Run airship under make debug, stop at a breakpoint in GET /products/{id} through Delve's API
+	cd test/debug && $(GO) test -count=1 -timeout 20m ./...
 
 clean: ## Remove build output and the embedded store's ./data
 	rm -rf bin data loadtest-out

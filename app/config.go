@@ -169,6 +169,9 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
+	if err := applyPlatformEnv(&c, v, flags); err != nil {
+		return Config{}, err
+	}
 	c.normalize()
 	return c, c.Validate()
 }
