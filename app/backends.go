@@ -55,7 +55,7 @@ func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
-		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, products.ErrUnavailable
+		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, sqlite.ErrUnavailable
 	} else {
 		pg, err := OpenPostgres(cfg)
 		if err != nil {
