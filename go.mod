@@ -22,6 +22,7 @@ require (
 	github.com/go-playground/locales v0.14.2 // indirect
 	github.com/go-playground/universal-translator v0.18.2 // indirect
 	github.com/leodido/go-urn v1.5.0 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 )
 
 require (
