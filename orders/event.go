@@ -122,5 +122,22 @@ WHERE e.published_at IS NULL
 ORDER BY e.id
 LIMIT $1`
 
+// publishThenMark publishes events and marks the ones the broker
+// confirmed with mark; it returns how many it marked.
+func publishThenMark(ctx context.Context, events []OutboxEvent, publish DispatchFunc, mark func(ids []int64) error) (int, error) {
+	n, perr := publish(ctx, events)
+	if n == 0 {
+		return 0, perr
+	}
+	ids := make([]int64, n)
+	for i := range n {
+		ids[i] = events[i].ID
+	}
+	if err := mark(ids); err != nil {
+		return 0, fmt.Errorf("mark events published: %w", err)
+	}
+	return n, perr
+}
+
 // purgeBatch bounds the rows one purge statement deletes.
 const purgeBatch = 5000

@@ -49,21 +49,12 @@ func (s *PGStore) DispatchEvents(ctx context.Context, limit int, publish Dispatc
 	if err != nil || len(events) == 0 {
 		return 0, pgErr(err)
 	}
-	n, perr := publish(ctx, events)
-	if n == 0 {
-		return 0, perr
-	}
-	ids := make([]int64, n)
-	for i := range n {
-		ids[i] = events[i].ID
-	}
-	if _, err := tx.ExecContext(ctx, pgMarkPublished, pq.Int64Array(ids)); err != nil {
-		return 0, fmt.Errorf("mark events published: %w", pgErr(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("mark events published: %w", pgErr(err))
-	}
-	return n, perr
+	return publishThenMark(ctx, events, publish, func(ids []int64) error {
+		if _, err := tx.ExecContext(ctx, pgMarkPublished, pq.Int64Array(ids)); err != nil {
+			return pgErr(err)
+		}
+		return pgErr(tx.Commit())
+	})
 }
 
 // EventBacklog returns the number of pending events and when the oldest

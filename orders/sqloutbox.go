@@ -43,23 +43,13 @@ func (s *SQLStore) DispatchEvents(ctx context.Context, limit int, publish Dispat
 	if err != nil || len(events) == 0 {
 		return 0, sqlite.Classify(err)
 	}
-	n, perr := publish(ctx, events)
-	if n == 0 {
-		return 0, perr
-	}
-	ids := make([]int64, n)
-	for i := range n {
-		ids[i] = events[i].ID
-	}
-	raw, _ := json.Marshal(ids) // integers always marshal
-	err = s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, liteMarkPublished, string(raw))
-		return err
+	return publishThenMark(ctx, events, publish, func(ids []int64) error {
+		raw, _ := json.Marshal(ids) // integers always marshal
+		return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, liteMarkPublished, string(raw))
+			return err
+		})
 	})
-	if err != nil {
-		return 0, fmt.Errorf("mark events published: %w", err)
-	}
-	return n, perr
 }
 
 // EventBacklog returns the number of pending events and when the oldest
