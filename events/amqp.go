@@ -148,6 +148,9 @@ func (a *AMQP) connect() error {
 		},
 	})
 	if err != nil {
+		if raw != nil {
+			raw.Close()
+		}
 		return fmt.Errorf("rabbitmq: connect: %w", err)
 	}
 	a.conn, a.raw = conn, raw

@@ -58,6 +58,12 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
+// minGap is the least time between the starts of two rounds that a
+// change woke: under a stream of orders a round then carries the events
+// of many, instead of each order paying a round (a transaction, a
+// publish and a confirm) of its own. An idle relay starts at once.
+const minGap = 10 * time.Millisecond
+
 // roundTimeout bounds one round (read, publish and confirm, mark). A round
 // under way when the relay stops is finished rather than cut short, so
 // that what the broker confirmed is marked.
@@ -111,6 +117,7 @@ func (r *Relay) Notify() {
 func (r *Relay) Run(ctx context.Context) {
 	backoff := minBackoff
 	for {
+		began := time.Now()
 		n, err := r.Round(ctx)
 		wait := r.cfg.Interval
 		switch {
@@ -140,6 +147,11 @@ func (r *Relay) Run(ctx context.Context) {
 				select {
 				case <-ctx.Done():
 				case <-t.C:
+				}
+			} else if gap := minGap - time.Since(began); gap > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(gap):
 				}
 			}
 		case <-t.C:
