@@ -71,7 +71,8 @@ consume() {
 	echo "perf-events: the consumer did not start" >&2
 	exit 1
 }
-unconsume() { kill -INT "$CONSUMER"; wait "$CONSUMER" || true; CONSUMER=; cat "$WORK/consumer.out"; }
+# unconsume: stops the consumer; its report is then in $WORK/consumer.out.
+unconsume() { kill -INT "$CONSUMER"; wait "$CONSUMER" || true; CONSUMER=; }
 
 cat >"$WORK/post_order.lua" <<'LUA'
 wrk.method = "POST"
@@ -105,7 +106,8 @@ for r in $(seq "$ROUNDS"); do
 		if [ $mode = on ]; then
 			# The relay has stopped: wait for the consumer to drain, then stop it.
 			sleep 2
-			echo "round $r events on:  $rps req/s; consumer: $(unconsume)"
+			unconsume
+			echo "round $r events on:  $rps req/s; consumer: $(cat "$WORK/consumer.out")"
 			ON+=("$rps")
 		else
 			echo "round $r events off: $rps req/s"
@@ -126,5 +128,6 @@ serve AIRSHIP_AMQP_URL="$AMQP_URL"
 go run . loadtest --url "$BASE" --users "$USERS" --ramp-up 2s --hold "$HOLD" --out "$OUT/loadtest" >"$OUT/loadtest.log" 2>&1
 stop
 sleep 2
-echo "  $(unconsume)"
-echo "  load test: $(grep -m1 -i 'requests' "$OUT/loadtest.log" || tail -1 "$OUT/loadtest.log")"
+unconsume
+echo "  commit to consumer: $(cat "$WORK/consumer.out")"
+echo "  load test: $(grep -E '^(step|total)' "$OUT/loadtest.log" | tr -s ' ' | paste -sd ';')"
