@@ -39,10 +39,10 @@ run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
 		psql "$(subst /airship?,/postgres?,$(PG_URL))" -c "CREATE DATABASE airship"
 	AIRSHIP_POSTGRES_URL='$(PG_URL)' AIRSHIP_REDIS_URL='$(REDIS_URL)' ./$(BIN) serve
 
-test: ## Run every test with the race detector (needs the local PostgreSQL and Redis)
+test: ## Run every test with the race detector (needs the local PostgreSQL, Redis and RabbitMQ)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-test-short: ## Run the tests that need no PostgreSQL or Redis (-short skips the others)
+test-short: ## Run the tests that need no PostgreSQL, Redis or RabbitMQ (-short skips the others)
 	$(GO) test -race -count=1 -short ./...
 
 test-browser: ## Check /docs and /redoc in headless Chromium (needs /usr/bin/chromium); writes docs/img/*.png

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/orders"
 )
@@ -27,9 +28,15 @@ type App struct {
 	backends *backends
 	handler  http.Handler
 	// runners run beside the server until it stops: the recovery sweep,
-	// the purge of expired idempotency keys, the outage log.
+	// the purge of expired idempotency keys, the outage log, and with
+	// events on the event relay, its purge and its backlog log.
 	runners []func(context.Context)
+	// relay publishes the order events; nil when events are off.
+	relay *events.Relay
 }
+
+// backlogLogEvery is the period of the event backlog's log line.
+const backlogLogEvery = 30 * time.Second
 
 // New opens the backends and builds the API; Close releases them.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
@@ -40,29 +47,59 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := orders.NewService(b.orders, b.products, log, orders.Config{
+	var relay *events.Relay
+	svcCfg := orders.Config{
 		HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
-	})
+	}
+	if cfg.Events() {
+		relay = events.NewRelay(b.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
+			BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
+		}, log)
+		svcCfg.Changed = relay.Notify
+	}
+	svc := orders.NewService(b.orders, b.products, log, svcCfg)
 	g := gateway.New(b.products, svc, b.ready, gateway.Config{
 		ImageRoot:      cfg.ProductImageRoot,
 		BodyLimit:      cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout,
 		APIKeys:        cfg.APIKeys,
 	}, log)
-	a := &App{cfg: cfg, log: log, backends: b, handler: g}
+	a := &App{cfg: cfg, log: log, backends: b, handler: g, relay: relay}
 	a.runners = []func(context.Context){
 		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
 		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) },
 		g.WatchOutages,
 	}
+	if relay != nil {
+		a.runners = append(a.runners,
+			relay.Run,
+			func(ctx context.Context) { every(ctx, time.Hour, "purge published events", relay.Purge, log) },
+			func(ctx context.Context) { every(ctx, backlogLogEvery, "event backlog", relay.LogBacklog, log) },
+		)
+	}
 	return a, nil
 }
+
+// eventsTimeout bounds the connection handshake with RabbitMQ and the wait
+// for the confirms of one batch of events.
+const eventsTimeout = 10 * time.Second
+
+// Events returns the event relay, whose Backlog tells how many events
+// wait in the outbox and for how long; nil when events are off.
+func (a *App) Events() *events.Relay { return a.relay }
 
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the backends' connection pools.
-func (a *App) Close() error { return a.backends.close() }
+// Close closes the backends' connection pools and the connection to
+// RabbitMQ.
+func (a *App) Close() error {
+	var err error
+	if a.relay != nil {
+		err = a.relay.Close()
+	}
+	return errors.Join(err, a.backends.close())
+}
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
 // then shuts down gracefully: it stops accepting, lets in-flight requests

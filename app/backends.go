@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -29,6 +30,8 @@ type backends struct {
 	orders   orders.Store
 	// tx, when not nil, runs orders and stock changes in one transaction.
 	tx orders.Transactor
+	// outbox is the orders store's outbox of order events.
+	outbox events.Outbox
 	// ready reports whether every backend answers and the schema is the
 	// one this binary needs.
 	ready func(context.Context) error
@@ -104,13 +107,19 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 		}
 		return nil
 	}
+	var opts []orders.StoreOption
+	if cfg.Events() {
+		opts = append(opts, orders.WithEvents())
+	}
 	if d.embedded {
 		log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
+		store := orders.NewSQLStore(d.db, opts...)
 		return &backends{
 			database: d,
 			products: products.NewSQLStore(d.db),
-			orders:   orders.NewSQLStore(d.db),
-			tx:       orders.NewSQLTransactor(d.db),
+			orders:   store,
+			tx:       orders.NewSQLTransactor(d.db, opts...),
+			outbox:   store,
 			ready:    func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) },
 			close:    d.db.Close,
 		}, nil
@@ -138,10 +147,12 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 		closeAll()
 		return nil, err
 	}
+	store := orders.NewPGStore(d.db, opts...)
 	return &backends{
 		database: d,
 		products: ps,
-		orders:   orders.NewPGStore(d.db),
+		orders:   store,
+		outbox:   store,
 		ready: func(ctx context.Context) error {
 			return errors.Join(d.ping(ctx), pingRedis(ctx), schema(ctx))
 		},

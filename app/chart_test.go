@@ -32,7 +32,7 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 		t.Error("values.schema.json accepts keys under config that are not airship's")
 	}
 	chartSets := []string{"addr", "data_dir", "shutdown_timeout"} // containerPort, /data, shutdownTimeoutSeconds
-	fromSecret := []string{"api_keys", "postgres_url", "redis_url"}
+	fromSecret := []string{"amqp_url", "api_keys", "postgres_url", "redis_url"}
 	var want []string
 	for _, k := range ConfigKeys() {
 		if !slices.Contains(chartSets, k) && !slices.Contains(fromSecret, k) {

@@ -46,6 +46,12 @@ type Config struct {
 
 	APIKeys []string `key:"api_keys" secret:"list" validate:"dive,api_key" help:"comma-separated bearer keys (each 16 to 256 visible ASCII characters, no comma); when set, every write needs one"`
 
+	AMQPURL         string        `key:"amqp_url" secret:"url" validate:"omitempty,amqp_url" help:"RabbitMQ URL (amqp:// or amqps://); when set, order events are published through the outbox (off when empty)"`
+	EventsExchange  string        `key:"events_exchange" default:"orders.events" validate:"required,max=255,printascii" help:"topic exchange the order events are published to"`
+	EventsBatchSize int           `key:"events_batch_size" default:"100" validate:"gt=0,lte=10000" help:"most events the relay publishes in one round"`
+	EventsInterval  time.Duration `key:"events_interval" default:"1s" validate:"gt=0" help:"how often the relay looks for events written by other replicas (its own wake it at once)"`
+	EventsRetention time.Duration `key:"events_retention" default:"24h" validate:"gt=0" help:"how long published events stay in the outbox"`
+
 	PostgresMaxConns int `key:"postgres_max_conns" default:"16" validate:"gt=0" help:"PostgreSQL pool size"`
 	RedisPoolSize    int `key:"redis_pool_size" default:"32" validate:"gt=0" help:"Redis pool size"`
 
@@ -212,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Events reports whether order events are published (amqp_url is set).
+func (c Config) Events() bool { return c.AMQPURL != "" }
 
 // Embedded reports whether the configuration selects the embedded store.
 func (c Config) Embedded() bool { return c.PostgresURL == "" && c.RedisURL == "" }

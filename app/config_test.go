@@ -91,6 +91,10 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AIRSHIP_POSTGRES_URL", "mysql://u:pw@db/x", "postgres_url: must be a postgres:// URL"},
 		{"AIRSHIP_POSTGRES_URL", "host=db password='unclosed", "postgres_url: is not a key=value connection string"},
 		{"AIRSHIP_REDIS_URL", "http://cache", "redis_url: must be a redis://"},
+		{"AIRSHIP_AMQP_URL", "http://u:pw@mq/", "amqp_url: must be an amqp:// or amqps:// URL"},
+		{"AIRSHIP_EVENTS_BATCH_SIZE", "0", "events_batch_size must be positive"},
+		{"AIRSHIP_EVENTS_BATCH_SIZE", "20000", "events_batch_size must be at most 10000"},
+		{"AIRSHIP_EVENTS_INTERVAL", "0s", "events_interval must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.env+"="+c.value, func(t *testing.T) {
@@ -143,6 +147,7 @@ func TestMaskedHidesSecrets(t *testing.T) {
 	for _, f := range forms {
 		c := Defaults()
 		c.PostgresURL, c.RedisURL, c.APIKeys = f.pg, f.redis, []string{key1}
+		c.AMQPURL = "amqps://airship:hunter2@mq:5671/shop?password=other"
 		out := fmt.Sprint(c.Masked()...)
 		for _, secret := range secrets {
 			if strings.Contains(out, secret) {

@@ -65,6 +65,10 @@ type server struct {
 	url    string
 	client *http.Client
 	cfg    app.Config
+	app    *app.App
+	// stop shuts the server down (as SIGTERM would); the test's clean-up
+	// does it otherwise.
+	stop func()
 }
 
 // testLogger logs warnings and errors to the test's log.
@@ -95,17 +99,21 @@ func startLogged(t *testing.T, cfg app.Config, log *slog.Logger) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	return &server{t: t, url: "http://" + ln.Addr().String(), client: newClient(t), cfg: cfg}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-served; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			a.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &server{t: t, url: "http://" + ln.Addr().String(), client: newClient(t), cfg: cfg, app: a, stop: stop}
 }
 
 func start(t *testing.T, b backend) *server { return startWith(t, b.config(t)) }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/airshipltd/airship/events"
 )
 
 // validate checks Config's validate tags; its custom rules are below.
@@ -19,6 +21,7 @@ var validate = func() *validator.Validate {
 		"redis_url":    func(s string) bool { return redisURLProblem(s) == "" },
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
+		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return fn(fl.Field().String()) }); err != nil {
 			panic(err)
@@ -39,6 +42,12 @@ func describe(c Config, fe validator.FieldError) string {
 		return key + " must be positive"
 	case "gte":
 		return key + " must not be negative"
+	case "lte", "max":
+		return fmt.Sprintf("%s must be at most %s", key, fe.Param())
+	case "printascii":
+		return key + " must be printable ASCII"
+	case "amqp_url":
+		return key + ": must be an amqp:// or amqps:// URL"
 	case "gtfield":
 		return key + " must be longer than request_timeout"
 	case "oneof":

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
@@ -27,16 +28,24 @@ import (
 type PGStore struct {
 	db                *sqlx.DB
 	create, get, list prepared
+	// events: write an event to the outbox with every change (WithEvents).
+	events bool
 	keyRecords
 }
 
 var _ Store = (*PGStore)(nil)
 
 // NewPGStore returns a store on a migrated PostgreSQL database.
-func NewPGStore(db *sqlx.DB) *PGStore {
+func NewPGStore(db *sqlx.DB, opts ...StoreOption) *PGStore {
+	o := applyOptions(opts)
+	create := createOrder
+	if o.events {
+		create = createOrderAndEvent
+	}
 	return &PGStore{
 		db:         db,
-		create:     prepared{query: createOrder},
+		events:     o.events,
+		create:     prepared{query: create},
 		get:        prepared{query: getOrder},
 		list:       prepared{query: listOrders},
 		keyRecords: keyRecords{q: func() sqlx.ExtContext { return db }, classify: pgErr},
@@ -68,7 +77,12 @@ func (p *prepared) get(ctx context.Context, db *sqlx.DB) (*sql.Stmt, error) {
 
 // createOrder writes the order, its lines and the claim of its reservation
 // in one statement, hence one round trip and one implicit transaction.
-const createOrder = `
+// createOrderAndEvent also writes the order_created event to the outbox
+// ($6 its message id, $7 the schema version), its body built as EventBody
+// builds it: numeric(18,2) as text has exactly two decimals, and the
+// relay compacts the whitespace json_build_object puts around colons.
+const (
+	createOrderWrites = `
 WITH o AS (
     INSERT INTO orders DEFAULT VALUES RETURNING id
 ), claim AS (
@@ -79,9 +93,23 @@ WITH o AS (
     FROM o, unnest($2::text[], $3::numeric[], $4::int[], $5::text[])
         WITH ORDINALITY AS l(product_id, price, quantity, incarnation, n)
     ORDER BY l.n
-    RETURNING id
-)
+    RETURNING id, product_id, price, quantity
+)`
+	createOrderEvent = `, ev AS (
+    INSERT INTO outbox (message_id, order_id, event_type, schema_version, body)
+    SELECT $6, o.id, '` + EventCreated + `', $7, json_build_object('order', json_build_object(
+        'id', o.id,
+        'order_details', (SELECT json_agg(json_build_object(
+            'id', d.id, 'product_id', d.product_id, 'price', d.price::text, 'quantity', d.quantity) ORDER BY d.id) FROM d)
+    ))::text
+    FROM o
+)`
+	createOrderResult = `
 SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id) FROM d`
+
+	createOrder         = createOrderWrites + createOrderResult
+	createOrderAndEvent = createOrderWrites + createOrderEvent + createOrderResult
+)
 
 // Create writes an order and claims its reservation atomically.
 func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
@@ -96,10 +124,13 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 		orderID int64
 		lineIDs pq.Int64Array
 	)
+	args := []any{reservationID, pq.StringArray(ids), pq.StringArray(prices), pq.Int64Array(qtys), pq.StringArray(incs)}
+	if s.events {
+		args = append(args, uuid.NewString(), EventSchemaVersion)
+	}
 	st, err := s.create.get(ctx, s.db)
 	if err == nil {
-		err = st.QueryRowContext(ctx, reservationID, pq.StringArray(ids), pq.StringArray(prices), pq.Int64Array(qtys), pq.StringArray(incs)).
-			Scan(&orderID, &lineIDs)
+		err = st.QueryRowContext(ctx, args...).Scan(&orderID, &lineIDs)
 	}
 	if isUniqueViolation(err) {
 		return Order{}, ErrReservationVoid
@@ -208,6 +239,11 @@ func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c 
 		if _, err := tx.ExecContext(ctx, touchOrder, id); err != nil {
 			return err
 		}
+		if s.events {
+			if err := writeEvent(ctx, tx, EventUpdated, out); err != nil {
+				return err
+			}
+		}
 		return s.recordChange(ctx, tx, id, c)
 	})
 	if err != nil {
@@ -228,6 +264,11 @@ func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
 		}
 		if _, err := tx.ExecContext(ctx, deleteOrd, id); err != nil {
 			return err
+		}
+		if s.events {
+			if err := writeEvent(ctx, tx, EventDeleted, o); err != nil {
+				return err
+			}
 		}
 		return s.recordChange(ctx, tx, id, c)
 	})

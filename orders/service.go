@@ -62,6 +62,10 @@ type Config struct {
 	// Tx, when set, runs changes to orders and stock in one transaction:
 	// for stores that share one database (SQLTransactor).
 	Tx Transactor
+	// Changed, when set, is called after an order change committed: the
+	// event relay publishes the change's event at once instead of at its
+	// next poll.
+	Changed func()
 }
 
 // NewService returns a Service on the orders store and the stock.
@@ -110,6 +114,9 @@ func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []New
 			}
 			return stock.Commit(ctx, r)
 		})
+		if err == nil {
+			s.changed()
+		}
 		return o, err
 	}
 	r := s.reservationAs(reservationID, stockLines(lines))
@@ -121,6 +128,7 @@ func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []New
 	if err != nil {
 		return s.settleAfter(ctx, r, err)
 	}
+	s.changed()
 	s.commit(ctx, r)
 	return o, nil
 }
@@ -174,6 +182,7 @@ func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (O
 			}
 			return s.orders.Get(ctx, id)
 		}
+		s.changed()
 		if r.ID != "" {
 			s.commit(ctx, r)
 		}
@@ -201,6 +210,7 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
+		s.changed()
 		s.restock(ctx, c.RestockID, give)
 		return nil
 	}
@@ -269,6 +279,13 @@ func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// changed tells Config.Changed that an order change committed.
+func (s *Service) changed() {
+	if s.cfg.Changed != nil {
+		s.cfg.Changed()
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 // still hold when it commits.
 type SQLStore struct {
 	conn sqlite.Conn
+	// events: write an event to the outbox with every change (WithEvents).
+	events bool
 	keyRecords
 }
 
@@ -31,10 +33,20 @@ var _ Store = (*SQLStore)(nil)
 
 // NewSQLStore returns a store on a database migrated with the sqlite
 // migrations.
-func NewSQLStore(pool *sqlx.DB) *SQLStore { return newSQLStore(sqlite.NewConn(pool)) }
+func NewSQLStore(pool *sqlx.DB, opts ...StoreOption) *SQLStore {
+	return newSQLStore(sqlite.NewConn(pool), applyOptions(opts))
+}
 
-func newSQLStore(conn sqlite.Conn) *SQLStore {
-	return &SQLStore{conn: conn, keyRecords: keyRecords{q: conn.Q, classify: sqlite.Classify}}
+func newSQLStore(conn sqlite.Conn, o storeOptions) *SQLStore {
+	return &SQLStore{conn: conn, events: o.events, keyRecords: keyRecords{q: conn.Q, classify: sqlite.Classify}}
+}
+
+// event writes an event about o to the outbox in tx, if events are on.
+func (s *SQLStore) event(ctx context.Context, tx *sqlx.Tx, eventType string, o Order) error {
+	if !s.events {
+		return nil
+	}
+	return sqlite.Classify(writeEvent(ctx, tx, eventType, o))
 }
 
 // liteNow is the current time in the format the migrations use for
@@ -95,6 +107,9 @@ func (s *SQLStore) Create(ctx context.Context, reservationID string, lines []New
 				return fmt.Errorf("create order: line %d: %w", i, sqlite.Classify(err))
 			}
 			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity, Incarnation: l.Incarnation}
+		}
+		if err := s.event(ctx, tx, EventCreated, o); err != nil {
+			return err
 		}
 		return liteClaimReservation(ctx, tx, reservationID, o.ID)
 	})
@@ -191,11 +206,13 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 		if _, err := tx.ExecContext(ctx, liteTouchOrder, id); err != nil {
 			return fmt.Errorf("update order %d: %w", id, sqlite.Classify(err))
 		}
-		if err := liteRecordChange(ctx, tx, id, c); err != nil {
+		if o, err = liteGetOne(ctx, tx, id); err != nil {
 			return err
 		}
-		o, err = liteGetOne(ctx, tx, id)
-		return err
+		if err := s.event(ctx, tx, EventUpdated, o); err != nil {
+			return err
+		}
+		return liteRecordChange(ctx, tx, id, c)
 	})
 	if err != nil {
 		return Order{}, err
@@ -224,6 +241,9 @@ func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
 		} else if n == 0 {
 			return &NotFoundError{ID: id}
+		}
+		if err := s.event(ctx, tx, EventDeleted, current); err != nil {
+			return err
 		}
 		return liteRecordChange(ctx, tx, id, c)
 	})
@@ -295,15 +315,21 @@ func (s *SQLStore) RestockDone(ctx context.Context, id string) error {
 // SQLTransactor runs changes to orders and stock in one transaction of
 // the embedded database, where both live: Service uses it so that an
 // order and its stock change commit together, and a failure undoes both.
-type SQLTransactor struct{ pool *sqlx.DB }
+type SQLTransactor struct {
+	pool *sqlx.DB
+	opts storeOptions
+}
 
-// NewSQLTransactor returns a transactor on the embedded database.
-func NewSQLTransactor(pool *sqlx.DB) SQLTransactor { return SQLTransactor{pool: pool} }
+// NewSQLTransactor returns a transactor on the embedded database; the
+// orders stores it binds to transactions have the options.
+func NewSQLTransactor(pool *sqlx.DB, opts ...StoreOption) SQLTransactor {
+	return SQLTransactor{pool: pool, opts: applyOptions(opts)}
+}
 
 // InTx runs fn with stores bound to one new transaction, committed if fn
 // returns nil and rolled back otherwise.
 func (t SQLTransactor) InTx(ctx context.Context, fn func(Store, Stock) error) error {
 	return sqlite.InTx(ctx, t.pool, func(tx *sqlx.Tx) error {
-		return fn(newSQLStore(sqlite.NewConn(t.pool).WithTx(tx)), products.NewSQLStore(t.pool).WithTx(tx))
+		return fn(newSQLStore(sqlite.NewConn(t.pool).WithTx(tx), t.opts), products.NewSQLStore(t.pool).WithTx(tx))
 	})
 }

@@ -1,9 +1,10 @@
 // Package testbackend gives tests their own real backends: a fresh
-// PostgreSQL database (migrated, or empty), a private Redis key space and
-// a temporary embedded database, each removed when the test ends. A backend that is
-// not running fails the test with how to start it. In -short mode (make
-// test-short) the tests that need PostgreSQL or Redis are skipped, so that
-// the unit tests run with no services at all.
+// PostgreSQL database (migrated, or empty), a private Redis key space, a
+// RabbitMQ vhost and a temporary embedded database, each removed when the
+// test ends. A backend that is not running fails the test with how to
+// start it. In -short mode (make test-short) the tests that need
+// PostgreSQL, Redis or RabbitMQ are skipped, so that the unit tests run
+// with no services at all.
 package testbackend
 
 import (

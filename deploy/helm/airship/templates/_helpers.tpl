@@ -105,7 +105,7 @@ AIRSHIP_DATA_DIR: "/data"
 {{/*
 The environment variables an airship container takes from a Secret.
 Arguments: dict "root" $, "secretName" NAME and "apiKeys" (whether to
-include AIRSHIP_API_KEYS).
+include the server's optional keys AIRSHIP_API_KEYS and AIRSHIP_AMQP_URL).
 */}}
 {{- define "airship.secretEnv" -}}
 {{- $root := .root }}
@@ -128,10 +128,16 @@ include AIRSHIP_API_KEYS).
       name: {{ .secretName }}
       key: AIRSHIP_API_KEYS
       optional: true
+- name: AIRSHIP_AMQP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: AIRSHIP_AMQP_URL
+      optional: true
 {{- end }}
 {{- end }}
 
-{{/* Secret data: the backend URLs and API keys, base64-encoded. */}}
+{{/* Secret data: the backend URLs, API keys and RabbitMQ URL, base64-encoded. */}}
 {{- define "airship.secretData" -}}
 {{- if ne .Values.mode "embedded" }}
 AIRSHIP_POSTGRES_URL: {{ .Values.secret.postgresUrl | b64enc | quote }}
@@ -139,6 +145,9 @@ AIRSHIP_REDIS_URL: {{ .Values.secret.redisUrl | b64enc | quote }}
 {{- end }}
 {{- if .Values.secret.apiKeys }}
 AIRSHIP_API_KEYS: {{ join "," .Values.secret.apiKeys | b64enc | quote }}
+{{- end }}
+{{- if .Values.secret.amqpUrl }}
+AIRSHIP_AMQP_URL: {{ .Values.secret.amqpUrl | b64enc | quote }}
 {{- end }}
 {{- end }}
 
