@@ -9,6 +9,7 @@ package testbackend
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -74,7 +75,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("open test database: %v", err)
 	}
 	defer pg.Close()
-	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
+	if err := migrate(ctx, pg.DB, migrations.Postgres); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
 	return u
@@ -187,10 +188,19 @@ func SQLite(t testing.TB) *sqlx.DB {
 		t.Fatalf("open embedded database: %v", err)
 	}
 	t.Cleanup(func() { sdb.Close() })
-	if err := migrations.Up(context.Background(), sdb.DB, migrations.SQLite, nil); err != nil {
+	if err := migrate(context.Background(), sdb.DB, migrations.SQLite); err != nil {
 		t.Fatalf("migrate embedded database: %v", err)
 	}
 	return sdb
+}
+
+// migrate applies every migration of the dialect to db.
+func migrate(ctx context.Context, db *sql.DB, d migrations.Dialect) error {
+	p, err := migrations.Provider(db, d, nil)
+	if err != nil {
+		return err
+	}
+	return migrations.Up(ctx, db, d, p, nil)
 }
 
 func redactURL(raw string) string {
@@ -199,4 +209,51 @@ func redactURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// LegacySchema is the old shop's orders schema as its alembic migration
+// (revision dd33cb03d01f) created it, with alembic's version table.
+const LegacySchema = `
+CREATE TABLE orders (
+    id SERIAL NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id)
+);
+CREATE TABLE order_details (
+    id SERIAL NOT NULL,
+    order_id INTEGER NOT NULL,
+    product_id VARCHAR NOT NULL,
+    price NUMERIC(18, 2) NOT NULL,
+    quantity INTEGER NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT fk_order_details_orders FOREIGN KEY(order_id) REFERENCES orders (id)
+);
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+INSERT INTO alembic_version (version_num) VALUES ('dd33cb03d01f');
+`
+
+// LegacyPostgresURL creates a fresh database holding LegacySchema, then
+// runs each of the statements (rows of the old shop, changes to its
+// schema) in it, and returns its URL; the database is dropped when the
+// test ends.
+func LegacyPostgresURL(t testing.TB, statements ...string) string {
+	t.Helper()
+	u := EmptyPostgresURL(t)
+	pg, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer pg.Close()
+	for _, s := range append([]string{LegacySchema}, statements...) {
+		if _, err := pg.Exec(s); err != nil {
+			t.Fatalf("build the old schema: %v\n%s", err, s)
+		}
+	}
+	return u
 }
