@@ -39,6 +39,15 @@ var backends = []backend{
 		c.DataDir = t.TempDir()
 		return c
 	}},
+	// The old shop's PostgreSQL schema (no rows), adopted in place when
+	// airship starts on it.
+	{"adopted-postgres+redis", func(t *testing.T) app.Config {
+		c := testConfig()
+		c.PostgresURL = testbackend.LegacyPostgresURL(t)
+		c.RedisURL = testbackend.RedisURL()
+		c.RedisPrefix = testbackend.RedisPrefix(t)
+		return c
+	}},
 }
 
 // testConfig is the default configuration with generous timeouts: the
