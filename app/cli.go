@@ -29,12 +29,16 @@ func Command() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "config file (default ./config.yaml if present)")
 	root.AddCommand(serveCommand(), migrateCommand(), versionCommand())
-	root.AddCommand(extraCommands...)
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
 
-// extraCommands are added by other files of this package (load test, seed).
-var extraCommands []*cobra.Command
+// extraCommands are added by other files of this package (load test,
+// seed, imports and exports): each makes a fresh command, so that every
+// command line parses into its own options.
+var extraCommands []func() *cobra.Command
 
 // Main runs the command line and returns the process exit code.
 func Main() int {
