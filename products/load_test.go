@@ -18,7 +18,10 @@ var loaders = []struct {
 	name string
 	new  func(t *testing.T) loader
 }{
-	{"redis", func(t *testing.T) loader { rdb, prefix := testbackend.Redis(t); return products.NewRedisStore(rdb, prefix) }},
+	{"redis", func(t *testing.T) loader {
+		rdb, prefix := testbackend.Redis(t)
+		return products.NewRedisStore(rdb, prefix)
+	}},
 	{"embedded", func(t *testing.T) loader { return products.NewSQLStore(testbackend.SQLite(t)) }},
 }
 
