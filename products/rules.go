@@ -67,8 +67,7 @@ func ParseCount(text string, lowest int64) (int64, string) {
 }
 
 // Problems returns every rule p breaks, as "field: problem" (nil when p
-// is valid). The incarnation, when set, must be 1 to 64 visible ASCII
-// characters.
+// is valid), the incarnation's included (see IncarnationProblem).
 func (p Product) Problems() []string {
 	var out []string
 	add := func(field, problem string) {
@@ -86,20 +85,21 @@ func (p Product) Problems() []string {
 			add(c.name, fmt.Sprintf("must be an integer from 0 to %d", MaxCount))
 		}
 	}
-	if !validIncarnation(p.Incarnation) {
-		add("incarnation", "must be 1 to 64 visible ASCII characters")
-	}
+	add("incarnation", IncarnationProblem(p.Incarnation))
 	return out
 }
 
-func validIncarnation(inc string) bool {
+// IncarnationProblem says what is wrong with an incarnation kept outside
+// a store (a dump): it is empty (none) or 1 to 64 visible ASCII
+// characters.
+func IncarnationProblem(inc string) string {
 	if len(inc) > 64 {
-		return false
+		return "must be at most 64 visible ASCII characters"
 	}
 	for i := 0; i < len(inc); i++ {
 		if inc[i] <= ' ' || inc[i] > '~' {
-			return false
+			return "must be at most 64 visible ASCII characters"
 		}
 	}
-	return true
+	return ""
 }
