@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -14,6 +15,12 @@ import (
 // and returns what it printed and its error.
 func runCommand(t *testing.T, cfg app.Config, args ...string) (string, error) {
 	t.Helper()
+	return runCommandIn(t, cfg, nil, args...)
+}
+
+// runCommandIn is runCommand with stdin as the standard input.
+func runCommandIn(t *testing.T, cfg app.Config, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
 	if cfg.Embedded() {
 		args = append(args, "--data-dir", cfg.DataDir)
 	} else {
@@ -24,6 +31,9 @@ func runCommand(t *testing.T, cfg app.Config, args ...string) (string, error) {
 	cmd.SetArgs(append(args, "--log-level", "warn"))
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
+	if stdin != nil {
+		cmd.SetIn(stdin)
+	}
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), err
 }

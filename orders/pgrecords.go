@@ -119,20 +119,48 @@ func (l *PGLoader) Load(ctx context.Context, batch []Record) (LoadResult, error)
 	return res, nil
 }
 
-// Finish moves the sequences of order and line ids past every id in the
-// tables, so that new orders continue after the loaded ones; a sequence
-// already further on stays where it is.
-func (l *PGLoader) Finish(ctx context.Context) error {
-	for _, table := range []string{"orders", "order_details"} {
-		var seq string
-		if err := l.tx.QueryRowxContext(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, table).Scan(&seq); err != nil {
-			return fmt.Errorf("sequence of %s: %w", table, pgErr(err))
+// LastIDs returns the highest order and line ids the database's
+// sequences handed out (0 if none).
+func (s *PGStore) LastIDs(ctx context.Context) (order, line int64, err error) {
+	ids := [2]int64{}
+	for i, table := range idTables {
+		seq, err := sequenceOf(ctx, s.db, table)
+		if err != nil {
+			return 0, 0, err
 		}
-		// seq comes from the catalog, quoted as an identifier.
-		_, err := l.tx.ExecContext(ctx, `
+		if err := s.db.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM `+seq).Scan(&ids[i]); err != nil {
+			return 0, 0, fmt.Errorf("sequence %s: %w", seq, pgErr(err))
+		}
+	}
+	return ids[0], ids[1], nil
+}
+
+// idTables are the tables whose ids orders keep, in the order of LastIDs.
+var idTables = [2]string{"orders", "order_details"}
+
+func sequenceOf(ctx context.Context, q sqlx.QueryerContext, table string) (string, error) {
+	var seq string
+	if err := q.QueryRowxContext(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, table).Scan(&seq); err != nil {
+		return "", fmt.Errorf("sequence of %s: %w", table, pgErr(err))
+	}
+	return seq, nil // from the catalog, quoted as an identifier
+}
+
+// Finish moves the sequences of order and line ids past every id in the
+// tables and past the given last ids, so that new orders continue after
+// the loaded ones and ids the source handed out are not handed out
+// again; a sequence already further on stays where it is.
+func (l *PGLoader) Finish(ctx context.Context, lastOrder, lastLine int64) error {
+	for i, table := range idTables {
+		seq, err := sequenceOf(ctx, l.tx, table)
+		if err != nil {
+			return err
+		}
+		_, err = l.tx.ExecContext(ctx, `
 SELECT setval($1, m) FROM (
-    SELECT GREATEST((SELECT max(id) FROM `+table+`), (SELECT CASE WHEN is_called THEN last_value END FROM `+seq+`)) AS m
-) s WHERE m IS NOT NULL`, seq)
+    SELECT GREATEST((SELECT max(id) FROM `+table+`), (SELECT CASE WHEN is_called THEN last_value END FROM `+seq+`),
+        NULLIF($2::bigint, 0)) AS m
+) s WHERE m IS NOT NULL`, seq, [2]int64{lastOrder, lastLine}[i])
 		if err != nil {
 			return fmt.Errorf("move sequence %s: %w", seq, pgErr(err))
 		}

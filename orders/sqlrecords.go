@@ -103,5 +103,37 @@ func (s *SQLStore) Load(ctx context.Context, batch []Record) (LoadResult, error)
 	return res, nil
 }
 
-// Finish does nothing: see Load.
-func (s *SQLStore) Finish(context.Context) error { return nil }
+const (
+	liteLastIDs = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'orders'), 0),
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'order_details'), 0)`
+	liteMoveSequence = `UPDATE sqlite_sequence SET seq = max(seq, $2) WHERE name = $1`
+	liteAddSequence  = `INSERT INTO sqlite_sequence (name, seq)
+SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = $1)`
+)
+
+// LastIDs returns the highest order and line ids the database handed out
+// (AUTOINCREMENT never hands them out again), 0 if none.
+func (s *SQLStore) LastIDs(ctx context.Context) (order, line int64, err error) {
+	if err := s.conn.Q().QueryRowxContext(ctx, liteLastIDs).Scan(&order, &line); err != nil {
+		return 0, 0, fmt.Errorf("last ids: %w", sqlite.Classify(err))
+	}
+	return order, line, nil
+}
+
+// Finish moves the id sequences past the given last ids (SQLite already
+// moved them past the loaded ids: see Load).
+func (s *SQLStore) Finish(ctx context.Context, lastOrder, lastLine int64) error {
+	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		for _, seq := range []struct {
+			name string
+			last int64
+		}{{"orders", lastOrder}, {"order_details", lastLine}} {
+			for _, q := range []string{liteMoveSequence, liteAddSequence} {
+				if _, err := tx.ExecContext(ctx, q, seq.name, seq.last); err != nil {
+					return fmt.Errorf("move sequence of %s: %w", seq.name, err)
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -10,12 +10,14 @@
 //	…every product, in id order (byte order)…
 //	{"order":{"id":1,"created_at":"2026-11-27T10:00:00.123Z","updated_at":"…","lines":[{"id":1,"product_id":"the_odyssey","price":"100000.99","quantity":1,"incarnation":"5f0c…","created_at":"…","updated_at":"…"}]}}
 //	…every order, in id order, its lines in id order…
-//	{"end":{"products":1,"orders":1,"lines":1,"sha256":"…"}}
+//	{"end":{"products":1,"orders":1,"lines":1,"last_order_id":3,"last_line_id":4,"sha256":"…"}}
 //
 // Timestamps are UTC to the millisecond; prices have two decimals. The
-// trailer counts the records and holds the SHA-256 of every byte before
-// it, so a truncated or altered dump is detected before anything of it
-// is used. The same data always gives the same bytes.
+// trailer counts the records, gives the highest order and line ids the
+// store ever handed out (so that ids of deleted orders are not handed out
+// again after an import), and holds the SHA-256 of every byte before it,
+// so a truncated or altered dump is detected before anything of it is
+// used. The same data always gives the same bytes.
 package dump
 
 import (
@@ -77,6 +79,7 @@ type (
 	}
 	trailer struct {
 		Counts
+		IDs
 		SHA256 string `json:"sha256"`
 	}
 	// entry is one line of a dump: exactly one field is set.
@@ -93,6 +96,12 @@ type Counts struct {
 	Products int64 `json:"products"`
 	Orders   int64 `json:"orders"`
 	Lines    int64 `json:"lines"`
+}
+
+// IDs are the highest order and line ids a store ever handed out.
+type IDs struct {
+	LastOrderID int64 `json:"last_order_id"`
+	LastLineID  int64 `json:"last_line_id"`
 }
 
 // Writer writes a dump: every product, then every order, then Close.
@@ -148,9 +157,10 @@ func (d *Writer) Order(r orders.Record) error {
 	return d.err
 }
 
-// Close writes the trailer and flushes; it returns what the dump holds.
-func (d *Writer) Close() (Counts, error) {
-	d.put(entry{End: &trailer{Counts: d.counts, SHA256: hex.EncodeToString(d.sum.Sum(nil))}})
+// Close writes the trailer with ids and flushes; it returns what the dump
+// holds.
+func (d *Writer) Close(ids IDs) (Counts, error) {
+	d.put(entry{End: &trailer{Counts: d.counts, IDs: ids, SHA256: hex.EncodeToString(d.sum.Sum(nil))}})
 	if d.err == nil {
 		d.err = d.w.Flush()
 	}
@@ -187,9 +197,11 @@ type Reader struct {
 	sum       hash.Hash
 	line      int64
 	counts    Counts
+	ids       IDs
 	done      bool
 	lastID    string
 	lastOrder int64
+	lastLine  int64
 }
 
 // NewReader reads the header of a dump.
@@ -210,6 +222,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Counts returns the records read so far.
 func (d *Reader) Counts() Counts { return d.counts }
+
+// IDs returns the trailer's ids, once Next returned io.EOF.
+func (d *Reader) IDs() IDs { return d.ids }
 
 // next reads and decodes one line.
 func (d *Reader) next() (entry, error) {
@@ -305,13 +320,16 @@ func (d *Reader) end(t *trailer) error {
 	if t.Counts != d.counts {
 		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer counts %+v but the dump holds %+v: records are missing or added", t.Counts, d.counts)}
 	}
+	if t.LastOrderID < d.lastOrder || t.LastLineID < d.lastLine || t.LastOrderID > maxID || t.LastLineID > maxID {
+		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's last ids %+v are below the ids of the records or out of range", t.IDs)}
+	}
 	if sum := hex.EncodeToString(d.sum.Sum(nil)); t.SHA256 != sum {
 		return &Error{Line: d.line, Problem: "the checksum does not match: the dump was altered or corrupted"}
 	}
 	if rest, err := d.readLine(); err != nil || rest != nil {
 		return &Error{Line: d.line + 1, Problem: "data after the trailer"}
 	}
-	d.done = true
+	d.done, d.ids = true, t.IDs
 	return io.EOF
 }
 
@@ -362,6 +380,7 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 			bad("%sid: must be from 1 to %d, increasing", at, maxID)
 		}
 		lastLine = l.ID
+		d.lastLine = max(d.lastLine, l.ID)
 		if l.ProductID == "" || len(l.ProductID) > 1024 {
 			bad("%sproduct_id: must be 1 to 1024 bytes", at)
 		}

@@ -33,7 +33,7 @@ func sample(t *testing.T) []byte {
 			t.Fatal(err)
 		}
 	}
-	counts, err := w.Close()
+	counts, err := w.Close(IDs{LastOrderID: 7, LastLineID: 40})
 	if err != nil || counts != (Counts{Products: 3, Orders: 3, Lines: 3}) {
 		t.Fatalf("Close = %+v, %v", counts, err)
 	}
@@ -78,7 +78,7 @@ func TestRoundTrip(t *testing.T) {
 			w.Order(*it.Order)
 		}
 	}
-	if _, err := w.Close(); err != nil || !bytes.Equal(again.Bytes(), b) {
+	if _, err := w.Close(IDs{LastOrderID: 7, LastLineID: 40}); err != nil || !bytes.Equal(again.Bytes(), b) {
 		t.Fatalf("rewritten dump differs (%v):\n%s\nwas\n%s", err, again.Bytes(), b)
 	}
 }
@@ -107,6 +107,7 @@ func TestDamagedDumps(t *testing.T) {
 		{"bad product", bytes.Replace(b, []byte(`"id":"c"`), []byte(`"id":"c:d"`), 1), "product c:d: id:"},
 		{"bad price", bytes.Replace(b, []byte(`"price":"5.50"`), []byte(`"price":"5.5"`), 1), "price"},
 		{"bad time", bytes.Replace(b, []byte(`.123Z`), []byte(`.123+01:00`), 1), "created_at"},
+		{"ids below the records", bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":5`), 1), "last ids"},
 		{"invalid UTF-8", bytes.Replace(b, []byte(`Title a`), []byte("Title \xff"), 1), "UTF-8"},
 	}
 	for _, c := range cases {
