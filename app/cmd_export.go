@@ -94,45 +94,70 @@ func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdo
 	return nil
 }
 
-// writeDump writes every product, then every order, a page at a time.
+// writeDump writes every product, then every order: pages are read
+// ahead, a few at a time, while the previous ones are encoded.
 func writeDump(ctx context.Context, w io.Writer, ps products.Store, recs orderRecords, bar *progress) (dump.Counts, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader when writing fails
 	d := dump.NewWriter(w)
-	for cursor := ""; ; {
-		page, err := ps.List(ctx, cursor, dumpBatch)
-		if err != nil {
-			return dump.Counts{}, err
+	for b := range readPages(ctx, ps, recs) {
+		if b.err != nil {
+			return dump.Counts{}, b.err
 		}
-		for _, p := range page.Products {
+		for _, p := range b.products {
 			if err := d.Product(p); err != nil {
 				return dump.Counts{}, err
 			}
 		}
-		bar.Add(len(page.Products))
-		if cursor = page.Next; cursor == "" {
-			break
-		}
-	}
-	for after := int64(0); ; {
-		page, err := recs.Records(ctx, after, dumpBatch)
-		if err != nil {
-			return dump.Counts{}, err
-		}
-		for _, r := range page {
+		for _, r := range b.orders {
 			if err := d.Order(r); err != nil {
 				return dump.Counts{}, err
 			}
 		}
-		bar.Add(len(page))
-		if len(page) < dumpBatch {
-			break
-		}
-		after = page[len(page)-1].ID
+		bar.Add(len(b.products) + len(b.orders))
+	}
+	if err := ctx.Err(); err != nil {
+		return dump.Counts{}, err
 	}
 	lastOrder, lastLine, err := recs.LastIDs(ctx)
 	if err != nil {
 		return dump.Counts{}, err
 	}
 	return d.Close(dump.IDs{LastOrderID: lastOrder, LastLineID: lastLine})
+}
+
+// readPages sends every product, then every order, a page at a time (or
+// the error that stopped it) until ctx ends.
+func readPages(ctx context.Context, ps products.Store, recs orderRecords) <-chan batch {
+	out := make(chan batch, 4)
+	send := func(b batch) bool {
+		select {
+		case out <- b:
+			return b.err == nil
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		for cursor := ""; ; {
+			page, err := ps.List(ctx, cursor, dumpBatch)
+			if !send(batch{products: page.Products, err: err}) {
+				return
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+		for after := int64(0); ; {
+			page, err := recs.Records(ctx, after, dumpBatch)
+			if !send(batch{orders: page, err: err}) || len(page) < dumpBatch {
+				return
+			}
+			after = page[len(page)-1].ID
+		}
+	}()
+	return out
 }
 
 // outputFile returns where to write: stdout, or a temporary file beside

@@ -34,16 +34,17 @@ store (the same configuration as serve), keeping every id, incarnation,
 price and timestamp; the id sequences move past the loaded orders, so new
 orders continue after them.
 
-The dump is read from standard input, or from FILE. It is first read
-whole and checked (format, version, every record, the trailer's counts and
-checksum): a truncated or corrupted dump is refused before anything is
-written. Standard input is kept in a temporary file meanwhile.
+The dump is read from standard input, or from FILE, in one streaming pass:
+every record is checked as it is read (the rules of the API, ids in
+order), and the trailer's counts and checksum at the end. A truncated,
+corrupted or invalid dump, or any failure, fails the import and nothing of
+it stays: the embedded store loads everything in one transaction,
+PostgreSQL the orders in one transaction committed last, and the products
+written to Redis are deleted again.
 
 A store that already holds products or orders is refused unless --merge is
 given; then records already there and equal are skipped, and any record
-there with other fields stops the import. Nothing of a failed import stays:
-the embedded store loads everything in one transaction, PostgreSQL the
-orders in one transaction, and products written to Redis are deleted again.`,
+there with other fields stops the import.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := loadConfig(cmd)
@@ -76,16 +77,23 @@ var (
 type importReport struct {
 	products, equalProducts int
 	orders, equalOrders     int
+	counts                  dump.Counts
 }
 
 func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, merge bool, stdin io.Reader, out, progressOut io.Writer) error {
-	src, cleanup, err := checkedDump(in, stdin, progressOut)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
+	src := stdin
+	if in != "" && in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		src = f
 	}
-	defer cleanup()
-	counts := src.counts
-
+	rd, err := dump.NewReader(src) // a file that is no dump fails here
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -93,7 +101,7 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, me
 	defer b.close()
 
 	var r importReport
-	bar := startProgress(progressOut, "import", counts.Products+counts.Orders)
+	bar := startProgress(progressOut, "import", -1)
 	if b.embedded {
 		// Products and orders in one transaction of the embedded store.
 		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
@@ -101,16 +109,16 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, me
 			if err := refuseNonEmpty(ctx, pstore, ostore, merge); err != nil {
 				return err
 			}
-			return r.load(ctx, src, pstore, ostore, bar)
+			return r.load(ctx, rd, pstore, ostore, bar)
 		})
 	} else {
-		err = r.loadPostgresRedis(ctx, b, src, merge, bar)
+		err = r.loadPostgresRedis(ctx, b, rd, merge, bar)
 	}
 	took := bar.Finish()
 	if err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
 	}
-	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s", r.products, r.orders, counts.Lines, took.Round(1e6))
+	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s", r.products, r.orders, r.counts.Lines, took.Round(1e6))
 	if merge {
 		fmt.Fprintf(out, "; already there and equal: %d products, %d orders", r.equalProducts, r.equalOrders)
 	}
@@ -121,7 +129,7 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, me
 // loadPostgresRedis loads the orders in one PostgreSQL transaction,
 // committed last, and the products into Redis, deleting those it created
 // again if anything fails.
-func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, src *checked, merge bool, bar *progress) (err error) {
+func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, merge bool, bar *progress) (err error) {
 	recs, _ := b.orders.(orderRecords)
 	loader, _ := b.products.(productLoader)
 	if recs == nil || loader == nil {
@@ -147,8 +155,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, src *
 			}
 		}
 	}()
-	ol := orders.NewPGLoader(tx)
-	if err := r.load(ctx, src, journal.wrap(loader, merge), ol, bar); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(loader, merge), orders.NewPGLoader(tx), bar); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -174,22 +181,91 @@ func refuseNonEmpty(ctx context.Context, ps products.Store, recs orderRecords, m
 	return nil
 }
 
-// load reads the checked dump again and writes it in batches.
-func (r *importReport) load(ctx context.Context, src *checked, pl productLoader, ol orderLoader, bar *progress) error {
-	rd, f, err := src.open()
-	if err != nil {
+// batch is a run of products or of orders read from a dump, or the
+// error that ended the reading.
+type batch struct {
+	products []products.Product
+	orders   []orders.Record
+	err      error
+}
+
+// readBatches reads the dump in batches of dumpBatch records, checking
+// each, and sends them on the returned channel (closed at the end of a
+// sound dump, after an error batch otherwise) until ctx ends. It reads
+// ahead while the caller writes.
+func readBatches(ctx context.Context, rd *dump.Reader) <-chan batch {
+	out := make(chan batch, 4)
+	go func() {
+		defer close(out)
+		var cur batch
+		send := func(b batch) bool {
+			select {
+			case out <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			item, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				if len(cur.products)+len(cur.orders) > 0 {
+					send(cur)
+				}
+				return
+			}
+			if err != nil {
+				send(batch{err: err})
+				return
+			}
+			if item.Order != nil && len(cur.products) > 0 { // the orders begin
+				if !send(cur) {
+					return
+				}
+				cur = batch{}
+			}
+			if item.Product != nil {
+				cur.products = append(cur.products, *item.Product)
+			} else {
+				cur.orders = append(cur.orders, *item.Order)
+			}
+			if len(cur.products)+len(cur.orders) == dumpBatch {
+				if !send(cur) {
+					return
+				}
+				cur = batch{}
+			}
+		}
+	}()
+	return out
+}
+
+// load writes the dump's records in batches as they are read, then moves
+// the id sequences; it fails, leaving its caller to undo what it wrote,
+// on the first damaged record or conflict.
+func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol orderLoader, bar *progress) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader when load fails
+	for b := range readBatches(ctx, rd) {
+		if b.err != nil {
+			return b.err
+		}
+		if err := r.loadBatch(ctx, b, pl, ol); err != nil {
+			return err
+		}
+		bar.Add(len(b.products) + len(b.orders))
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer f.Close()
-	var (
-		ps  []products.Product
-		ors []orders.Record
-	)
-	flushProducts := func() error {
-		if len(ps) == 0 {
-			return nil
-		}
-		loaded, err := pl.Load(ctx, ps, products.LoadMode{})
+	r.counts = rd.Counts()
+	ids := rd.IDs()
+	return ol.Finish(ctx, ids.LastOrderID, ids.LastLineID)
+}
+
+func (r *importReport) loadBatch(ctx context.Context, b batch, pl productLoader, ol orderLoader) error {
+	if len(b.products) > 0 {
+		loaded, err := pl.Load(ctx, b.products, products.LoadMode{})
 		if err != nil {
 			return err
 		}
@@ -201,21 +277,15 @@ func (r *importReport) load(ctx context.Context, src *checked, pl productLoader,
 			case products.Equal:
 				r.equalProducts++
 			default:
-				conflicts = append(conflicts, "product "+ps[i].ID+": a product with this id is here and differs")
+				conflicts = append(conflicts, "product "+b.products[i].ID+": a product with this id is here and differs")
 			}
 		}
 		if conflicts != nil {
 			return conflictError(conflicts)
 		}
-		bar.Add(len(ps))
-		ps = ps[:0]
-		return nil
 	}
-	flushOrders := func() error {
-		if len(ors) == 0 {
-			return nil
-		}
-		res, err := ol.Load(ctx, ors)
+	if len(b.orders) > 0 {
+		res, err := ol.Load(ctx, b.orders)
 		if err != nil {
 			return err
 		}
@@ -224,43 +294,8 @@ func (r *importReport) load(ctx context.Context, src *checked, pl productLoader,
 		}
 		r.orders += res.Created
 		r.equalOrders += res.Equal
-		bar.Add(len(ors))
-		ors = ors[:0]
-		return nil
 	}
-	for {
-		item, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("the dump changed since it was checked: %w", err)
-		}
-		switch {
-		case item.Product != nil:
-			if ps = append(ps, *item.Product); len(ps) == dumpBatch {
-				if err := flushProducts(); err != nil {
-					return err
-				}
-			}
-		default:
-			if err := flushProducts(); err != nil {
-				return err
-			}
-			if ors = append(ors, *item.Order); len(ors) == dumpBatch {
-				if err := flushOrders(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if err := flushProducts(); err != nil {
-		return err
-	}
-	if err := flushOrders(); err != nil {
-		return err
-	}
-	return ol.Finish(ctx, src.ids.LastOrderID, src.ids.LastLineID)
+	return nil
 }
 
 func conflictError(conflicts []string) error {
@@ -271,85 +306,6 @@ func conflictError(conflicts []string) error {
 		conflicts = conflicts[:most]
 	}
 	return fmt.Errorf("records of the dump conflict with the store: %s%s", strings.Join(conflicts, "; "), more)
-}
-
-// checked is a dump that was read whole and found sound: a file to read
-// it again from.
-type checked struct {
-	path   string
-	counts dump.Counts
-	ids    dump.IDs
-}
-
-func (c *checked) open() (*dump.Reader, io.Closer, error) {
-	f, err := os.Open(c.path)
-	if err != nil {
-		return nil, nil, err
-	}
-	rd, err := dump.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return rd, f, nil
-}
-
-// checkedDump reads the dump in file (standard input if empty) to its
-// trailer and checks it; standard input is kept in a temporary file that
-// cleanup removes.
-func checkedDump(file string, stdin io.Reader, progressOut io.Writer) (*checked, func(), error) {
-	var (
-		src     io.Reader
-		path    = file
-		cleanup = func() {}
-		spool   *os.File
-		spooled *bufio.Writer
-	)
-	if file == "" || file == "-" {
-		f, err := os.CreateTemp("", "airship-import-*.jsonl")
-		if err != nil {
-			return nil, nil, err
-		}
-		spool, spooled, path = f, bufio.NewWriterSize(f, 1<<20), f.Name()
-		cleanup = func() { f.Close(); os.Remove(f.Name()) }
-		src = io.TeeReader(stdin, spooled)
-	} else {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		src = f
-	}
-	bar := startProgress(progressOut, "check dump", -1)
-	counts, ids, err := readThrough(src, bar)
-	bar.Finish()
-	if err == nil && spool != nil {
-		if err = spooled.Flush(); err == nil {
-			err = spool.Close()
-		}
-	}
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return &checked{path: path, counts: counts, ids: ids}, cleanup, nil
-}
-
-// readThrough reads a dump to its trailer, checking every record.
-func readThrough(src io.Reader, bar *progress) (dump.Counts, dump.IDs, error) {
-	rd, err := dump.NewReader(src)
-	if err != nil {
-		return dump.Counts{}, dump.IDs{}, err
-	}
-	for {
-		if _, err := rd.Next(); errors.Is(err, io.EOF) {
-			return rd.Counts(), rd.IDs(), nil
-		} else if err != nil {
-			return dump.Counts{}, dump.IDs{}, err
-		}
-		bar.Add(1)
-	}
 }
 
 // createdJournal remembers, in a temporary file, the ids of the products

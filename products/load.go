@@ -112,32 +112,20 @@ WHERE id = $1`
 
 // Load writes the products of a batch that are not there, in one
 // transaction (or the one the store is bound to), and reports what it did
-// with each (see Loaded). A product without an incarnation gets a new one
-// when created. The products must be valid and their ids distinct.
+// with each (see Loaded): one prepared INSERT a product, and a read of
+// the product that is there only when the id is taken. A product without
+// an incarnation gets a new one when created. The products must be valid
+// and their ids distinct.
 func (s *SQLStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loaded, error) {
 	out := make([]Loaded, len(ps))
 	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		insert, err := tx.PrepareContext(ctx, sqlCreate)
+		if err != nil {
+			return fmt.Errorf("load products: %w", err)
+		}
+		defer insert.Close()
 		for i, p := range ps {
-			var there Product
-			err := tx.GetContext(ctx, &there, sqlGetProduct, p.ID)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				out[i], err = Created, nil
-				if !mode.DryRun {
-					_, err = tx.ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p))
-				}
-			case err != nil:
-			case same(there, p):
-				out[i] = Equal
-			case !mode.Overwrite:
-				out[i] = Conflicting
-			default:
-				out[i] = Overwritten
-				if !mode.DryRun {
-					_, err = tx.ExecContext(ctx, sqlOverwrite, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock)
-				}
-			}
-			if err != nil {
+			if err := loadOne(ctx, tx, insert, p, mode, &out[i]); err != nil {
 				return fmt.Errorf("load product %s: %w", p.ID, err)
 			}
 		}
@@ -147,4 +135,36 @@ func (s *SQLStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loa
 		return nil, err
 	}
 	return out, nil
+}
+
+func loadOne(ctx context.Context, tx *sqlx.Tx, insert *sql.Stmt, p Product, mode LoadMode, out *Loaded) error {
+	if !mode.DryRun {
+		res, err := insert.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			*out = Created
+			return err
+		}
+	}
+	var there Product
+	err := tx.GetContext(ctx, &there, sqlGetProduct, p.ID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // a dry run
+		*out = Created
+		return nil
+	case err != nil:
+		return err
+	case same(there, p):
+		*out = Equal
+	case !mode.Overwrite:
+		*out = Conflicting
+	default:
+		*out = Overwritten
+		if !mode.DryRun {
+			_, err = tx.ExecContext(ctx, sqlOverwrite, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock)
+		}
+	}
+	return err
 }
