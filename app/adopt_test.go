@@ -7,31 +7,12 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
-// oldShop is what the old shop left in PostgreSQL: orders with naive UTC
-// timestamps, a gap where order 3 was deleted, and a line of a product
-// that no longer exists.
-const oldShop = `
-INSERT INTO orders (id, created_at, updated_at) VALUES
-    (1, '2019-05-01 10:00:00', '2019-05-01 10:00:00'),
-    (2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
-    (4, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
-INSERT INTO order_details (id, order_id, product_id, price, quantity, created_at, updated_at) VALUES
-    (1, 1, 'the_odyssey', 100000.99, 1, '2019-05-01 10:00:00', '2019-05-01 10:00:00'),
-    (2, 2, 'the_odyssey', 5, 2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
-    (3, 2, 'the_enigma', 99.9, 1, '2019-05-02 11:30:00', '2019-05-02 11:30:00'),
-    (5, 4, 'the_enigma', 0, 3, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
-SELECT setval('orders_id_seq', 4), setval('order_details_id_seq', 5);
-`
-
 // TestAdoptedShop starts airship on the old shop's database: `migrate
 // status` announces the adoption, the old orders read back field for
 // field, new orders get the next ids, and old orders can be changed and
 // deleted.
 func TestAdoptedShop(t *testing.T) {
-	cfg := testConfig()
-	cfg.PostgresURL = testbackend.LegacyPostgresURL(t, oldShop)
-	cfg.RedisURL = testbackend.RedisURL()
-	cfg.RedisPrefix = testbackend.RedisPrefix(t)
+	cfg := production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t, testbackend.LegacyOrders) })(t)
 	env := []string{"AIRSHIP_POSTGRES_URL=" + cfg.PostgresURL, "AIRSHIP_REDIS_URL=" + cfg.RedisURL, "AIRSHIP_REDIS_PREFIX=" + cfg.RedisPrefix}
 
 	out, err := migrateCmd(t, env, "status")

@@ -27,13 +27,7 @@ type backend struct {
 }
 
 var backends = []backend{
-	{"postgres+redis", func(t *testing.T) app.Config {
-		c := testConfig()
-		c.PostgresURL = testbackend.PostgresURL(t)
-		c.RedisURL = testbackend.RedisURL()
-		c.RedisPrefix = testbackend.RedisPrefix(t)
-		return c
-	}},
+	{"postgres+redis", production(testbackend.PostgresURL)},
 	{"embedded", func(t *testing.T) app.Config {
 		c := testConfig()
 		c.DataDir = t.TempDir()
@@ -41,13 +35,19 @@ var backends = []backend{
 	}},
 	// The old shop's PostgreSQL schema (no rows), adopted in place when
 	// airship starts on it.
-	{"adopted-postgres+redis", func(t *testing.T) app.Config {
+	{"adopted-postgres+redis", production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t) })},
+}
+
+// production returns the configuration of PostgreSQL (a fresh database
+// from postgresURL) and Redis (a fresh key prefix).
+func production(postgresURL func(testing.TB) string) func(t *testing.T) app.Config {
+	return func(t *testing.T) app.Config {
 		c := testConfig()
-		c.PostgresURL = testbackend.LegacyPostgresURL(t)
+		c.PostgresURL = postgresURL(t)
 		c.RedisURL = testbackend.RedisURL()
 		c.RedisPrefix = testbackend.RedisPrefix(t)
 		return c
-	}},
+	}
 }
 
 // testConfig is the default configuration with generous timeouts: the

@@ -5,9 +5,9 @@
 # /usr/bin/time -v (elapsed time and peak RSS), and checks that every
 # round trip gives back the very same dump:
 #
-#   seed PostgreSQL + Redis (A) to export A to import into embedded (E)
-#   to export E (same bytes as A's) to import into PostgreSQL + Redis (B)
-#   to export B (same bytes as A's)
+#   seed PostgreSQL + Redis (A); export A; import that into the embedded
+#   store (E); export E (the same bytes as A's); import that into
+#   PostgreSQL + Redis (B); export B (the same bytes as A's).
 #
 # Settings (environment): PRODUCTS, ORDERS, PG_ADMIN_URL (a server where
 # the user may CREATE DATABASE), REDIS_URL, WORK (a directory for the
@@ -38,12 +38,9 @@ cleanup() {
   [ "${KEEP:-}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-cleanup_keep=${KEEP:-}
-KEEP=1 cleanup # a previous run's leftovers, but not this run's directory
-KEEP=$cleanup_keep
 
 for db in airship_dumpperf_a airship_dumpperf_b; do
-  psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $db"
+  psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 done
 
 echo "building airship"

@@ -238,6 +238,23 @@ CREATE TABLE alembic_version (
 INSERT INTO alembic_version (version_num) VALUES ('dd33cb03d01f');
 `
 
+// LegacyOrders are orders as the old shop left them in LegacySchema:
+// naive timestamps in UTC (one to the microsecond), a gap where order 3
+// was deleted, a line of a product that may no longer exist, and the
+// sequences where the old shop left them.
+const LegacyOrders = `
+INSERT INTO orders (id, created_at, updated_at) VALUES
+    (1, '2019-05-01 10:00:00.123456', '2019-05-01 10:00:00.123456'),
+    (2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
+    (4, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+INSERT INTO order_details (id, order_id, product_id, price, quantity, created_at, updated_at) VALUES
+    (1, 1, 'the_odyssey', 100000.99, 1, '2019-05-01 10:00:00.123456', '2019-05-01 10:00:00.123456'),
+    (2, 2, 'the_odyssey', 5, 2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
+    (3, 2, 'the_enigma', 99.9, 1, '2019-05-02 11:30:00', '2019-05-02 11:30:00'),
+    (5, 4, 'the_enigma', 0, 3, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+SELECT setval('orders_id_seq', 4), setval('order_details_id_seq', 5);
+`
+
 // LegacyPostgresURL creates a fresh database holding LegacySchema, then
 // runs each of the statements (rows of the old shop, changes to its
 // schema) in it, and returns its URL; the database is dropped when the
