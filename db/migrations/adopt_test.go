@@ -255,3 +255,23 @@ func TestConcurrentAdoption(t *testing.T) {
 		t.Errorf("%d adoptions, %d orders; want 1 and 3", adoptions, orders)
 	}
 }
+
+// TestAnotherApplicationsAlembic: an alembic_version table without the
+// old orders tables belongs to another application sharing the database;
+// airship creates its schema beside it.
+func TestAnotherApplicationsAlembic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := open(t, testbackend.EmptyPostgresURL(t))
+	if _, err := db.Exec(`CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY);
+INSERT INTO alembic_version VALUES ('0123abcd')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(ctx, db); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	var adopted bool
+	if err := db.QueryRow(`SELECT to_regclass('airship_adoption') IS NOT NULL`).Scan(&adopted); err != nil || adopted {
+		t.Fatalf("adopted: %v, %v; want a plain airship schema", adopted, err)
+	}
+}
