@@ -16,7 +16,7 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
-func init() { extraCommands = append(extraCommands, exportCommand, importCommand) }
+func init() { extraCommands = append(extraCommands, exportCommand) }
 
 // dumpBatch is how many products or orders export and import read or
 // write at a time.

@@ -21,6 +21,8 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
+func init() { extraCommands = append(extraCommands, importCommand) }
+
 func importCommand() *cobra.Command {
 	var (
 		in    string

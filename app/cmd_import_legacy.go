@@ -40,7 +40,8 @@ Running it again changes nothing: a product already there with the same
 fields counts as "already present and equal"; one there with other fields
 is "conflicting" and left as it is unless --overwrite is given (then its
 fields are replaced and it keeps its incarnation). A hash that breaks a
-rule is "rejected", with the reason. --dry-run reports without writing.
+rule is "rejected", with the reason. --dry-run reports without writing any
+product.
 
 It exits non-zero when a product was rejected or left conflicting.`,
 		Args: cobra.NoArgs,
@@ -67,7 +68,7 @@ It exits non-zero when a product was rejected or left conflicting.`,
 	fs := cmd.Flags()
 	fs.StringVar(&opts.from, "from", "", "URL of the old shop's Redis, e.g. redis://old-redis:6379/0")
 	fs.StringVar(&opts.pattern, "pattern", "products:*", "SCAN pattern of the product hashes; the id follows the part before the first glob character")
-	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported, write nothing")
+	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported; write no product")
 	fs.BoolVar(&opts.overwrite, "overwrite", false, "replace the fields of products already there with other fields")
 	fs.IntVar(&opts.batch, "batch", 1000, "keys read per SCAN and products written per round trip")
 	AddFlags(fs, false)
