@@ -77,6 +77,7 @@ var (
 
 // importReport counts what import wrote and found already there.
 type importReport struct {
+	mu                      sync.Mutex // load's workers count concurrently
 	products, equalProducts int
 	orders, equalOrders     int
 	counts                  dump.Counts
@@ -111,7 +112,7 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, me
 			if err := refuseNonEmpty(ctx, pstore, ostore, merge); err != nil {
 				return err
 			}
-			return r.load(ctx, rd, pstore, ostore, bar)
+			return r.load(ctx, rd, pstore, ostore, bar, 0)
 		})
 	} else {
 		err = r.loadPostgresRedis(ctx, b, rd, merge, bar)
@@ -157,11 +158,15 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(loader, merge), orders.NewPGLoader(tx), bar); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(loader, merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
+
+// redisLoaders is how many product batches an import into Redis loads at
+// a time.
+const redisLoaders = 4
 
 // refuseNonEmpty refuses a store that has products or orders, unless merge.
 func refuseNonEmpty(ctx context.Context, ps products.Store, recs orderRecords, merge bool) error {
@@ -244,59 +249,99 @@ func readBatches(ctx context.Context, rd *dump.Reader) <-chan batch {
 
 // load writes the dump's records in batches as they are read, then moves
 // the id sequences; it fails, leaving its caller to undo what it wrote,
-// on the first damaged record or conflict.
-func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol orderLoader, bar *progress) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the reader when load fails
-	for b := range readBatches(ctx, rd) {
-		if b.err != nil {
-			return b.err
-		}
-		if err := r.loadBatch(ctx, b, pl, ol); err != nil {
-			return err
-		}
-		bar.Add(len(b.products) + len(b.orders))
+// on the first damaged record or conflict. With workers > 0, that many
+// goroutines load product batches side by side (and beside the orders),
+// which keeps a Redis busy while each waits for its pipeline; with 0,
+// everything runs in order on the caller's goroutine (one transaction).
+func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol orderLoader, bar *progress, workers int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil) // stops the reader and the workers when load fails
+	productBatches := make(chan []products.Product)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ps := range productBatches {
+				if err := r.loadProducts(ctx, ps, pl, bar); err != nil {
+					cancel(err)
+				}
+			}
+		})
 	}
-	if err := ctx.Err(); err != nil {
+	for b := range readBatches(ctx, rd) {
+		switch {
+		case b.err != nil:
+			cancel(b.err)
+		case len(b.products) > 0 && workers > 0:
+			select {
+			case productBatches <- b.products:
+			case <-ctx.Done():
+			}
+		case len(b.products) > 0:
+			if err := r.loadProducts(ctx, b.products, pl, bar); err != nil {
+				cancel(err)
+			}
+		default:
+			if err := r.loadOrders(ctx, b.orders, ol, bar); err != nil {
+				cancel(err)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(productBatches)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	r.mu.Lock()
 	r.counts = rd.Counts()
+	r.mu.Unlock()
 	ids := rd.IDs()
 	return ol.Finish(ctx, ids.LastOrderID, ids.LastLineID)
 }
 
-func (r *importReport) loadBatch(ctx context.Context, b batch, pl productLoader, ol orderLoader) error {
-	if len(b.products) > 0 {
-		loaded, err := pl.Load(ctx, b.products, products.LoadMode{})
-		if err != nil {
-			return err
-		}
-		var conflicts []string
-		for i, l := range loaded {
-			switch l {
-			case products.Created:
-				r.products++
-			case products.Equal:
-				r.equalProducts++
-			default:
-				conflicts = append(conflicts, "product "+b.products[i].ID+": a product with this id is here and differs")
-			}
-		}
-		if conflicts != nil {
-			return conflictError(conflicts)
+func (r *importReport) loadProducts(ctx context.Context, ps []products.Product, pl productLoader, bar *progress) error {
+	loaded, err := pl.Load(ctx, ps, products.LoadMode{})
+	if err != nil {
+		return err
+	}
+	var created, equal int
+	var conflicts []string
+	for i, l := range loaded {
+		switch l {
+		case products.Created:
+			created++
+		case products.Equal:
+			equal++
+		default:
+			conflicts = append(conflicts, "product "+ps[i].ID+": a product with this id is here and differs")
 		}
 	}
-	if len(b.orders) > 0 {
-		res, err := ol.Load(ctx, b.orders)
-		if err != nil {
-			return err
-		}
-		if res.Conflicts != nil {
-			return conflictError(res.Conflicts)
-		}
-		r.orders += res.Created
-		r.equalOrders += res.Equal
+	if conflicts != nil {
+		return conflictError(conflicts)
 	}
+	r.mu.Lock()
+	r.products += created
+	r.equalProducts += equal
+	r.mu.Unlock()
+	bar.Add(len(ps))
+	return nil
+}
+
+func (r *importReport) loadOrders(ctx context.Context, rs []orders.Record, ol orderLoader, bar *progress) error {
+	res, err := ol.Load(ctx, rs)
+	if err != nil {
+		return err
+	}
+	if res.Conflicts != nil {
+		return conflictError(res.Conflicts)
+	}
+	r.mu.Lock()
+	r.orders += res.Created
+	r.equalOrders += res.Equal
+	r.mu.Unlock()
+	bar.Add(len(rs))
 	return nil
 }
 
@@ -313,8 +358,9 @@ func conflictError(conflicts []string) error {
 // createdJournal remembers, in a temporary file, the ids of the products
 // an import created, so that a failed import deletes them again.
 type createdJournal struct {
-	f *os.File
-	w *bufio.Writer
+	mu sync.Mutex
+	f  *os.File
+	w  *bufio.Writer
 }
 
 func newCreatedJournal() (*createdJournal, error) {
@@ -343,6 +389,8 @@ type journaled struct {
 
 func (l journaled) Load(ctx context.Context, ps []products.Product, mode products.LoadMode) ([]products.Loaded, error) {
 	loaded, err := l.productLoader.Load(ctx, ps, mode)
+	l.j.mu.Lock()
+	defer l.j.mu.Unlock()
 	for i, p := range ps {
 		if (err != nil && !l.merge) || (err == nil && loaded[i] == products.Created) {
 			fmt.Fprintln(l.j.w, p.ID)
