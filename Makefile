@@ -23,7 +23,7 @@ DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux run run-prod test test-short test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare seed vet lint image clean
+.PHONY: help build build-linux run run-prod test test-short test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump seed vet lint image clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,6 +112,9 @@ perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=
 
 perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchmark/pgbench, RSS, load scenario (~4 min)
 	scripts/perf-compare.sh
+
+perf-dump: ## Time export and import of 1M products and 100k orders between the stores, with peak RSS (~3 min)
+	scripts/dump-perf.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

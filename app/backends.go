@@ -79,6 +79,15 @@ func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 	return d, nil
 }
 
+// up adopts the old shop's schema if the database holds it, then applies
+// every pending migration.
+func (d *database) up(ctx context.Context, log *slog.Logger) error {
+	if err := migrations.Up(ctx, d.db.DB, d.dialect, d.migrator, log); err != nil {
+		return fmt.Errorf("migrate %s up: %w", d.dialect, err)
+	}
+	return nil
+}
+
 // embeddedFile is the embedded store's file in data_dir.
 const embeddedFile = "airship.db"
 
@@ -97,9 +106,9 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.migrator.Up(ctx); err != nil {
+	if err := d.up(ctx, log); err != nil {
 		d.db.Close()
-		return nil, fmt.Errorf("migrate %s up: %w", d.dialect, err)
+		return nil, err
 	}
 	schema := func(ctx context.Context) error {
 		if err := migrations.Check(ctx, d.migrator); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/airshipltd/airship/db/migrations"
 )
 
 // Version is set at build time with -ldflags "-X github.com/airshipltd/airship/app.Version=...".
@@ -27,12 +29,16 @@ func Command() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "config file (default ./config.yaml if present)")
 	root.AddCommand(serveCommand(), migrateCommand(), versionCommand())
-	root.AddCommand(extraCommands...)
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
 
-// extraCommands are added by other files of this package (load test, seed).
-var extraCommands []*cobra.Command
+// extraCommands are added by other files of this package (load test,
+// seed, imports and exports): each makes a fresh command, so that every
+// command line parses into its own options.
+var extraCommands []func() *cobra.Command
 
 // Main runs the command line and returns the process exit code.
 func Main() int {
@@ -137,7 +143,9 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, c
 	p := d.migrator
 	switch action {
 	case "up":
-		_, err = p.Up(ctx)
+		if err := d.up(ctx, log); err != nil {
+			return err
+		}
 	case "down":
 		if !confirm {
 			current, _, verr := p.GetVersions(ctx)
@@ -152,6 +160,9 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, c
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", action, err)
 	}
+	if err := printAdoption(ctx, d, out); err != nil {
+		return err
+	}
 	status, err := p.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("migration status: %w", err)
@@ -162,6 +173,27 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, c
 			applied = "applied " + s.AppliedAt.Format("2006-01-02 15:04:05")
 		}
 		fmt.Fprintf(out, "%-8s %-30s %s\n", s.State, s.Source.Path, applied)
+	}
+	return nil
+}
+
+// printAdoption says whether the database was adopted from the old shop's
+// schema, or will be by `migrate up`. A schema that would be refused is
+// an error.
+func printAdoption(ctx context.Context, d *database, out io.Writer) error {
+	record, pending, err := migrations.Describe(ctx, d.db.DB, d.dialect)
+	switch {
+	case err != nil:
+		return fmt.Errorf("migration status: %w", err)
+	case pending:
+		fmt.Fprintf(out, "the old shop's schema (alembic revision %s) is here: `airship migrate up` (or serve) adopts it in place\n",
+			migrations.LegacyRevision)
+	case record != nil:
+		fmt.Fprintf(out, "adopted the old shop's schema (alembic revision %s) on %s, keeping %d orders and %d order lines:\n",
+			record.Revision, record.At.UTC().Format("2006-01-02 15:04:05 UTC"), record.Orders, record.OrderLines)
+		for _, c := range record.Changes {
+			fmt.Fprintf(out, "  - %s\n", c)
+		}
 	}
 	return nil
 }

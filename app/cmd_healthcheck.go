@@ -12,9 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, healthcheckCommand())
-}
+func init() { extraCommands = append(extraCommands, healthcheckCommand) }
 
 func healthcheckCommand() *cobra.Command {
 	var (

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	extraCommands = append(extraCommands, loadtestCommand(), seedCommand())
+	extraCommands = append(extraCommands, loadtestCommand, seedCommand)
 }
 
 func loadtestCommand() *cobra.Command {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -167,13 +166,12 @@ func seedOrder(rng *rand.Rand, n int) []orders.NewLine {
 }
 
 // inBatches calls write for [0, total) in batches of size, workers at a
-// time, printing progress every second and a final line to out.
+// time, showing its progress on out (see progress) and a final line.
 func inBatches(ctx context.Context, what string, total, size, workers int, out io.Writer,
 	write func(ctx context.Context, from, to int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	start := time.Now()
-	var written atomic.Int64
+	bar := startProgress(out, "seed "+what, int64(total))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -184,26 +182,10 @@ func inBatches(ctx context.Context, what string, total, size, workers int, out i
 					cancel(err)
 					return
 				}
-				written.Add(int64(to - from))
+				bar.Add(to - from)
 			}
 		})
 	}
-	done := make(chan struct{})
-	var pwg sync.WaitGroup
-	pwg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				n := written.Load()
-				fmt.Fprintf(out, "seed %s: %d/%d (%.0f%%), %.0f/s\n", what, n, total,
-					100*float64(n)/float64(total), float64(n)/time.Since(start).Seconds())
-			}
-		}
-	})
 feed:
 	for from := 0; from < total; from += size {
 		select {
@@ -214,12 +196,10 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	close(done)
-	pwg.Wait()
+	took := bar.Finish()
 	if err := context.Cause(ctx); err != nil {
-		return fmt.Errorf("seed %s: %d of %d written: %w", what, written.Load(), total, err)
+		return fmt.Errorf("seed %s: %d of %d written: %w", what, bar.done.Load(), total, err)
 	}
-	took := time.Since(start)
 	fmt.Fprintf(out, "seeded %d %s in %s (%.0f/s)\n", total, what, took.Round(time.Millisecond), float64(total)/took.Seconds())
 	return nil
 }

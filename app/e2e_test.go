@@ -27,18 +27,27 @@ type backend struct {
 }
 
 var backends = []backend{
-	{"postgres+redis", func(t *testing.T) app.Config {
-		c := testConfig()
-		c.PostgresURL = testbackend.PostgresURL(t)
-		c.RedisURL = testbackend.RedisURL()
-		c.RedisPrefix = testbackend.RedisPrefix(t)
-		return c
-	}},
+	{"postgres+redis", production(testbackend.PostgresURL)},
 	{"embedded", func(t *testing.T) app.Config {
 		c := testConfig()
 		c.DataDir = t.TempDir()
 		return c
 	}},
+	// The old shop's PostgreSQL schema (no rows), adopted in place when
+	// airship starts on it.
+	{"adopted-postgres+redis", production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t) })},
+}
+
+// production returns the configuration of PostgreSQL (a fresh database
+// from postgresURL) and Redis (a fresh key prefix).
+func production(postgresURL func(testing.TB) string) func(t *testing.T) app.Config {
+	return func(t *testing.T) app.Config {
+		c := testConfig()
+		c.PostgresURL = postgresURL(t)
+		c.RedisURL = testbackend.RedisURL()
+		c.RedisPrefix = testbackend.RedisPrefix(t)
+		return c
+	}
 }
 
 // testConfig is the default configuration with generous timeouts: the

@@ -8,26 +8,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/products"
 )
 
-// Limits of the request documents.
+// Limits of the request documents. The rules of product fields are the
+// products module's (products.TitleProblem, products.ParseCount), shared
+// with every import.
 const (
-	maxTitleLength = 512
+	maxTitleLength = products.MaxTitleLength
 	maxLines       = 100
-	// maxCount bounds every integer field; it fits every store exactly
-	// (PostgreSQL integer, Lua numbers, SQLite INTEGER).
-	maxCount = math.MaxInt32
+	// maxCount bounds every integer field.
+	maxCount = products.MaxCount
 	// maxProblems and maxNameLength bound an error message, whatever the
 	// request: a message names at most maxProblems problems and quotes at
 	// most maxNameLength bytes of an unknown field's name.
@@ -131,9 +129,6 @@ func loneSurrogate(raw json.RawMessage) bool {
 	return false
 }
 
-// integerLiteral is a JSON integer; "-0" is not one of ours.
-var integerLiteral = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
-
 // count reads an integer field in [lowest, maxCount]. JSON strings and
 // numbers with a fraction or exponent are refused.
 func (f *fields) count(o object, prefix, name string, lowest int64, required bool) (int64, bool) {
@@ -144,13 +139,9 @@ func (f *fields) count(o object, prefix, name string, lowest int64, required boo
 		}
 		return 0, false
 	}
-	if !integerLiteral.Match(raw) {
-		f.add(prefix+name, "must be an integer")
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < lowest || n > maxCount {
-		f.add(prefix+name, "must be an integer from %d to %d", lowest, maxCount)
+	n, problem := products.ParseCount(string(raw), lowest)
+	if problem != "" {
+		f.add(prefix+name, "%s", problem)
 		return 0, false
 	}
 	return n, true
@@ -159,31 +150,20 @@ func (f *fields) count(o object, prefix, name string, lowest int64, required boo
 // productID reads a product id field.
 func (f *fields) productID(o object, prefix, name string) string {
 	id, ok := f.str(o, prefix, name, true)
-	if ok && !products.ValidID(id) {
-		f.add(prefix+name, "must be 1 to %d characters of A-Z a-z 0-9 . _ ~ -", products.MaxIDLength)
+	if problem := products.IDProblem(id); ok && problem != "" {
+		f.add(prefix+name, "%s", problem)
 	}
 	return id
 }
 
-// title reads a product title field: at most 512 characters, no control
-// characters, and at least one visible one (a letter, digit, punctuation
-// or symbol: spaces, zero-width and other invisible characters alone are
-// not a title).
+// title reads a product title field (see products.TitleProblem).
 func (f *fields) title(o object, prefix string, required bool) (string, bool) {
 	t, ok := f.str(o, prefix, "title", required)
 	if !ok {
 		return "", false
 	}
-	visible := false
-	for _, r := range t {
-		if unicode.IsControl(r) {
-			f.add(prefix+"title", "must not contain control characters")
-			return "", false
-		}
-		visible = visible || unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
-	}
-	if !visible || utf8.RuneCountInString(t) > maxTitleLength {
-		f.add(prefix+"title", "must be a string of 1 to %d characters with at least one visible character", maxTitleLength)
+	if problem := products.TitleProblem(t); problem != "" {
+		f.add(prefix+"title", "%s", problem)
 		return "", false
 	}
 	return t, true

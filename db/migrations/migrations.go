@@ -51,10 +51,10 @@ func Provider(db *sql.DB, d Dialect, log *slog.Logger) (*goose.Provider, error) 
 	return goose.NewProvider(dialect, db, sub, opts...)
 }
 
-// Up applies every pending migration.
-func Up(ctx context.Context, db *sql.DB, d Dialect, log *slog.Logger) error {
-	p, err := Provider(db, d, log)
-	if err != nil {
+// Up adopts the old shop's schema if the database holds it (see Adopt),
+// then applies every pending migration with the provider p.
+func Up(ctx context.Context, db *sql.DB, d Dialect, p *goose.Provider, log *slog.Logger) error {
+	if err := Adopt(ctx, db, d, log); err != nil {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {

@@ -10,6 +10,7 @@ package testbackend
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -75,7 +76,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("open test database: %v", err)
 	}
 	defer pg.Close()
-	if err := migrations.Up(ctx, pg.DB, migrations.Postgres, nil); err != nil {
+	if err := migrate(ctx, pg.DB, migrations.Postgres); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
 	return u
@@ -188,10 +189,19 @@ func SQLite(t testing.TB) *sqlx.DB {
 		t.Fatalf("open embedded database: %v", err)
 	}
 	t.Cleanup(func() { sdb.Close() })
-	if err := migrations.Up(context.Background(), sdb.DB, migrations.SQLite, nil); err != nil {
+	if err := migrate(context.Background(), sdb.DB, migrations.SQLite); err != nil {
 		t.Fatalf("migrate embedded database: %v", err)
 	}
 	return sdb
+}
+
+// migrate applies every migration of the dialect to db.
+func migrate(ctx context.Context, db *sql.DB, d migrations.Dialect) error {
+	p, err := migrations.Provider(db, d, nil)
+	if err != nil {
+		return err
+	}
+	return migrations.Up(ctx, db, d, p, nil)
 }
 
 func redactURL(raw string) string {
@@ -200,4 +210,68 @@ func redactURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// LegacySchema is the old shop's orders schema as its alembic migration
+// (revision dd33cb03d01f) created it, with alembic's version table.
+const LegacySchema = `
+CREATE TABLE orders (
+    id SERIAL NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id)
+);
+CREATE TABLE order_details (
+    id SERIAL NOT NULL,
+    order_id INTEGER NOT NULL,
+    product_id VARCHAR NOT NULL,
+    price NUMERIC(18, 2) NOT NULL,
+    quantity INTEGER NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT fk_order_details_orders FOREIGN KEY(order_id) REFERENCES orders (id)
+);
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+INSERT INTO alembic_version (version_num) VALUES ('dd33cb03d01f');
+`
+
+// LegacyOrders are orders as the old shop left them in LegacySchema:
+// naive timestamps in UTC (one to the microsecond), a gap where order 3
+// was deleted, a line of a product that may no longer exist, and the
+// sequences where the old shop left them.
+const LegacyOrders = `
+INSERT INTO orders (id, created_at, updated_at) VALUES
+    (1, '2019-05-01 10:00:00.123456', '2019-05-01 10:00:00.123456'),
+    (2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
+    (4, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+INSERT INTO order_details (id, order_id, product_id, price, quantity, created_at, updated_at) VALUES
+    (1, 1, 'the_odyssey', 100000.99, 1, '2019-05-01 10:00:00.123456', '2019-05-01 10:00:00.123456'),
+    (2, 2, 'the_odyssey', 5, 2, '2019-05-02 11:30:00', '2019-05-03 09:15:00'),
+    (3, 2, 'the_enigma', 99.9, 1, '2019-05-02 11:30:00', '2019-05-02 11:30:00'),
+    (5, 4, 'the_enigma', 0, 3, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+SELECT setval('orders_id_seq', 4), setval('order_details_id_seq', 5);
+`
+
+// LegacyPostgresURL creates a fresh database holding LegacySchema, then
+// runs each of the statements (rows of the old shop, changes to its
+// schema) in it, and returns its URL; the database is dropped when the
+// test ends.
+func LegacyPostgresURL(t testing.TB, statements ...string) string {
+	t.Helper()
+	u := EmptyPostgresURL(t)
+	pg, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer pg.Close()
+	for _, s := range append([]string{LegacySchema}, statements...) {
+		if _, err := pg.Exec(s); err != nil {
+			t.Fatalf("build the old schema: %v\n%s", err, s)
+		}
+	}
+	return u
 }

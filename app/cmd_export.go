@@ -1,0 +1,187 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airshipltd/airship/internal/dump"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+func init() { extraCommands = append(extraCommands, exportCommand) }
+
+// dumpBatch is how many products or orders export and import read or
+// write at a time.
+const dumpBatch = 1000
+
+func exportCommand() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export [--out FILE]",
+		Short: "Write every product and order of the configured store as a portable dump",
+		Long: `Write every product (with its stock and incarnation) and every order (with
+its lines, prices, timestamps and ids) of the configured store (the same
+configuration as serve) as an airship dump: versioned JSON Lines, the same
+whichever store it comes from, ending with a trailer that counts the records
+and holds their SHA-256. "airship import" loads it into any store.
+
+The dump goes to standard output, or to FILE: it is written beside it under
+a temporary name and renamed only once complete, so FILE never holds part
+of a dump. Records are read a page at a time, in constant memory. For an
+exact copy, export while nothing writes to the shop: each product and order
+is otherwise exported as it was when its page was read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return export(cmd.Context(), cfg, log, out, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the dump to (default: standard output)")
+	AddFlags(cmd.Flags(), false)
+	return cmd
+}
+
+// orderRecords is how export reads orders.
+type orderRecords interface {
+	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
+	// LastIDs returns the highest order and line ids ever handed out.
+	LastIDs(ctx context.Context) (order, line int64, err error)
+}
+
+var (
+	_ orderRecords = (*orders.PGStore)(nil)
+	_ orderRecords = (*orders.SQLStore)(nil)
+)
+
+func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdout, progressOut io.Writer) error {
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	recs, ok := b.orders.(orderRecords)
+	if !ok {
+		return errors.New("export: the configured order store cannot list its records")
+	}
+
+	w, commit, abort, err := outputFile(file, stdout)
+	if err != nil {
+		return err
+	}
+	bar := startProgress(progressOut, "export", -1)
+	counts, err := writeDump(ctx, w, b.products, recs, bar)
+	took := bar.Finish()
+	if err == nil {
+		err = commit()
+	}
+	if err != nil {
+		abort()
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(progressOut, "exported %d products and %d orders (%d lines) in %s\n",
+		counts.Products, counts.Orders, counts.Lines, took.Round(1e6))
+	return nil
+}
+
+// writeDump writes every product, then every order: pages are read
+// ahead, a few at a time, while the previous ones are encoded.
+func writeDump(ctx context.Context, w io.Writer, ps products.Store, recs orderRecords, bar *progress) (dump.Counts, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader when writing fails
+	d := dump.NewWriter(w)
+	for b := range readPages(ctx, ps, recs) {
+		if b.err != nil {
+			return dump.Counts{}, b.err
+		}
+		for _, p := range b.products {
+			if err := d.Product(p); err != nil {
+				return dump.Counts{}, err
+			}
+		}
+		for _, r := range b.orders {
+			if err := d.Order(r); err != nil {
+				return dump.Counts{}, err
+			}
+		}
+		bar.Add(len(b.products) + len(b.orders))
+	}
+	if err := ctx.Err(); err != nil {
+		return dump.Counts{}, err
+	}
+	lastOrder, lastLine, err := recs.LastIDs(ctx)
+	if err != nil {
+		return dump.Counts{}, err
+	}
+	return d.Close(dump.IDs{LastOrderID: lastOrder, LastLineID: lastLine})
+}
+
+// readPages sends every product, then every order, a page at a time (or
+// the error that stopped it) until ctx ends.
+func readPages(ctx context.Context, ps products.Store, recs orderRecords) <-chan batch {
+	out := make(chan batch, 4)
+	send := func(b batch) bool {
+		select {
+		case out <- b:
+			return b.err == nil
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		for cursor := ""; ; {
+			page, err := ps.List(ctx, cursor, dumpBatch)
+			if !send(batch{products: page.Products, err: err}) {
+				return
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+		for after := int64(0); ; {
+			page, err := recs.Records(ctx, after, dumpBatch)
+			if !send(batch{orders: page, err: err}) || len(page) < dumpBatch {
+				return
+			}
+			after = page[len(page)-1].ID
+		}
+	}()
+	return out
+}
+
+// outputFile returns where to write: stdout, or a temporary file beside
+// file that commit syncs and renames to file and abort removes.
+func outputFile(file string, stdout io.Writer) (w io.Writer, commit func() error, abort func(), err error) {
+	if file == "" || file == "-" {
+		return stdout, func() error { return nil }, func() {}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".partial-*")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("export: %w", err)
+	}
+	commit = func() error {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(f.Name(), file)
+	}
+	abort = func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return f, commit, abort, nil
+}

@@ -1,0 +1,434 @@
+package app
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+
+	"github.com/airshipltd/airship/internal/dump"
+	"github.com/airshipltd/airship/internal/sqlite"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+func init() { extraCommands = append(extraCommands, importCommand) }
+
+func importCommand() *cobra.Command {
+	var (
+		in    string
+		merge bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import [--in FILE] [--merge]",
+		Short: "Load a dump written by airship export into the configured store",
+		Long: `Load a dump written by "airship export" (from any store) into the configured
+store (the same configuration as serve), keeping every id, incarnation,
+price and timestamp; the id sequences move past the loaded orders, so new
+orders continue after them.
+
+The dump is read from standard input, or from FILE, in one streaming pass:
+every record is checked as it is read (the rules of the API, ids in
+order), and the trailer's counts and checksum at the end. A truncated,
+corrupted or invalid dump, or any failure, fails the import and nothing of
+it stays: the embedded store loads everything in one transaction,
+PostgreSQL the orders in one transaction committed last, and the products
+written to Redis are deleted again.
+
+A store that already holds products or orders is refused unless --merge is
+given; then records already there and equal are skipped, and any record
+there with other fields stops the import.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return importDump(cmd.Context(), cfg, log, in, merge, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&in, "in", "", "file to read the dump from (default: standard input)")
+	cmd.Flags().BoolVar(&merge, "merge", false, "load into a store that is not empty, skipping records already there and equal")
+	AddFlags(cmd.Flags(), false)
+	return cmd
+}
+
+// orderLoader is how import writes orders.
+type orderLoader interface {
+	Load(ctx context.Context, batch []orders.Record) (orders.LoadResult, error)
+	// Finish moves the id sequences past the loaded orders and the given
+	// last ids.
+	Finish(ctx context.Context, lastOrder, lastLine int64) error
+}
+
+var (
+	_ orderLoader = (*orders.PGLoader)(nil)
+	_ orderLoader = (*orders.SQLStore)(nil)
+)
+
+// importReport counts what import wrote and found already there.
+type importReport struct {
+	mu                      sync.Mutex // load's workers count concurrently
+	products, equalProducts int
+	orders, equalOrders     int
+	counts                  dump.Counts
+}
+
+func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, merge bool, stdin io.Reader, out, progressOut io.Writer) error {
+	src := stdin
+	if in != "" && in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		src = f
+	}
+	rd, err := dump.NewReader(src) // a file that is no dump fails here
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	var r importReport
+	bar := startProgress(progressOut, "import", -1)
+	if b.embedded {
+		// Products and orders in one transaction of the embedded store.
+		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
+			pstore, ostore := products.NewSQLStore(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
+			if err := refuseNonEmpty(ctx, pstore, ostore, merge); err != nil {
+				return err
+			}
+			return r.load(ctx, rd, pstore, ostore, bar, 0)
+		})
+	} else {
+		err = r.loadPostgresRedis(ctx, b, rd, merge, bar)
+	}
+	took := bar.Finish()
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
+	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s", r.products, r.orders, r.counts.Lines, took.Round(1e6))
+	if merge {
+		fmt.Fprintf(out, "; already there and equal: %d products, %d orders", r.equalProducts, r.equalOrders)
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+// loadPostgresRedis loads the orders in one PostgreSQL transaction,
+// committed last, and the products into Redis, deleting those it created
+// again if anything fails.
+func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, merge bool, bar *progress) (err error) {
+	recs, _ := b.orders.(orderRecords)
+	loader, _ := b.products.(productLoader)
+	if recs == nil || loader == nil {
+		return errors.New("the configured stores cannot be loaded")
+	}
+	if err := refuseNonEmpty(ctx, b.products, recs, merge); err != nil {
+		return err
+	}
+	tx, err := b.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	journal, err := newCreatedJournal()
+	if err != nil {
+		return err
+	}
+	defer journal.remove()
+	defer func() {
+		if err != nil {
+			if uerr := journal.undo(context.WithoutCancel(ctx), b.products); uerr != nil {
+				err = fmt.Errorf("%w; deleting the products it had written failed too: %w", err, uerr)
+			}
+		}
+	}()
+	if err := r.load(ctx, rd, journal.wrap(loader, merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// redisLoaders is how many product batches an import into Redis loads at
+// a time.
+const redisLoaders = 4
+
+// refuseNonEmpty refuses a store that has products or orders, unless merge.
+func refuseNonEmpty(ctx context.Context, ps products.Store, recs orderRecords, merge bool) error {
+	if merge {
+		return nil
+	}
+	page, err := ps.List(ctx, "", 1)
+	if err != nil {
+		return err
+	}
+	some, err := recs.Records(ctx, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(page.Products) > 0 || len(some) > 0 {
+		return errors.New("the configured store is not empty: import into an empty store, or give --merge " +
+			"to load beside what is there (records already there must be equal)")
+	}
+	return nil
+}
+
+// batch is a run of products or of orders read from a dump, or the
+// error that ended the reading.
+type batch struct {
+	products []products.Product
+	orders   []orders.Record
+	err      error
+}
+
+// readBatches reads the dump in batches of dumpBatch records, checking
+// each, and sends them on the returned channel (closed at the end of a
+// sound dump, after an error batch otherwise) until ctx ends. It reads
+// ahead while the caller writes.
+func readBatches(ctx context.Context, rd *dump.Reader) <-chan batch {
+	out := make(chan batch, 4)
+	go func() {
+		defer close(out)
+		var cur batch
+		send := func(b batch) bool {
+			select {
+			case out <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			item, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				if len(cur.products)+len(cur.orders) > 0 {
+					send(cur)
+				}
+				return
+			}
+			if err != nil {
+				send(batch{err: err})
+				return
+			}
+			if item.Order != nil && len(cur.products) > 0 { // the orders begin
+				if !send(cur) {
+					return
+				}
+				cur = batch{}
+			}
+			if item.Product != nil {
+				cur.products = append(cur.products, *item.Product)
+			} else {
+				cur.orders = append(cur.orders, *item.Order)
+			}
+			if len(cur.products)+len(cur.orders) == dumpBatch {
+				if !send(cur) {
+					return
+				}
+				cur = batch{}
+			}
+		}
+	}()
+	return out
+}
+
+// load writes the dump's records in batches as they are read, then moves
+// the id sequences; it fails, leaving its caller to undo what it wrote,
+// on the first damaged record or conflict. With workers > 0, that many
+// goroutines load product batches side by side (and beside the orders),
+// which keeps a Redis busy while each waits for its pipeline; with 0,
+// everything runs in order on the caller's goroutine (one transaction).
+func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol orderLoader, bar *progress, workers int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil) // stops the reader and the workers when load fails
+	productBatches := make(chan []products.Product)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ps := range productBatches {
+				if err := r.loadProducts(ctx, ps, pl, bar); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	for b := range readBatches(ctx, rd) {
+		switch {
+		case b.err != nil:
+			cancel(b.err)
+		case len(b.products) > 0 && workers > 0:
+			select {
+			case productBatches <- b.products:
+			case <-ctx.Done():
+			}
+		case len(b.products) > 0:
+			if err := r.loadProducts(ctx, b.products, pl, bar); err != nil {
+				cancel(err)
+			}
+		default:
+			if err := r.loadOrders(ctx, b.orders, ol, bar); err != nil {
+				cancel(err)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(productBatches)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.counts = rd.Counts()
+	r.mu.Unlock()
+	ids := rd.IDs()
+	return ol.Finish(ctx, ids.LastOrderID, ids.LastLineID)
+}
+
+func (r *importReport) loadProducts(ctx context.Context, ps []products.Product, pl productLoader, bar *progress) error {
+	loaded, err := pl.Load(ctx, ps, products.LoadMode{})
+	if err != nil {
+		return err
+	}
+	var created, equal int
+	var conflicts []string
+	for i, l := range loaded {
+		switch l {
+		case products.Created:
+			created++
+		case products.Equal:
+			equal++
+		default:
+			conflicts = append(conflicts, "product "+ps[i].ID+": a product with this id is here and differs")
+		}
+	}
+	if conflicts != nil {
+		return conflictError(conflicts)
+	}
+	r.mu.Lock()
+	r.products += created
+	r.equalProducts += equal
+	r.mu.Unlock()
+	bar.Add(len(ps))
+	return nil
+}
+
+func (r *importReport) loadOrders(ctx context.Context, rs []orders.Record, ol orderLoader, bar *progress) error {
+	res, err := ol.Load(ctx, rs)
+	if err != nil {
+		return err
+	}
+	if res.Conflicts != nil {
+		return conflictError(res.Conflicts)
+	}
+	r.mu.Lock()
+	r.orders += res.Created
+	r.equalOrders += res.Equal
+	r.mu.Unlock()
+	bar.Add(len(rs))
+	return nil
+}
+
+func conflictError(conflicts []string) error {
+	const most = 10
+	more := ""
+	if len(conflicts) > most {
+		more = fmt.Sprintf("; and %d more", len(conflicts)-most)
+		conflicts = conflicts[:most]
+	}
+	return fmt.Errorf("records of the dump conflict with the store: %s%s", strings.Join(conflicts, "; "), more)
+}
+
+// createdJournal remembers, in a temporary file, the ids of the products
+// an import created, so that a failed import deletes them again.
+type createdJournal struct {
+	mu sync.Mutex
+	f  *os.File
+	w  *bufio.Writer
+}
+
+func newCreatedJournal() (*createdJournal, error) {
+	f, err := os.CreateTemp("", "airship-import-created-*")
+	if err != nil {
+		return nil, err
+	}
+	return &createdJournal{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (j *createdJournal) remove() { j.f.Close(); os.Remove(j.f.Name()) }
+
+// wrap returns a loader that journals the products it creates. When
+// Load fails, some of a batch may have been written: if the store was
+// empty (not merge), every id of the batch is the import's own and is
+// journaled.
+func (j *createdJournal) wrap(l productLoader, merge bool) productLoader {
+	return journaled{l, j, merge}
+}
+
+type journaled struct {
+	productLoader
+	j     *createdJournal
+	merge bool
+}
+
+func (l journaled) Load(ctx context.Context, ps []products.Product, mode products.LoadMode) ([]products.Loaded, error) {
+	loaded, err := l.productLoader.Load(ctx, ps, mode)
+	l.j.mu.Lock()
+	defer l.j.mu.Unlock()
+	for i, p := range ps {
+		if (err != nil && !l.merge) || (err == nil && loaded[i] == products.Created) {
+			fmt.Fprintln(l.j.w, p.ID)
+		}
+	}
+	return loaded, err
+}
+
+// undo deletes the journaled products, several at a time.
+func (j *createdJournal) undo(ctx context.Context, ps products.Store) error {
+	if err := j.w.Flush(); err != nil {
+		return err
+	}
+	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	ids := make(chan string)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range 8 {
+		wg.Go(func() {
+			for id := range ids {
+				if err := ps.Delete(ctx, id); err != nil && !errors.Is(err, products.ErrNotFound) {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	sc := bufio.NewScanner(j.f)
+	for sc.Scan() {
+		ids <- sc.Text()
+	}
+	close(ids)
+	wg.Wait()
+	return cmp.Or(first, sc.Err())
+}

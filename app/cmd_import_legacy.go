@@ -1,0 +1,334 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/airshipltd/airship/products"
+)
+
+func init() { extraCommands = append(extraCommands, importLegacyCommand) }
+
+// legacyOptions are the import-legacy command's flags.
+type legacyOptions struct {
+	from, pattern     string
+	dryRun, overwrite bool
+	batch             int
+}
+
+func importLegacyCommand() *cobra.Command {
+	var opts legacyOptions
+	cmd := &cobra.Command{
+		Use:   "import-legacy --from REDIS_URL [--pattern 'products:*'] [--dry-run] [--overwrite]",
+		Short: "Copy the old shop's products from its Redis into the configured product store",
+		Long: `Copy the old shop's products from its Redis into the configured product
+store (Redis or the embedded store: the same configuration as serve).
+
+The old shop kept each product in a hash "products:<id>" with the fields id,
+title, passenger_capacity, maximum_speed and in_stock, all strings. The keys
+are read with SCAN, --batch at a time; each product is checked with the
+rules of the API and written whole or not at all, with a new incarnation.
+Running it again changes nothing: a product already there with the same
+fields counts as "already present and equal"; one there with other fields
+is "conflicting" and left as it is unless --overwrite is given (then its
+fields are replaced and it keeps its incarnation). A hash that breaks a
+rule is "rejected", with the reason. --dry-run reports without writing any
+product.
+
+It exits non-zero when a product was rejected or left conflicting.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.from == "" {
+				return errors.New("import-legacy: --from REDIS_URL (the old shop's Redis) is required")
+			}
+			if p := redisURLProblem(opts.from); p != "" {
+				return fmt.Errorf("import-legacy: --from %s", p)
+			}
+			if opts.batch < 1 || opts.batch > 100_000 {
+				return errors.New("import-legacy: --batch must be from 1 to 100000")
+			}
+			if !strings.ContainsAny(opts.pattern, "*?[") {
+				return fmt.Errorf("import-legacy: --pattern %q must end in a glob such as *", opts.pattern)
+			}
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return importLegacy(cmd.Context(), cfg, log, opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&opts.from, "from", "", "URL of the old shop's Redis, e.g. redis://old-redis:6379/0")
+	fs.StringVar(&opts.pattern, "pattern", "products:*", "SCAN pattern of the product hashes; the id follows the part before the first glob character")
+	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported; write no product")
+	fs.BoolVar(&opts.overwrite, "overwrite", false, "replace the fields of products already there with other fields")
+	fs.IntVar(&opts.batch, "batch", 1000, "keys read per SCAN and products written per round trip")
+	AddFlags(fs, false)
+	return cmd
+}
+
+// productLoader is how import-legacy and import write products.
+type productLoader interface {
+	Load(ctx context.Context, ps []products.Product, mode products.LoadMode) ([]products.Loaded, error)
+}
+
+var (
+	_ productLoader = (*products.RedisStore)(nil)
+	_ productLoader = (*products.SQLStore)(nil)
+)
+
+// legacyFields are the fields of an old product hash.
+var legacyFields = []string{"id", "title", "passenger_capacity", "maximum_speed", "in_stock"}
+
+// legacyReport counts what import-legacy did and lists what it did not.
+type legacyReport struct {
+	keys                                      int
+	imported, equal, conflicting, overwritten int
+	conflicts, rejected                       []string
+}
+
+func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacyOptions, out, progressOut io.Writer) error {
+	srcOpts, _ := redis.ParseURL(opts.from) // checked by the command
+	src := redis.NewClient(srcOpts)
+	defer src.Close()
+	if err := src.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
+	}
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	store, ok := b.products.(productLoader)
+	if !ok {
+		return errors.New("import-legacy: the configured product store cannot load products")
+	}
+
+	mode := products.LoadMode{Overwrite: opts.overwrite, DryRun: opts.dryRun}
+	keyPrefix := globPrefix(opts.pattern)
+	var r legacyReport
+	seen := map[string]bool{} // SCAN may return a key twice
+	bar := startProgress(progressOut, "import-legacy", -1)
+	var cursor uint64
+	for {
+		keys, next, err := src.Scan(ctx, cursor, opts.pattern, int64(opts.batch)).Result()
+		if err != nil {
+			bar.Finish()
+			return fmt.Errorf("import-legacy: scan the old shop's Redis: %w", err)
+		}
+		keys = slices.DeleteFunc(keys, func(k string) bool { dup := seen[k]; seen[k] = true; return dup })
+		if err := r.batch(ctx, src, store, keys, keyPrefix, mode); err != nil {
+			bar.Finish()
+			return fmt.Errorf("import-legacy: %w (%d keys done; running it again resumes: what is there is skipped)", err, r.keys)
+		}
+		bar.Add(len(keys))
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	bar.Finish()
+	r.print(out, opts)
+	if n := len(r.rejected) + len(r.conflicts); n > 0 {
+		return fmt.Errorf("import-legacy: %d products not imported: %d conflicting, %d rejected (listed above)",
+			n, len(r.conflicts), len(r.rejected))
+	}
+	return nil
+}
+
+// batch reads the hashes of keys in one round trip, checks them, and
+// loads the valid ones into store.
+func (r *legacyReport) batch(ctx context.Context, src *redis.Client, store productLoader, keys []string, keyPrefix string, mode products.LoadMode) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	pipe := src.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isWrongType(err) {
+		return fmt.Errorf("read the old shop's products: %w", err)
+	}
+	var (
+		valid  []products.Product
+		keysOf []string
+	)
+	for i, k := range keys {
+		r.keys++
+		fields, err := cmds[i].Result()
+		switch {
+		case isWrongType(err):
+			r.rejected = append(r.rejected, k+": not a hash")
+			continue
+		case err != nil:
+			return fmt.Errorf("read %s: %w", k, err)
+		case len(fields) == 0:
+			continue // deleted since SCAN saw it
+		}
+		p, problems := legacyProduct(k, keyPrefix, fields)
+		if len(problems) > 0 {
+			r.rejected = append(r.rejected, k+": "+strings.Join(problems, "; "))
+			continue
+		}
+		valid = append(valid, p)
+		keysOf = append(keysOf, k)
+	}
+	loaded, err := store.Load(ctx, valid, mode)
+	if err != nil {
+		return err
+	}
+	var conflicting []int
+	for i, l := range loaded {
+		switch l {
+		case products.Created:
+			r.imported++
+		case products.Equal:
+			r.equal++
+		case products.Conflicting:
+			r.conflicting++
+			conflicting = append(conflicting, i)
+		case products.Overwritten:
+			r.overwritten++
+		}
+	}
+	return r.describeConflicts(ctx, store, valid, keysOf, conflicting)
+}
+
+// describeConflicts lists how each conflicting product differs from the
+// one airship has.
+func (r *legacyReport) describeConflicts(ctx context.Context, store productLoader, ps []products.Product, keys []string, which []int) error {
+	if len(which) == 0 {
+		return nil
+	}
+	getter, ok := store.(interface {
+		GetMany(ctx context.Context, ids []string) (map[string]products.Product, error)
+	})
+	if !ok {
+		return errors.New("the product store cannot read products")
+	}
+	ids := make([]string, len(which))
+	for i, j := range which {
+		ids[i] = ps[j].ID
+	}
+	there, err := getter.GetMany(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, j := range which {
+		old, cur := ps[j], there[ps[j].ID]
+		var diffs []string
+		if cur.Title != old.Title {
+			diffs = append(diffs, fmt.Sprintf("title %q here, %q in the old shop", cur.Title, old.Title))
+		}
+		for _, f := range []struct {
+			name      string
+			cur, from int64
+		}{
+			{"passenger_capacity", cur.PassengerCapacity, old.PassengerCapacity},
+			{"maximum_speed", cur.MaximumSpeed, old.MaximumSpeed},
+			{"in_stock", cur.InStock, old.InStock},
+		} {
+			if f.cur != f.from {
+				diffs = append(diffs, fmt.Sprintf("%s %d here, %d in the old shop", f.name, f.cur, f.from))
+			}
+		}
+		if len(diffs) == 0 {
+			diffs = append(diffs, "deleted here meanwhile")
+		}
+		r.conflicts = append(r.conflicts, keys[j]+": "+strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// legacyProduct reads an old product hash with the API's rules: the five
+// fields and no other, the id the key names, and each value valid.
+func legacyProduct(key, keyPrefix string, fields map[string]string) (products.Product, []string) {
+	var problems []string
+	for _, name := range legacyFields {
+		if _, ok := fields[name]; !ok {
+			problems = append(problems, name+": is missing")
+		}
+	}
+	var extra []string
+	for name := range fields {
+		if !slices.Contains(legacyFields, name) {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(extra)
+	for _, name := range extra {
+		problems = append(problems, fmt.Sprintf("%q: not a product field", name))
+	}
+	if len(problems) > 0 {
+		return products.Product{}, problems
+	}
+	p := products.Product{ID: fields["id"], Title: fields["title"]}
+	if key != keyPrefix+p.ID {
+		problems = append(problems, fmt.Sprintf("id: %q does not match the key", p.ID))
+	}
+	for _, c := range []struct {
+		name string
+		dst  *int64
+	}{{"passenger_capacity", &p.PassengerCapacity}, {"maximum_speed", &p.MaximumSpeed}, {"in_stock", &p.InStock}} {
+		n, problem := products.ParseCount(fields[c.name], 0)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("%s: %q %s", c.name, fields[c.name], problem))
+		}
+		*c.dst = n
+	}
+	if problems == nil {
+		problems = p.Problems()
+	}
+	return p, problems
+}
+
+// globPrefix is the part of a SCAN pattern before its first glob
+// character: the key of a product is that prefix and its id.
+func globPrefix(pattern string) string {
+	if i := strings.IndexAny(pattern, `*?[\`); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
+}
+
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+func (r *legacyReport) print(out io.Writer, opts legacyOptions) {
+	verb, note := "imported", ""
+	if opts.dryRun {
+		verb, note = "would be imported", " (dry run: nothing was written)"
+	}
+	fmt.Fprintf(out, "import-legacy from %s, keys %q: %d keys%s\n", redactConnString(opts.from), opts.pattern, r.keys, note)
+	fmt.Fprintf(out, "  %-27s %d\n", verb+":", r.imported)
+	fmt.Fprintf(out, "  %-27s %d\n", "already present and equal:", r.equal)
+	if opts.overwrite {
+		fmt.Fprintf(out, "  %-27s %d\n", "overwritten:", r.overwritten)
+	} else {
+		fmt.Fprintf(out, "  %-27s %d (left as they are; --overwrite replaces them)\n", "conflicting:", r.conflicting)
+	}
+	fmt.Fprintf(out, "  %-27s %d\n", "rejected:", len(r.rejected))
+	for _, list := range []struct {
+		name  string
+		lines []string
+	}{{"conflicting", r.conflicts}, {"rejected", r.rejected}} {
+		if len(list.lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(out, "%s:\n", list.name)
+		slices.Sort(list.lines)
+		for _, l := range list.lines {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package app_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airshipltd/airship/app"
+)
+
+// shopWithHistory fills a store through the API: products (one deleted
+// since it was ordered), orders (one changed, one deleted), so that the
+// dump has gaps in its ids, changed timestamps, prices, incarnations and
+// a line whose product is gone.
+func shopWithHistory(t *testing.T, cfg app.Config) {
+	t.Helper()
+	s := startWith(t, cfg)
+	for _, id := range []string{"the_odyssey", "the_enigma", "gone", "tiny.one~2"} {
+		s.expect(s.do("POST", "/products", strings.ReplaceAll(odyssey, "the_odyssey", id)), 200, "")
+	}
+	s.expect(s.do("PATCH", "/products/the_enigma", `{"title": "The Enigma <&> \u00e9", "in_stock": 50}`), 200, "")
+	s.expect(s.do("POST", "/orders", `{"order_details": [{"product_id": "the_odyssey", "price": "100000.99", "quantity": 1},
+		{"product_id": "gone", "price": 5, "quantity": 2}]}`), 200, `{"id": 1}`)
+	s.expect(s.do("POST", "/orders", `{"order_details": [{"product_id": "the_enigma", "price": "0.10", "quantity": 3}]}`), 200, `{"id": 2}`)
+	s.expect(s.do("POST", "/orders", `{"order_details": [{"product_id": "tiny.one~2", "price": "1", "quantity": 1}]}`), 200, `{"id": 3}`)
+	s.expect(s.do("PUT", "/orders/2", `{"order_details": [{"id": 3, "price": "0.20", "quantity": 4}]}`), 200, "")
+	s.expect(s.do("DELETE", "/orders/3", ""), 204, "")
+	s.expect(s.do("DELETE", "/products/gone", ""), 204, "")
+}
+
+// exportTo exports the store of cfg to a file and returns its bytes.
+func exportTo(t *testing.T, cfg app.Config) []byte {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "shop.jsonl")
+	if out, err := runCommand(t, cfg, "export", "--out", file); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestExportImportRoundTrip: for every pair of stores, export A → import
+// into B → export B gives the same dump, and B serves the same shop: the
+// same orders, stock going back to the very products it came from, and
+// new orders and lines numbered after the imported ones.
+func TestExportImportRoundTrip(t *testing.T) {
+	for _, from := range backends {
+		for _, to := range backends {
+			t.Run(from.name+" to "+to.name, func(t *testing.T) {
+				a := from.config(t)
+				shopWithHistory(t, a)
+				dumpA := exportTo(t, a)
+
+				b := to.config(t)
+				if out, err := runCommand(t, b, "import", "--in", writeFile(t, dumpA)); err != nil ||
+					!strings.Contains(out, "imported 3 products and 2 orders (3 lines)") {
+					t.Fatalf("import: %v\n%s", err, out)
+				}
+				if dumpB := exportTo(t, b); !bytes.Equal(dumpA, dumpB) {
+					t.Fatalf("the dump of the imported store differs:\n%s\nwas\n%s", dumpB, dumpA)
+				}
+
+				sa, sb := startWith(t, a), startWith(t, b)
+				for _, path := range []string{"/orders", "/orders/1", "/orders/2", "/products?limit=10", "/products/the_enigma"} {
+					ra, rb := sa.do("GET", path, ""), sb.do("GET", path, "")
+					if ra.status != 200 || !bytes.Equal(ra.body, rb.body) {
+						t.Fatalf("GET %s: %d %s in the copy, %d %s in the original", path, rb.status, rb.body, ra.status, ra.body)
+					}
+				}
+				// Stock goes back to the incarnation it came from.
+				sb.expect(sb.do("DELETE", "/orders/2", ""), 204, "")
+				sb.expect(sb.do("GET", "/products/the_enigma", ""), 200,
+					`{"id": "the_enigma", "title": "The Enigma <&> \u00e9", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 50}`)
+				sb.expect(sb.do("POST", "/orders", orderOfOne), 200, `{"id": 4}`)
+				sb.expect(sb.do("GET", "/orders/4", ""), 200, "")
+				if r := sb.do("GET", "/orders/4", ""); !strings.Contains(string(r.body), `"order_details":[{"id":5,`) {
+					t.Fatalf("new order's line: %s; want line id 5, after the imported ones", r.body)
+				}
+			})
+		}
+	}
+}
+
+func writeFile(t *testing.T, b []byte) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "dump.jsonl")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestImportRefusals: a damaged dump and a non-empty store are refused
+// and nothing is written; --merge skips what is there and equal, and
+// stops, leaving nothing of its own, at a record that differs.
+func TestImportRefusals(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			src := b.config(t)
+			shopWithHistory(t, src)
+			good := exportTo(t, src)
+
+			dst := b.config(t)
+			empty := exportTo(t, dst)
+			truncated := good[:len(good)-len(good)/3]
+			altered := bytes.Replace(good, []byte(`"price":"100000.99"`), []byte(`"price":"100000.98"`), 1)
+			if bytes.Equal(altered, good) {
+				t.Fatal("nothing altered")
+			}
+			for name, damaged := range map[string][]byte{"truncated": truncated, "altered": altered} {
+				out, err := runCommandIn(t, dst, bytes.NewReader(damaged), "import")
+				if err == nil || !strings.Contains(err.Error(), "dump line") {
+					t.Fatalf("import of a %s dump from stdin: %v\n%s", name, err, out)
+				}
+				if got := exportTo(t, dst); !bytes.Equal(got, empty) {
+					t.Fatalf("a %s dump left data behind:\n%s", name, got)
+				}
+			}
+
+			if out, err := runCommandIn(t, dst, bytes.NewReader(good), "import"); err != nil {
+				t.Fatalf("import from stdin: %v\n%s", err, out)
+			}
+			if out, err := runCommand(t, dst, "import", "--in", writeFile(t, good)); err == nil || !strings.Contains(err.Error(), "not empty") {
+				t.Fatalf("import into a non-empty store: %v\n%s", err, out)
+			}
+			out, err := runCommand(t, dst, "import", "--in", writeFile(t, good), "--merge")
+			if err != nil || !strings.Contains(out, "imported 0 products and 0 orders") || !strings.Contains(out, "already there and equal: 3 products, 2 orders") {
+				t.Fatalf("merge of the same dump: %v\n%s", err, out)
+			}
+
+			// A dump with a new product and a product that differs from the
+			// store's: the new one must not stay.
+			other := b.config(t)
+			s := startWith(t, other)
+			s.expect(s.do("POST", "/products", strings.ReplaceAll(odyssey, "the_odyssey", "aaa_new")), 200, "")
+			s.expect(s.do("POST", "/products", strings.ReplaceAll(odyssey, "the_odyssey", "the_enigma")), 200, "")
+			conflicting := exportTo(t, other)
+			before := exportTo(t, dst)
+			out, err = runCommand(t, dst, "import", "--in", writeFile(t, conflicting), "--merge")
+			if err == nil || !strings.Contains(err.Error(), "product the_enigma: a product with this id is here and differs") {
+				t.Fatalf("merge of a conflicting dump: %v\n%s", err, out)
+			}
+			if after := exportTo(t, dst); !bytes.Equal(after, before) {
+				t.Fatalf("a refused merge changed the store:\n%s\nwas\n%s", after, before)
+			}
+		})
+	}
+}

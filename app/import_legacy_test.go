@@ -1,0 +1,159 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/testbackend"
+)
+
+// runCommand runs airship with args in-process, with the backends of cfg,
+// and returns what it printed and its error.
+func runCommand(t *testing.T, cfg app.Config, args ...string) (string, error) {
+	t.Helper()
+	return runCommandIn(t, cfg, nil, args...)
+}
+
+// runCommandIn is runCommand with stdin as the standard input.
+func runCommandIn(t *testing.T, cfg app.Config, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
+	if cfg.Embedded() {
+		args = append(args, "--data-dir", cfg.DataDir)
+	} else {
+		args = append(args, "--postgres-url", cfg.PostgresURL, "--redis-url", cfg.RedisURL, "--redis-prefix", cfg.RedisPrefix)
+	}
+	cmd := app.Command()
+	var out bytes.Buffer
+	cmd.SetArgs(append(args, "--log-level", "warn"))
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if stdin != nil {
+		cmd.SetIn(stdin)
+	}
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// oldProducts writes the old shop's product hashes under prefix and
+// returns the SCAN pattern that finds them.
+func oldProducts(t *testing.T) string {
+	t.Helper()
+	rdb, prefix := testbackend.Redis(t)
+	ctx := context.Background()
+	hash := func(id string, fields ...string) {
+		t.Helper()
+		if err := rdb.HSet(ctx, prefix+"products:"+id, append([]string{"id", id}, fields...)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	valid := func(title, stock string) []string {
+		return []string{"title", title, "passenger_capacity", "101", "maximum_speed", "5", "in_stock", stock}
+	}
+	hash("the_odyssey", valid("The Odyssey", "10")...)
+	hash("the_enigma", valid("The Enigma", "0")...)
+	hash("same", valid("Same", "3")...)
+	hash("existing", valid("Existing", "7")...)
+	hash("negative", valid("Negative", "-3")...)
+	hash("float", "title", "Float", "passenger_capacity", "101", "maximum_speed", "5.5", "in_stock", "1")
+	hash("bad id", valid("Bad id", "1")...)
+	hash("blank", valid("   ", "1")...)
+	hash("extra", append(valid("Extra", "1"), "colour", "red")...)
+	hash("missing", "title", "Missing", "in_stock", "1")
+	if err := rdb.HSet(ctx, prefix+"products:mismatch", append([]string{"id", "other"}, valid("Mismatch", "1")...)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.RPush(ctx, prefix+"products:list", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, prefix+"unrelated", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + "products:*"
+}
+
+// TestImportLegacy imports the old shop's Redis products into each
+// store: valid ones are imported, broken ones listed with the reason,
+// products already there are left alone unless --overwrite, a dry run
+// writes nothing, and running it again changes nothing.
+func TestImportLegacy(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			pattern := oldProducts(t)
+			from := testbackend.RedisURL()
+			cfg := b.config(t)
+			s := startWith(t, cfg)
+			s.expect(s.do("POST", "/products", `{"id": "same", "title": "Same", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 3}`), 200, "")
+			s.expect(s.do("POST", "/products", `{"id": "existing", "title": "Existing", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 2}`), 200, "")
+			before := s.do("GET", "/products?limit=100", "")
+
+			out, err := runCommand(t, cfg, "import-legacy", "--from", from, "--pattern", pattern, "--dry-run", "--batch", "3")
+			for _, want := range []string{"12 keys (dry run", "would be imported:          2", "already present and equal:  1", "conflicting:                1", "rejected:                   8"} {
+				if !strings.Contains(out, want) {
+					t.Fatalf("dry run report lacks %q:\n%s", want, out)
+				}
+			}
+			if err == nil {
+				t.Fatal("dry run with rejected products exited 0")
+			}
+			if after := s.do("GET", "/products?limit=100", ""); !bytes.Equal(after.body, before.body) {
+				t.Fatalf("dry run wrote: %s", after.body)
+			}
+
+			out, err = runCommand(t, cfg, "import-legacy", "--from", from, "--pattern", pattern, "--batch", "3")
+			if err == nil || !strings.Contains(err.Error(), "9 products not imported: 1 conflicting, 8 rejected") {
+				t.Fatalf("import: %v\n%s", err, out)
+			}
+			for _, want := range []string{
+				"imported:                   2",
+				"existing: in_stock 2 here, 7 in the old shop",
+				`products:bad id: id: must be 1 to 128 characters`,
+				`products:blank: title: must be a string`,
+				`products:extra: "colour": not a product field`,
+				`products:float: maximum_speed: "5.5" must be an integer`,
+				"products:list: not a hash",
+				`products:mismatch: id: "other" does not match the key`,
+				"products:missing: passenger_capacity: is missing; maximum_speed: is missing",
+				`products:negative: in_stock: "-3" must be an integer from 0 to 2147483647`,
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("report lacks %q:\n%s", want, out)
+				}
+			}
+			s.expect(s.do("GET", "/products/the_odyssey", ""), 200, odyssey)
+			s.expect(s.do("GET", "/products/the_enigma", ""), 200, `{"id": "the_enigma", "title": "The Enigma", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 0}`)
+			s.expect(s.do("GET", "/products/existing", ""), 200, `{"id": "existing", "title": "Existing", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 2}`)
+			// The imported products are airship's own: orders take their stock.
+			s.expect(s.do("POST", "/orders", orderOfOne), 200, "")
+			imported := s.do("GET", "/products?limit=100", "")
+
+			out, _ = runCommand(t, cfg, "import-legacy", "--from", from, "--pattern", pattern)
+			if !strings.Contains(out, "imported:                   0") || !strings.Contains(out, "already present and equal:  2") {
+				t.Fatalf("second import:\n%s", out)
+			}
+			if again := s.do("GET", "/products?limit=100", ""); !bytes.Equal(again.body, imported.body) {
+				t.Fatalf("second import changed the products:\n%s\nwas\n%s", again.body, imported.body)
+			}
+
+			out, _ = runCommand(t, cfg, "import-legacy", "--from", from, "--pattern", pattern, "--overwrite")
+			if !strings.Contains(out, "overwritten:                2") {
+				t.Fatalf("import --overwrite:\n%s", out)
+			}
+			s.expect(s.do("GET", "/products/existing", ""), 200, `{"id": "existing", "title": "Existing", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 7}`)
+			s.expect(s.do("GET", "/products/the_odyssey", ""), 200, odyssey)
+		})
+	}
+}
+
+// TestImportLegacyNeedsTheOldRedis: an unreachable source is an error
+// that names it, with its password hidden.
+func TestImportLegacyNeedsTheOldRedis(t *testing.T) {
+	cfg := backends[1].config(t)
+	out, err := runCommand(t, cfg, "import-legacy", "--from", "redis://:s3cret@127.0.0.1:1/0")
+	if err == nil || !strings.Contains(err.Error(), "the old shop's Redis at redis://:xxxxx@127.0.0.1:1/0") || strings.Contains(err.Error()+out, "s3cret") {
+		t.Fatalf("import-legacy from nowhere: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,421 @@
+// Package dump reads and writes airship dumps: a shop's products (with
+// their stock and incarnation) and orders (with their lines, prices,
+// timestamps and ids) as JSON Lines, in a form that does not depend on
+// the store they came from, so that any store can load them.
+//
+// A dump is, one JSON object a line:
+//
+//	{"airship_dump":{"version":1}}
+//	{"product":{"id":"the_odyssey","title":"The Odyssey","passenger_capacity":101,"maximum_speed":5,"in_stock":9,"incarnation":"5f0c…"}}
+//	…every product, in id order (byte order)…
+//	{"order":{"id":1,"created_at":"2026-11-27T10:00:00.123Z","updated_at":"…","lines":[{"id":1,"product_id":"the_odyssey","price":"100000.99","quantity":1,"incarnation":"5f0c…","created_at":"…","updated_at":"…"}]}}
+//	…every order, in id order, its lines in id order…
+//	{"end":{"products":1,"orders":1,"lines":1,"last_order_id":3,"last_line_id":4,"sha256":"…"}}
+//
+// Timestamps are UTC to the millisecond; prices have two decimals. The
+// trailer counts the records, gives the highest order and line ids the
+// store ever handed out (so that ids of deleted orders are not handed out
+// again after an import), and holds the SHA-256 of every byte before it,
+// so a truncated or altered dump is detected before anything of it is
+// used. The same data always gives the same bytes.
+package dump
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Version is the version of the format this package writes and reads.
+const Version = 1
+
+// TimeFormat is the format of a dump's timestamps.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// MaxLineLength bounds one line of a dump (an order with many lines).
+const MaxLineLength = 64 << 20
+
+type (
+	header struct {
+		Version int `json:"version"`
+	}
+	product struct {
+		ID                string `json:"id"`
+		Title             string `json:"title"`
+		PassengerCapacity int64  `json:"passenger_capacity"`
+		MaximumSpeed      int64  `json:"maximum_speed"`
+		InStock           int64  `json:"in_stock"`
+		Incarnation       string `json:"incarnation"`
+	}
+	line struct {
+		ID          int64  `json:"id"`
+		ProductID   string `json:"product_id"`
+		Price       string `json:"price"`
+		Quantity    int64  `json:"quantity"`
+		Incarnation string `json:"incarnation"`
+		CreatedAt   string `json:"created_at"`
+		UpdatedAt   string `json:"updated_at"`
+	}
+	order struct {
+		ID        int64  `json:"id"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+		Lines     []line `json:"lines"`
+	}
+	trailer struct {
+		Counts
+		IDs
+		SHA256 string `json:"sha256"`
+	}
+	// entry is one line of a dump: exactly one field is set.
+	entry struct {
+		Header  *header  `json:"airship_dump,omitempty"`
+		Product *product `json:"product,omitempty"`
+		Order   *order   `json:"order,omitempty"`
+		End     *trailer `json:"end,omitempty"`
+	}
+)
+
+// Counts are the numbers of records of a dump.
+type Counts struct {
+	Products int64 `json:"products"`
+	Orders   int64 `json:"orders"`
+	Lines    int64 `json:"lines"`
+}
+
+// IDs are the highest order and line ids a store ever handed out.
+type IDs struct {
+	LastOrderID int64 `json:"last_order_id"`
+	LastLineID  int64 `json:"last_line_id"`
+}
+
+// Writer writes a dump: every product, then every order, then Close.
+type Writer struct {
+	w      *bufio.Writer
+	sum    hash.Hash
+	counts Counts
+	err    error
+}
+
+// NewWriter starts a dump on w with its header.
+func NewWriter(w io.Writer) *Writer {
+	d := &Writer{w: bufio.NewWriterSize(w, 1<<20), sum: sha256.New()}
+	d.put(entry{Header: &header{Version: Version}})
+	return d
+}
+
+func (d *Writer) put(e entry) {
+	if d.err != nil {
+		return
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		d.err = err
+		return
+	}
+	b = append(b, '\n')
+	d.sum.Write(b)
+	_, d.err = d.w.Write(b)
+}
+
+// Product writes a product; every product comes before the first order.
+func (d *Writer) Product(p products.Product) error {
+	if d.counts.Orders > 0 {
+		return errors.New("dump: products come before orders")
+	}
+	d.counts.Products++
+	d.put(entry{Product: &product{ID: p.ID, Title: p.Title, PassengerCapacity: p.PassengerCapacity,
+		MaximumSpeed: p.MaximumSpeed, InStock: p.InStock, Incarnation: p.Incarnation}})
+	return d.err
+}
+
+// Order writes an order.
+func (d *Writer) Order(r orders.Record) error {
+	o := order{ID: r.ID, CreatedAt: stamp(r.CreatedAt), UpdatedAt: stamp(r.UpdatedAt), Lines: make([]line, len(r.Lines))}
+	for i, l := range r.Lines {
+		o.Lines[i] = line{ID: l.ID, ProductID: l.ProductID, Price: l.Price.StringFixed(2), Quantity: l.Quantity,
+			Incarnation: l.Incarnation, CreatedAt: stamp(l.CreatedAt), UpdatedAt: stamp(l.UpdatedAt)}
+	}
+	d.counts.Orders++
+	d.counts.Lines += int64(len(r.Lines))
+	d.put(entry{Order: &o})
+	return d.err
+}
+
+// Close writes the trailer with ids and flushes; it returns what the dump
+// holds.
+func (d *Writer) Close(ids IDs) (Counts, error) {
+	d.put(entry{End: &trailer{Counts: d.counts, IDs: ids, SHA256: hex.EncodeToString(d.sum.Sum(nil))}})
+	if d.err == nil {
+		d.err = d.w.Flush()
+	}
+	return d.counts, d.err
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// Error is a dump that cannot be read: corrupt, truncated or invalid.
+type Error struct {
+	Line    int64 // 1-based; 0 for the dump as a whole
+	Problem string
+}
+
+func (e *Error) Error() string {
+	if e.Line == 0 {
+		return "dump: " + e.Problem
+	}
+	return fmt.Sprintf("dump line %d: %s", e.Line, e.Problem)
+}
+
+// Item is one record of a dump: a product or an order.
+type Item struct {
+	Product *products.Product
+	Order   *orders.Record
+}
+
+// Reader reads a dump and checks it: its format and version, each
+// record (the rules of the products module; ids in increasing order,
+// hence distinct; prices, quantities and timestamps), and, at the end,
+// the trailer's counts and checksum.
+type Reader struct {
+	r         *bufio.Reader
+	sum       hash.Hash
+	line      int64
+	counts    Counts
+	ids       IDs
+	done      bool
+	lastID    string
+	lastOrder int64
+	lastLine  int64
+}
+
+// NewReader reads the header of a dump.
+func NewReader(r io.Reader) (*Reader, error) {
+	d := &Reader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New()}
+	e, err := d.next()
+	if err != nil {
+		return nil, err
+	}
+	if e.Header == nil {
+		return nil, &Error{Line: 1, Problem: "not an airship dump (no airship_dump header)"}
+	}
+	if e.Header.Version != Version {
+		return nil, &Error{Line: 1, Problem: fmt.Sprintf("version %d; this airship reads version %d", e.Header.Version, Version)}
+	}
+	return d, nil
+}
+
+// Counts returns the records read so far.
+func (d *Reader) Counts() Counts { return d.counts }
+
+// IDs returns the trailer's ids, once Next returned io.EOF.
+func (d *Reader) IDs() IDs { return d.ids }
+
+// next reads and decodes one line.
+func (d *Reader) next() (entry, error) {
+	raw, err := d.readLine()
+	if err != nil {
+		return entry{}, err
+	}
+	d.line++
+	if raw == nil {
+		return entry{}, &Error{Line: d.line, Problem: fmt.Sprintf("the dump ends after %d lines without its trailer: it is truncated", d.line-1)}
+	}
+	if raw[len(raw)-1] != '\n' {
+		return entry{}, &Error{Line: d.line, Problem: "the last line is cut short: the dump is truncated"}
+	}
+	if !utf8.Valid(raw) {
+		return entry{}, &Error{Line: d.line, Problem: "not valid UTF-8: the dump is corrupt"}
+	}
+	var e entry
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return entry{}, &Error{Line: d.line, Problem: "not a dump record: " + err.Error()}
+	}
+	if strings.TrimSpace(string(raw[dec.InputOffset():])) != "" {
+		return entry{}, &Error{Line: d.line, Problem: "more than one JSON value on the line"}
+	}
+	set := 0
+	for _, ok := range []bool{e.Header != nil, e.Product != nil, e.Order != nil, e.End != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return entry{}, &Error{Line: d.line, Problem: "a record must be exactly one of airship_dump, product, order, end"}
+	}
+	if e.End == nil {
+		d.sum.Write(raw)
+	}
+	return e, nil
+}
+
+// readLine returns the next line with its newline; nil at the end.
+func (d *Reader) readLine() ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := d.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > MaxLineLength {
+			return nil, &Error{Line: d.line + 1, Problem: fmt.Sprintf("longer than %d bytes", MaxLineLength)}
+		}
+		switch {
+		case err == nil && buf == nil:
+			return chunk, nil
+		case err == nil:
+			return append(buf, chunk...), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			buf = append(buf, chunk...)
+		case errors.Is(err, io.EOF):
+			if len(buf)+len(chunk) == 0 {
+				return nil, nil
+			}
+			return append(buf, chunk...), nil
+		default:
+			return nil, fmt.Errorf("read dump: %w", err)
+		}
+	}
+}
+
+// Next returns the next record, or io.EOF once the trailer was read and
+// matched the records and their checksum (and nothing follows it).
+func (d *Reader) Next() (Item, error) {
+	if d.done {
+		return Item{}, io.EOF
+	}
+	e, err := d.next()
+	if err != nil {
+		return Item{}, err
+	}
+	switch {
+	case e.Header != nil:
+		return Item{}, &Error{Line: d.line, Problem: "a second airship_dump header"}
+	case e.End != nil:
+		return Item{}, d.end(e.End)
+	case e.Product != nil:
+		p, err := d.product(e.Product)
+		return Item{Product: &p}, err
+	default:
+		r, err := d.order(e.Order)
+		return Item{Order: &r}, err
+	}
+}
+
+func (d *Reader) end(t *trailer) error {
+	if t.Counts != d.counts {
+		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer counts %+v but the dump holds %+v: records are missing or added", t.Counts, d.counts)}
+	}
+	if t.LastOrderID < d.lastOrder || t.LastLineID < d.lastLine || t.LastOrderID > maxID || t.LastLineID > maxID {
+		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's last ids %+v are below the ids of the records or out of range", t.IDs)}
+	}
+	if sum := hex.EncodeToString(d.sum.Sum(nil)); t.SHA256 != sum {
+		return &Error{Line: d.line, Problem: "the checksum does not match: the dump was altered or corrupted"}
+	}
+	if rest, err := d.readLine(); err != nil || rest != nil {
+		return &Error{Line: d.line + 1, Problem: "data after the trailer"}
+	}
+	d.done, d.ids = true, t.IDs
+	return io.EOF
+}
+
+func (d *Reader) product(rec *product) (products.Product, error) {
+	p := products.Product{ID: rec.ID, Title: rec.Title, PassengerCapacity: rec.PassengerCapacity,
+		MaximumSpeed: rec.MaximumSpeed, InStock: rec.InStock, Incarnation: rec.Incarnation}
+	if d.counts.Orders > 0 {
+		return p, &Error{Line: d.line, Problem: "a product after the orders"}
+	}
+	if problems := p.Problems(); problems != nil {
+		return p, &Error{Line: d.line, Problem: "product " + rec.ID + ": " + strings.Join(problems, "; ")}
+	}
+	if d.counts.Products > 0 && rec.ID <= d.lastID {
+		return p, &Error{Line: d.line, Problem: fmt.Sprintf("product %s comes after %s: products must be in increasing id order", rec.ID, d.lastID)}
+	}
+	d.lastID = rec.ID
+	d.counts.Products++
+	return p, nil
+}
+
+// price is a price as a dump writes it: two decimals, at least 0, at
+// most 16 integer digits.
+var price = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})\.[0-9]{2}$`)
+
+const maxID = products.MaxCount
+
+func (d *Reader) order(rec *order) (orders.Record, error) {
+	r := orders.Record{ID: rec.ID, Lines: make([]orders.RecordLine, len(rec.Lines))}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if rec.ID < 1 || rec.ID > maxID {
+		bad("id: must be from 1 to %d", maxID)
+	} else if rec.ID <= d.lastOrder {
+		bad("comes after order %d: orders must be in increasing id order", d.lastOrder)
+	}
+	var err error
+	if r.CreatedAt, err = parseStamp(rec.CreatedAt); err != nil {
+		bad("created_at: %v", err)
+	}
+	if r.UpdatedAt, err = parseStamp(rec.UpdatedAt); err != nil {
+		bad("updated_at: %v", err)
+	}
+	var lastLine int64
+	for i, l := range rec.Lines {
+		at := fmt.Sprintf("lines[%d].", i)
+		rl := orders.RecordLine{Line: orders.Line{ID: l.ID, ProductID: l.ProductID, Quantity: l.Quantity, Incarnation: l.Incarnation}}
+		if l.ID < 1 || l.ID > maxID || l.ID <= lastLine {
+			bad("%sid: must be from 1 to %d, increasing", at, maxID)
+		}
+		lastLine = l.ID
+		d.lastLine = max(d.lastLine, l.ID)
+		if l.ProductID == "" || len(l.ProductID) > 1024 {
+			bad("%sproduct_id: must be 1 to 1024 bytes", at)
+		}
+		if !price.MatchString(l.Price) {
+			bad("%sprice: %q is not a price with two decimals from 0.00 to 9999999999999999.99", at, l.Price)
+		} else {
+			rl.Price = decimal.RequireFromString(l.Price)
+		}
+		if l.Quantity < 1 || l.Quantity > maxID {
+			bad("%squantity: must be from 1 to %d", at, maxID)
+		}
+		if p := products.IncarnationProblem(l.Incarnation); p != "" {
+			bad("%sincarnation: %s", at, p)
+		}
+		if rl.CreatedAt, err = parseStamp(l.CreatedAt); err != nil {
+			bad("%screated_at: %v", at, err)
+		}
+		if rl.UpdatedAt, err = parseStamp(l.UpdatedAt); err != nil {
+			bad("%supdated_at: %v", at, err)
+		}
+		r.Lines[i] = rl
+	}
+	if problems != nil {
+		return r, &Error{Line: d.line, Problem: fmt.Sprintf("order %d: %s", rec.ID, strings.Join(problems, "; "))}
+	}
+	d.lastOrder = rec.ID
+	d.counts.Orders++
+	d.counts.Lines += int64(len(rec.Lines))
+	return r, nil
+}
+
+func parseStamp(s string) (time.Time, error) {
+	t, err := time.Parse(TimeFormat, s)
+	if err != nil || t.Format(TimeFormat) != s {
+		return time.Time{}, fmt.Errorf("%q is not a UTC time as %s", s, TimeFormat)
+	}
+	return t, nil
+}

@@ -1,0 +1,122 @@
+package dump
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+func sample(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, id := range []string{"a", "b<&>", "c"} {
+		if err := w.Product(products.Product{ID: strings.Trim(id, "<&>"), Title: "Title " + id, PassengerCapacity: 1, MaximumSpeed: 2, InStock: 3, Incarnation: "00ff"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+	for id := int64(1); id <= 3; id++ {
+		r := orders.Record{ID: id * 2, CreatedAt: at, UpdatedAt: at.Add(time.Hour)}
+		for l := range id - 1 {
+			r.Lines = append(r.Lines, orders.RecordLine{Line: orders.Line{ID: id*10 + l, ProductID: "a", Price: decimal.RequireFromString("5.5"), Quantity: 2}, CreatedAt: at, UpdatedAt: at})
+		}
+		if err := w.Order(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, err := w.Close(IDs{LastOrderID: 7, LastLineID: 40})
+	if err != nil || counts != (Counts{Products: 3, Orders: 3, Lines: 3}) {
+		t.Fatalf("Close = %+v, %v", counts, err)
+	}
+	return buf.Bytes()
+}
+
+func readAll(b []byte) ([]Item, error) {
+	r, err := NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	var items []Item
+	for {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return items, nil
+		}
+		if err != nil {
+			return items, err
+		}
+		items = append(items, it)
+	}
+}
+
+// TestRoundTrip: what the writer writes, the reader reads back; writing
+// it again gives the same bytes.
+func TestRoundTrip(t *testing.T) {
+	b := sample(t)
+	items, err := readAll(b)
+	if err != nil || len(items) != 6 {
+		t.Fatalf("read %d items: %v\n%s", len(items), err, b)
+	}
+	if o := items[5].Order; o.Lines[1].Price.StringFixed(2) != "5.50" || o.CreatedAt.Nanosecond() != 123000000 {
+		t.Fatalf("order read back as %+v", o)
+	}
+	var again bytes.Buffer
+	w := NewWriter(&again)
+	for _, it := range items {
+		if it.Product != nil {
+			w.Product(*it.Product)
+		} else {
+			w.Order(*it.Order)
+		}
+	}
+	if _, err := w.Close(IDs{LastOrderID: 7, LastLineID: 40}); err != nil || !bytes.Equal(again.Bytes(), b) {
+		t.Fatalf("rewritten dump differs (%v):\n%s\nwas\n%s", err, again.Bytes(), b)
+	}
+}
+
+// TestDamagedDumps: every kind of damage is found, with its line.
+func TestDamagedDumps(t *testing.T) {
+	b := sample(t)
+	lines := strings.SplitAfter(string(b), "\n")
+	join := func(ls ...string) []byte { return []byte(strings.Join(ls, "")) }
+	cases := []struct {
+		name    string
+		dump    []byte
+		problem string
+	}{
+		{"empty", nil, "truncated"},
+		{"truncated at a line", join(lines[:5]...), "without its trailer: it is truncated"},
+		{"truncated inside a line", b[:len(b)-40], "truncated"},
+		{"no trailer", join(lines[:len(lines)-2]...), "truncated"},
+		{"a changed byte", bytes.Replace(b, []byte(`"in_stock":3`), []byte(`"in_stock":4`), 1), "checksum does not match"},
+		{"a line dropped", join(append(append([]string{}, lines[:2]...), lines[3:]...)...), "the trailer counts"},
+		{"data after the trailer", append(append([]byte{}, b...), "{}\n"...), "data after the trailer"},
+		{"not a dump", []byte("{\"id\": 1}\n"), "not a dump record"},
+		{"another version", bytes.Replace(b, []byte(`{"version":1}`), []byte(`{"version":2}`), 1), "version 2"},
+		{"unknown field", bytes.Replace(b, []byte(`"in_stock":3,`), []byte(`"in_stock":3,"colour":"red",`), 1), "unknown field"},
+		{"products out of order", join(lines[0], lines[2], lines[1]), "increasing id order"},
+		{"bad product", bytes.Replace(b, []byte(`"id":"c"`), []byte(`"id":"c:d"`), 1), "product c:d: id:"},
+		{"bad price", bytes.Replace(b, []byte(`"price":"5.50"`), []byte(`"price":"5.5"`), 1), "price"},
+		{"bad time", bytes.Replace(b, []byte(`.123Z`), []byte(`.123+01:00`), 1), "created_at"},
+		{"ids below the records", bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":5`), 1), "last ids"},
+		{"invalid UTF-8", bytes.Replace(b, []byte(`Title a`), []byte("Title \xff"), 1), "UTF-8"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := readAll(c.dump)
+			var de *Error
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), c.problem) {
+				t.Fatalf("read: %v; want a dump error mentioning %q", err, c.problem)
+			}
+		})
+	}
+}

@@ -1,0 +1,170 @@
+package products
+
+// Loading products in bulk from outside the API: the old shop's Redis
+// hashes (airship import-legacy) and airship dumps (airship import).
+
+import (
+	"context"
+	"database/sql"
+	_ "embed" // the Lua script
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+)
+
+// Loaded is what Load did with one product.
+type Loaded int
+
+const (
+	// Created: the product was not there and was written.
+	Created Loaded = iota + 1
+	// Equal: a product with the same fields is there; nothing changed.
+	Equal
+	// Conflicting: a product with other fields is there and was left as
+	// it is.
+	Conflicting
+	// Overwritten: a product with other fields was there; its fields were
+	// replaced and it kept its incarnation.
+	Overwritten
+)
+
+// LoadMode says what Load may write.
+type LoadMode struct {
+	// Overwrite replaces the fields of a conflicting product.
+	Overwrite bool
+	// DryRun writes nothing and reports what Load would do.
+	DryRun bool
+}
+
+// scriptArgs are the mode and dry arguments of load.lua.
+func (m LoadMode) scriptArgs() (mode, dry string) {
+	mode, dry = "create", "0"
+	if m.Overwrite {
+		mode = "overwrite"
+	}
+	if m.DryRun {
+		dry = "1"
+	}
+	return mode, dry
+}
+
+// same reports whether a product that is there equals p: the same title,
+// passenger capacity, maximum speed and stock, and the same incarnation
+// when p has one.
+func same(there, p Product) bool {
+	return there.Title == p.Title && there.PassengerCapacity == p.PassengerCapacity &&
+		there.MaximumSpeed == p.MaximumSpeed && there.InStock == p.InStock &&
+		(p.Incarnation == "" || there.Incarnation == p.Incarnation)
+}
+
+var (
+	//go:embed lua/load.lua
+	loadLua    string
+	loadScript = redis.NewScript(loadLua)
+)
+
+// Load writes the products of a batch that are not there, each whole or
+// not at all, in one round trip, and reports what it did with each (see
+// Loaded). A product without an incarnation gets a new one when created.
+// The products must be valid (Product.Problems) and their ids distinct.
+func (s *RedisStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loaded, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	var cmds []*redis.Cmd
+	how, dry := mode.scriptArgs()
+	err := s.execScript(ctx, loadScript, func(pipe redis.Pipeliner) {
+		if !mode.DryRun { // ids enter the index before their product, as Create does
+			ids := make([]redis.Z, len(ps))
+			for i, p := range ps {
+				ids[i] = redis.Z{Member: p.ID}
+			}
+			pipe.ZAdd(ctx, s.idIndex(), ids...)
+		}
+		cmds = make([]*redis.Cmd, len(ps))
+		for i, p := range ps {
+			compare := "0"
+			if p.Incarnation != "" {
+				compare = "1"
+			}
+			cmds[i] = loadScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
+				p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p), how, compare, dry)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %d products: %w", len(ps), err)
+	}
+	out := make([]Loaded, len(ps))
+	for i, c := range cmds {
+		n, err := c.Int()
+		if err != nil || n < int(Created) || n > int(Overwritten) {
+			return nil, fmt.Errorf("load product %s: reply %v, %v", ps[i].ID, c.Val(), err)
+		}
+		out[i] = Loaded(n)
+	}
+	return out, nil
+}
+
+const sqlOverwrite = `UPDATE products SET title = $2, passenger_capacity = $3, maximum_speed = $4, in_stock = $5
+WHERE id = $1`
+
+// Load writes the products of a batch that are not there, in one
+// transaction (or the one the store is bound to), and reports what it did
+// with each (see Loaded): one prepared INSERT a product, and a read of
+// the product that is there only when the id is taken. A product without
+// an incarnation gets a new one when created. The products must be valid
+// and their ids distinct.
+func (s *SQLStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loaded, error) {
+	out := make([]Loaded, len(ps))
+	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		insert, err := tx.PrepareContext(ctx, sqlCreate)
+		if err != nil {
+			return fmt.Errorf("load products: %w", err)
+		}
+		defer insert.Close()
+		for i, p := range ps {
+			if err := loadOne(ctx, tx, insert, p, mode, &out[i]); err != nil {
+				return fmt.Errorf("load product %s: %w", p.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func loadOne(ctx context.Context, tx *sqlx.Tx, insert *sql.Stmt, p Product, mode LoadMode, out *Loaded) error {
+	if !mode.DryRun {
+		res, err := insert.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			*out = Created
+			return err
+		}
+	}
+	var there Product
+	err := tx.GetContext(ctx, &there, sqlGetProduct, p.ID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // a dry run
+		*out = Created
+		return nil
+	case err != nil:
+		return err
+	case same(there, p):
+		*out = Equal
+	case !mode.Overwrite:
+		*out = Conflicting
+	default:
+		*out = Overwritten
+		if !mode.DryRun {
+			_, err = tx.ExecContext(ctx, sqlOverwrite, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock)
+		}
+	}
+	return err
+}
