@@ -17,6 +17,7 @@ import (
 
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
 )
 
 // App is a running airship: its backends, its HTTP handler and the work
@@ -29,40 +30,132 @@ type App struct {
 	// runners run beside the server until it stops: the recovery sweep,
 	// the purge of expired idempotency keys, the outage log.
 	runners []func(context.Context)
+	// closers release what the modules hold besides the backends.
+	closers []func() error
 }
 
-// New opens the backends and builds the API; Close releases them.
+// New opens the backends of cfg's modules and builds what the process
+// serves: the API (modules all or gateway) or a module's RPC service
+// (modules products or orders); Close releases them.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Modules != ModulesAll && remote == nil {
+		return nil, fmt.Errorf("modules %s: this airship was built without the remote modules; build it with -tags remote (make build-remote)", cfg.Modules)
 	}
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	svc := orders.NewService(b.orders, b.products, log, orders.Config{
-		HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
-	})
-	g := gateway.New(b.products, svc, b.ready, gateway.Config{
-		ImageRoot:      cfg.ProductImageRoot,
-		BodyLimit:      cfg.BodyLimit,
-		RequestTimeout: cfg.RequestTimeout,
-		APIKeys:        cfg.APIKeys,
-	}, log)
-	a := &App{cfg: cfg, log: log, backends: b, handler: g}
-	a.runners = []func(context.Context){
-		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
-		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) },
-		g.WatchOutages,
+	a := &App{cfg: cfg, log: log, backends: b}
+	if err := a.wire(cfg, log); err != nil {
+		b.close()
+		return nil, err
 	}
 	return a, nil
+}
+
+// wire builds the modules of cfg on the backends.
+func (a *App) wire(cfg Config, log *slog.Logger) error {
+	b := a.backends
+	newService := func(stock orders.Stock) *orders.Service {
+		svc := orders.NewService(b.orders, stock, log, orders.Config{
+			HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
+		})
+		a.runners = append(a.runners,
+			func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
+			func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) })
+		return svc
+	}
+	newGateway := func(p gateway.Products, o gateway.Orders, ready func(context.Context) error) {
+		g := gateway.New(p, o, ready, gateway.Config{
+			ImageRoot:      cfg.ProductImageRoot,
+			BodyLimit:      cfg.BodyLimit,
+			RequestTimeout: cfg.RequestTimeout,
+			APIKeys:        cfg.APIKeys,
+		}, log)
+		a.handler = g
+		a.runners = append(a.runners, g.WatchOutages)
+	}
+	switch cfg.Modules {
+	case ModuleProducts:
+		a.handler = remote.productsHandler(b.products, b.ready)
+	case ModuleOrders:
+		stock, err := remote.products(cfg)
+		if err != nil {
+			return err
+		}
+		a.handler = remote.ordersHandler(newService(stock), func(ctx context.Context) error {
+			return errors.Join(b.ready(ctx), stock.Ready(ctx))
+		})
+		a.closers = append(a.closers, stock.Close)
+	case ModuleGateway:
+		p, err := remote.products(cfg)
+		if err != nil {
+			return err
+		}
+		o, err := remote.orders(cfg)
+		if err != nil {
+			return err
+		}
+		newGateway(p, o, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
+		a.closers = append(a.closers, p.Close, o.Close)
+	default:
+		newGateway(b.products, newService(b.products), b.ready)
+	}
+	return nil
+}
+
+// remote wires modules that run in other processes: set by remote.go in
+// a build with -tags remote, nil otherwise, so that the default build
+// holds no RPC code.
+var remote remoteModules
+
+// remoteModules are the Connect adapters of the modules.
+type remoteModules interface {
+	// products is a client of the products module at cfg.ProductsURL.
+	products(cfg Config) (remoteProducts, error)
+	// orders is a client of the orders module at cfg.OrdersURL.
+	orders(cfg Config) (remoteOrders, error)
+	// productsHandler serves the products module on store.
+	productsHandler(store products.Store, ready func(context.Context) error) http.Handler
+	// ordersHandler serves the orders module.
+	ordersHandler(svc *orders.Service, ready func(context.Context) error) http.Handler
+}
+
+// remoteProducts is the products module in another process: the gateway's
+// Products and the orders module's Stock.
+type remoteProducts interface {
+	gateway.Products
+	orders.Stock
+	remoteModule
+}
+
+// remoteOrders is the orders module in another process.
+type remoteOrders interface {
+	gateway.Orders
+	remoteModule
+}
+
+type remoteModule interface {
+	// Ready reports whether the module answers and its backends do.
+	Ready(ctx context.Context) error
+	// Close closes the client's idle connections.
+	Close() error
 }
 
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the backends' connection pools.
-func (a *App) Close() error { return a.backends.close() }
+// Close closes the backends' connection pools and the module clients.
+func (a *App) Close() error {
+	errList := []error{a.backends.close()}
+	for _, c := range a.closers {
+		errList = append(errList, c())
+	}
+	return errors.Join(errList...)
+}
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
 // then shuts down gracefully: it stops accepting, lets in-flight requests
@@ -70,6 +163,7 @@ func (a *App) Close() error { return a.backends.close() }
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
+		Protocols:         a.protocols(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -100,7 +194,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("airship listening", "addr", ln.Addr().String())
+	a.log.Info("airship listening", "addr", ln.Addr().String(), "modules", a.cfg.Modules)
 
 	select {
 	case err := <-errc:
@@ -120,6 +214,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// protocols are the HTTP protocols of the listener: those of the API, and
+// for a module's RPC service also HTTP/2 without TLS, which gRPC clients
+// speak.
+func (a *App) protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	if a.cfg.Modules == ModuleProducts || a.cfg.Modules == ModuleOrders {
+		p.SetUnencryptedHTTP2(true)
+	}
+	return p
 }
 
 // Run serves the configuration until ctx ends: the serve command.
