@@ -3,6 +3,14 @@
 package app_test
 
 import (
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/airshipltd/airship/app"
@@ -35,4 +43,94 @@ func splitConfig(t *testing.T) app.Config {
 	g.Modules = app.ModuleGateway
 	g.ProductsURL, g.OrdersURL = productsURL, ordersURL
 	return g
+}
+
+// counter is a reverse proxy in front of a module that counts the calls
+// of each procedure.
+type counter struct {
+	mu    sync.Mutex
+	calls map[string]int
+	url   string
+}
+
+func countCalls(t *testing.T, target string) *counter {
+	c := &counter{calls: map[string]int{}}
+	u, _ := url.Parse(target)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	transport := &http.Transport{}
+	proxy.Transport = transport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" && r.URL.Path != "/healthz" {
+			c.mu.Lock()
+			c.calls[path.Base(r.URL.Path)]++
+			c.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		transport.CloseIdleConnections()
+	})
+	c.url = srv.URL
+	return c
+}
+
+func (c *counter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+// TestSplitRoundTrips counts the module calls each request of the
+// contract's load scenario costs in a split deployment: one call from the
+// gateway per module it needs, and the orders module's reservation and
+// its commit, each for the whole order; never one call per line.
+func TestSplitRoundTrips(t *testing.T) {
+	p := testConfig()
+	p.Modules = app.ModuleProducts
+	p.RedisURL = testbackend.RedisURL()
+	p.RedisPrefix = testbackend.RedisPrefix(t)
+	products := countCalls(t, startWith(t, p).url)
+	o := testConfig()
+	o.Modules = app.ModuleOrders
+	o.PostgresURL = testbackend.PostgresURL(t)
+	o.ProductsURL = products.url
+	orders := countCalls(t, startWith(t, o).url)
+	g := testConfig()
+	g.Modules = app.ModuleGateway
+	g.ProductsURL, g.OrdersURL = products.url, orders.url
+	s := startWith(t, g)
+
+	three := `{"order_details": [` + strings.Repeat(`{"product_id": "the_odyssey", "price": "1.00", "quantity": 1}, `, 2) +
+		`{"product_id": "the_odyssey", "price": "1.00", "quantity": 1}]}`
+	steps := []struct {
+		method, path, body string
+		products, orders   map[string]int
+	}{
+		{"POST", "/products", odyssey, map[string]int{"Create": 1}, nil},
+		{"GET", "/products/the_odyssey", "", map[string]int{"Get": 1}, nil},
+		{"POST", "/orders", orderOfOne, map[string]int{"Reserve": 1, "Commit": 1}, map[string]int{"Place": 1}},
+		{"POST", "/orders", three, map[string]int{"Reserve": 1, "Commit": 1}, map[string]int{"Place": 1}},
+		{"GET", "/orders/2", "", map[string]int{"GetMany": 1}, map[string]int{"Get": 1}},
+		{"DELETE", "/products/the_odyssey", "", map[string]int{"Delete": 1}, nil},
+		{"GET", "/orders", "", nil, map[string]int{"List": 1}},
+	}
+	products.take()
+	orders.take()
+	for _, st := range steps {
+		r := s.do(st.method, st.path, st.body)
+		if r.status >= 300 {
+			t.Fatalf("%s %s: %d %s", st.method, st.path, r.status, r.body)
+		}
+		for name, c := range map[string]struct {
+			got, want map[string]int
+		}{"products": {products.take(), st.products}, "orders": {orders.take(), st.orders}} {
+			if !maps.Equal(c.got, c.want) {
+				t.Errorf("%s %s called the %s module %v; want %v", st.method, st.path, name, c.got, c.want)
+			}
+		}
+	}
 }
