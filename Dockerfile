@@ -6,7 +6,10 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath \
+# TAGS=remote builds the binary that can also run each module in its own
+# process (serve --modules gateway|products|orders).
+ARG TAGS=""
+RUN CGO_ENABLED=0 go build -tags "${TAGS}" -trimpath \
       -ldflags "-s -w -X github.com/airshipltd/airship/app.Version=${VERSION}" \
       -o /out/airship . \
  && mkdir -p /out/data
