@@ -240,3 +240,53 @@ func portFree(port int) bool {
 	ln.Close()
 	return true
 }
+
+// RedisSentinel is a Redis primary with one replica, watched by one
+// Sentinel, that a test started on loopback ports.
+type RedisSentinel struct {
+	// URL is go-redis' Sentinel URL: the Sentinel's address and the
+	// primary's name.
+	URL   string
+	procs []*exec.Cmd
+}
+
+// NewRedisSentinel starts a primary, a replica of it and a Sentinel that
+// monitors them under the name "airship", and waits until the Sentinel
+// knows the primary and its replica.
+func NewRedisSentinel(t testing.TB) *RedisSentinel {
+	t.Helper()
+	skipInShortMode(t, "Redis Sentinel (redis-server)")
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("the Sentinel tests start their own servers and need redis-server: %s", installRedis)
+	}
+	s := &RedisSentinel{}
+	t.Cleanup(func() { (&RedisCluster{procs: s.procs}).stop() })
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	primary, replica, sentinel := strconv.Itoa(ports[0]), strconv.Itoa(ports[1]), strconv.Itoa(ports[2])
+	start := func(args ...string) {
+		cmd := exec.Command("redis-server", args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v; %s", err, installRedis)
+		}
+		s.procs = append(s.procs, cmd)
+	}
+	common := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+	start(append([]string{"--port", primary, "--logfile", filepath.Join(dir, "primary.log")}, common...)...)
+	start(append([]string{"--port", replica, "--replicaof", "127.0.0.1", primary, "--logfile", filepath.Join(dir, "replica.log")}, common...)...)
+	conf := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(conf, []byte("port "+sentinel+"\nbind 127.0.0.1\ndir "+dir+"\n"+
+		"sentinel monitor airship 127.0.0.1 "+primary+" 1\nsentinel down-after-milliseconds airship 2000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := &RedisCluster{}
+	c.waitNode(ctx, t, "127.0.0.1:"+sentinel, dir, func(n *redis.Client) bool {
+		replicas, err := n.Do(ctx, "SENTINEL", "REPLICAS", "airship").Slice()
+		return err == nil && len(replicas) == 1
+	})
+	s.URL = "redis://127.0.0.1:" + sentinel + "/0?master_name=airship"
+	return s
+}

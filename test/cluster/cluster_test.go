@@ -1,8 +1,10 @@
-// Package cluster_test proves the products store on a real Redis Cluster
-// of three masters and three replicas, started by the test on loopback
-// ports: the products and orders contract suites, keys spread over every
-// master, listing while writing, the upgrade of every master's keys, and
-// a failover in the middle of a storm of orders.
+// Package cluster_test proves the products store on the Redis topologies
+// airship supports besides one server, each started by the test on
+// loopback ports: a Redis Cluster of three masters and three replicas (the
+// products and orders contract suites, keys spread over every master,
+// listing while writing, the upgrade of every master's keys, and a
+// failover in the middle of a storm of orders), and a primary found
+// through a Sentinel.
 package cluster_test
 
 import (
