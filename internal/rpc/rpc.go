@@ -75,6 +75,14 @@ func ServerError(ctx context.Context, err error) error {
 	return ce
 }
 
+// Reply is a handler's answer: msg, or err as ServerError makes it.
+func Reply[T any](ctx context.Context, msg *T, err error) (*connect.Response[T], error) {
+	if err != nil {
+		return nil, ServerError(ctx, err)
+	}
+	return connect.NewResponse(msg), nil
+}
+
 // ClientError turns the error of a call into the domain error the module
 // returned; unavailable is the caller's error for a module that could not
 // be reached or did not answer in time (for example products.ErrUnavailable).

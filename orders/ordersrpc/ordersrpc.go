@@ -19,38 +19,15 @@ import (
 	"github.com/airshipltd/airship/orders"
 )
 
-// Service is the orders module as the gateway calls it; *orders.Service
-// and *Client implement it.
-type Service interface {
-	Place(ctx context.Context, lines []orders.NewLine) (orders.Order, error)
-	PlaceOnce(ctx context.Context, key string, lines []orders.NewLine) (orders.Placed, error)
-	Get(ctx context.Context, id int64) (orders.Order, error)
-	List(ctx context.Context, after int64, limit int) ([]orders.Order, error)
-	Update(ctx context.Context, id int64, updates []orders.LineUpdate) (orders.Order, error)
-	Delete(ctx context.Context, id int64) error
-}
-
-var (
-	_ Service = (*orders.Service)(nil)
-	_ Service = (*Client)(nil)
-)
-
 // NewHandler returns the path and handler of the orders module's Connect
 // service on svc.
-func NewHandler(svc Service) (string, http.Handler) {
+func NewHandler(svc *orders.Service) (string, http.Handler) {
 	return ordersv1connect.NewOrderServiceHandler(handler{svc})
 }
 
-type handler struct{ s Service }
+type handler struct{ s *orders.Service }
 
 var _ ordersv1connect.OrderServiceHandler = handler{}
-
-func reply[T any](ctx context.Context, msg *T, err error) (*connect.Response[T], error) {
-	if err != nil {
-		return nil, rpc.ServerError(ctx, err)
-	}
-	return connect.NewResponse(msg), nil
-}
 
 func (h handler) Place(ctx context.Context, req *connect.Request[ordersv1.PlaceRequest]) (*connect.Response[ordersv1.PlaceResponse], error) {
 	lines, err := newLinesFromWire(req.Msg.GetLines())
@@ -58,7 +35,7 @@ func (h handler) Place(ctx context.Context, req *connect.Request[ordersv1.PlaceR
 		return nil, rpc.ServerError(ctx, err)
 	}
 	o, err := h.s.Place(ctx, lines)
-	return reply(ctx, &ordersv1.PlaceResponse{Order: orderToWire(o)}, err)
+	return rpc.Reply(ctx, &ordersv1.PlaceResponse{Order: orderToWire(o)}, err)
 }
 
 func (h handler) PlaceOnce(ctx context.Context, req *connect.Request[ordersv1.PlaceOnceRequest]) (*connect.Response[ordersv1.PlaceOnceResponse], error) {
@@ -74,12 +51,12 @@ func (h handler) PlaceOnce(ctx context.Context, req *connect.Request[ordersv1.Pl
 		out.Refusal = rpc.Portable(errs.Encode(err))
 		err = nil
 	}
-	return reply(ctx, out, err)
+	return rpc.Reply(ctx, out, err)
 }
 
 func (h handler) Get(ctx context.Context, req *connect.Request[ordersv1.GetRequest]) (*connect.Response[ordersv1.GetResponse], error) {
 	o, err := h.s.Get(ctx, req.Msg.GetId())
-	return reply(ctx, &ordersv1.GetResponse{Order: orderToWire(o)}, err)
+	return rpc.Reply(ctx, &ordersv1.GetResponse{Order: orderToWire(o)}, err)
 }
 
 func (h handler) List(ctx context.Context, req *connect.Request[ordersv1.ListRequest]) (*connect.Response[ordersv1.ListResponse], error) {
@@ -88,7 +65,7 @@ func (h handler) List(ctx context.Context, req *connect.Request[ordersv1.ListReq
 	for i, o := range list {
 		out.Orders[i] = orderToWire(o)
 	}
-	return reply(ctx, out, err)
+	return rpc.Reply(ctx, out, err)
 }
 
 func (h handler) Update(ctx context.Context, req *connect.Request[ordersv1.UpdateRequest]) (*connect.Response[ordersv1.UpdateResponse], error) {
@@ -104,15 +81,16 @@ func (h handler) Update(ctx context.Context, req *connect.Request[ordersv1.Updat
 		}
 	}
 	o, err := h.s.Update(ctx, req.Msg.GetId(), updates)
-	return reply(ctx, &ordersv1.UpdateResponse{Order: orderToWire(o)}, err)
+	return rpc.Reply(ctx, &ordersv1.UpdateResponse{Order: orderToWire(o)}, err)
 }
 
 func (h handler) Delete(ctx context.Context, req *connect.Request[ordersv1.DeleteRequest]) (*connect.Response[ordersv1.DeleteResponse], error) {
 	err := h.s.Delete(ctx, req.Msg.GetId())
-	return reply(ctx, &ordersv1.DeleteResponse{}, err)
+	return rpc.Reply(ctx, &ordersv1.DeleteResponse{}, err)
 }
 
-// Client is the orders module at a URL.
+// Client is the orders module at a URL, with the methods of
+// *orders.Service that the gateway calls (its Orders).
 type Client struct {
 	c       ordersv1connect.OrderServiceClient
 	http    *http.Client

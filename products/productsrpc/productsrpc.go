@@ -30,16 +30,9 @@ type handler struct{ s products.Store }
 
 var _ productsv1connect.ProductServiceHandler = handler{}
 
-func reply[T any](ctx context.Context, msg *T, err error) (*connect.Response[T], error) {
-	if err != nil {
-		return nil, rpc.ServerError(ctx, err)
-	}
-	return connect.NewResponse(msg), nil
-}
-
 func (h handler) Get(ctx context.Context, req *connect.Request[productsv1.GetRequest]) (*connect.Response[productsv1.GetResponse], error) {
 	p, err := h.s.Get(ctx, req.Msg.GetId())
-	return reply(ctx, &productsv1.GetResponse{Product: toWire(p)}, err)
+	return rpc.Reply(ctx, &productsv1.GetResponse{Product: toWire(p)}, err)
 }
 
 func (h handler) GetMany(ctx context.Context, req *connect.Request[productsv1.GetManyRequest]) (*connect.Response[productsv1.GetManyResponse], error) {
@@ -48,17 +41,17 @@ func (h handler) GetMany(ctx context.Context, req *connect.Request[productsv1.Ge
 	for _, p := range found {
 		out.Products = append(out.Products, toWire(p))
 	}
-	return reply(ctx, out, err)
+	return rpc.Reply(ctx, out, err)
 }
 
 func (h handler) Exists(ctx context.Context, req *connect.Request[productsv1.ExistsRequest]) (*connect.Response[productsv1.ExistsResponse], error) {
 	ok, err := h.s.Exists(ctx, req.Msg.GetId())
-	return reply(ctx, &productsv1.ExistsResponse{Exists: ok}, err)
+	return rpc.Reply(ctx, &productsv1.ExistsResponse{Exists: ok}, err)
 }
 
 func (h handler) Create(ctx context.Context, req *connect.Request[productsv1.CreateRequest]) (*connect.Response[productsv1.CreateResponse], error) {
 	err := h.s.Create(ctx, fromWire(req.Msg.GetProduct()))
-	return reply(ctx, &productsv1.CreateResponse{}, err)
+	return rpc.Reply(ctx, &productsv1.CreateResponse{}, err)
 }
 
 func (h handler) Update(ctx context.Context, req *connect.Request[productsv1.UpdateRequest]) (*connect.Response[productsv1.UpdateResponse], error) {
@@ -66,12 +59,12 @@ func (h handler) Update(ctx context.Context, req *connect.Request[productsv1.Upd
 	p, err := h.s.Update(ctx, m.GetId(), products.Patch{
 		Title: m.Title, PassengerCapacity: m.PassengerCapacity, MaximumSpeed: m.MaximumSpeed, InStock: m.InStock,
 	})
-	return reply(ctx, &productsv1.UpdateResponse{Product: toWire(p)}, err)
+	return rpc.Reply(ctx, &productsv1.UpdateResponse{Product: toWire(p)}, err)
 }
 
 func (h handler) Delete(ctx context.Context, req *connect.Request[productsv1.DeleteRequest]) (*connect.Response[productsv1.DeleteResponse], error) {
 	err := h.s.Delete(ctx, req.Msg.GetId())
-	return reply(ctx, &productsv1.DeleteResponse{}, err)
+	return rpc.Reply(ctx, &productsv1.DeleteResponse{}, err)
 }
 
 func (h handler) List(ctx context.Context, req *connect.Request[productsv1.ListRequest]) (*connect.Response[productsv1.ListResponse], error) {
@@ -80,22 +73,22 @@ func (h handler) List(ctx context.Context, req *connect.Request[productsv1.ListR
 	for i, p := range page.Products {
 		out.Products[i] = toWire(p)
 	}
-	return reply(ctx, out, err)
+	return rpc.Reply(ctx, out, err)
 }
 
 func (h handler) Reserve(ctx context.Context, req *connect.Request[productsv1.ReserveRequest]) (*connect.Response[productsv1.ReserveResponse], error) {
 	taken, err := h.s.Reserve(ctx, reservationFromWire(req.Msg.GetReservation()))
-	return reply(ctx, &productsv1.ReserveResponse{Taken: taken}, err)
+	return rpc.Reply(ctx, &productsv1.ReserveResponse{Taken: taken}, err)
 }
 
 func (h handler) Commit(ctx context.Context, req *connect.Request[productsv1.CommitRequest]) (*connect.Response[productsv1.CommitResponse], error) {
 	err := h.s.Commit(ctx, reservationFromWire(req.Msg.GetReservation()))
-	return reply(ctx, &productsv1.CommitResponse{}, err)
+	return rpc.Reply(ctx, &productsv1.CommitResponse{}, err)
 }
 
 func (h handler) Release(ctx context.Context, req *connect.Request[productsv1.ReleaseRequest]) (*connect.Response[productsv1.ReleaseResponse], error) {
 	err := h.s.Release(ctx, reservationFromWire(req.Msg.GetReservation()))
-	return reply(ctx, &productsv1.ReleaseResponse{}, err)
+	return rpc.Reply(ctx, &productsv1.ReleaseResponse{}, err)
 }
 
 func (h handler) Expired(ctx context.Context, req *connect.Request[productsv1.ExpiredRequest]) (*connect.Response[productsv1.ExpiredResponse], error) {
@@ -104,12 +97,12 @@ func (h handler) Expired(ctx context.Context, req *connect.Request[productsv1.Ex
 	for i, r := range found {
 		out.Reservations[i] = reservationToWire(r)
 	}
-	return reply(ctx, out, err)
+	return rpc.Reply(ctx, out, err)
 }
 
 func (h handler) Restock(ctx context.Context, req *connect.Request[productsv1.RestockRequest]) (*connect.Response[productsv1.RestockResponse], error) {
 	err := h.s.Restock(ctx, req.Msg.GetId(), linesFromWire(req.Msg.GetLines()))
-	return reply(ctx, &productsv1.RestockResponse{}, err)
+	return rpc.Reply(ctx, &productsv1.RestockResponse{}, err)
 }
 
 // Client is the products module at a URL: a products.Store whose every
