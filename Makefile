@@ -11,7 +11,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 URL       ?= http://localhost:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-remote run run-prod test test-short test-cluster test-split test-browser test-helm smoke fuzz bench perf perf-compare seed vet lint docker clean generate check-generate
+.PHONY: help build build-remote run run-prod test test-short test-cluster test-split test-browser test-helm smoke fuzz bench perf perf-compare perf-scale seed vet lint docker clean generate check-generate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,11 +30,23 @@ run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
 		psql "$(subst /airship?,/postgres?,$(PG_URL))" -c "CREATE DATABASE airship"
 	AIRSHIP_POSTGRES_URL='$(PG_URL)' AIRSHIP_REDIS_URL='$(REDIS_URL)' ./$(BIN) serve
 
-test: ## Run every test with the race detector (needs the local PostgreSQL and Redis)
+# Only app's files differ between the default build and -tags remote (the
+# Connect wiring, and the split end-to-end and process tests), so the
+# remote build's run covers ./app; every other package is the same code.
+test: ## Run every test with the race detector, in the default build and with -tags remote (needs the local PostgreSQL and Redis)
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -tags remote ./app/...
 
 test-short: ## Run the tests that need no PostgreSQL or Redis (-short skips the others)
 	$(GO) test -race -count=1 -short ./...
+	$(GO) test -race -count=1 -short -tags remote ./app/...
+
+test-cluster: ## Only the Redis Cluster tests (they start their own 6-node cluster; part of make test)
+	$(GO) test -race -count=1 -v ./test/cluster
+
+test-split: ## Only the tests of modules in separate processes and over Connect (part of make test)
+	$(GO) test -race -count=1 ./products/productsrpc ./orders/ordersrpc
+	$(GO) test -race -count=1 -tags remote -run 'Split|DefaultBuild|ExampleSession|ConcurrentOrders' ./app
 
 test-browser: ## Check /docs and /redoc in headless Chromium (needs /usr/bin/chromium); writes docs/img/*.png
 	$(GO) test -tags browser -count=1 -timeout 5m ./test/browser
@@ -106,6 +118,9 @@ generate: ## Regenerate the Go code under api/ from its .proto files (needs prot
 
 check-generate: generate ## Fail if the generated code under api/ differs from what make generate writes
 	@git add -N api && git diff --exit-code --stat -- api || { echo "api/: generated code is stale; run make generate and commit it"; exit 1; }
+
+perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~8 min)
+	scripts/perf-scale.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)
