@@ -250,25 +250,25 @@ func OpenRedis(cfg Config, mode string) (redis.UniversalClient, error) {
 	if p := redisModeProblem(cfg.RedisURL, mode); p != "" {
 		return nil, errors.New("redis_url " + p)
 	}
-	timeouts := func(dial, read, write, pool *time.Duration, size, retries *int, ctxTimeout *bool) {
-		*dial, *read, *write, *pool = cfg.BackendTimeout, cfg.BackendTimeout, cfg.BackendTimeout, cfg.BackendTimeout
-		*size, *retries, *ctxTimeout = cfg.RedisPoolSize, 1, true
-	}
+	t, size := cfg.BackendTimeout, cfg.RedisPoolSize
 	switch mode {
 	case "cluster":
 		o, _ := redis.ParseClusterURL(cfg.RedisURL) // checked above
-		timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.PoolSize, &o.MaxRetries, &o.ContextTimeoutEnabled)
-		// A command that meets a failover is redirected, then retried on
-		// the new master: MOVED and TRYAGAIN are not failures.
-		o.MaxRetries = 3
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		// A command that meets a failover follows MOVED and ASK, and is
+		// tried again on TRYAGAIN and CLUSTERDOWN, up to MaxRedirects
+		// (go-redis' default, 3) times.
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
 		return redis.NewClusterClient(o), nil
 	case "sentinel":
 		o, _ := redis.ParseFailoverURL(cfg.RedisURL)
-		timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.PoolSize, &o.MaxRetries, &o.ContextTimeoutEnabled)
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
 		return redis.NewFailoverClient(o), nil
 	default:
 		o, _ := redis.ParseURL(cfg.RedisURL)
-		timeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.PoolSize, &o.MaxRetries, &o.ContextTimeoutEnabled)
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
 		return redis.NewClient(o), nil
 	}
 }

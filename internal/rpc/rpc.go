@@ -166,9 +166,14 @@ func unreachable(err error) bool {
 }
 
 // ClientOptions are the options of every module client: retries of
-// idempotent calls, and counting every call when counter is not nil.
+// idempotent calls, no compression (modules talk over a fast network, and
+// gzip costs more CPU than it saves there), and counting every call when
+// counter is not nil.
 func ClientOptions(counter func(procedure string)) []connect.ClientOption {
-	opts := []connect.ClientOption{connect.WithInterceptors(retryIdempotent())}
+	opts := []connect.ClientOption{
+		connect.WithInterceptors(retryIdempotent()),
+		connect.WithAcceptCompression("gzip", nil, nil),
+	}
 	if counter != nil {
 		opts = append(opts, connect.WithInterceptors(connect.UnaryInterceptorFunc(
 			func(next connect.UnaryFunc) connect.UnaryFunc {
@@ -181,6 +186,13 @@ func ClientOptions(counter func(procedure string)) []connect.ClientOption {
 	return opts
 }
 
+// HandlerOptions are the options of every module's handler: a client that
+// asks for compressed responses (a gRPC client may) gets them only for
+// messages large enough to be worth it.
+func HandlerOptions() []connect.HandlerOption {
+	return []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
+}
+
 // NewHTTPClient returns the HTTP client of module calls: HTTP/1.1 with a
 // pool of keep-alive connections as large as the callers' concurrency
 // (a call's deadline travels in its headers), connecting within dial.
@@ -191,7 +203,7 @@ func NewHTTPClient(dial time.Duration, conns int) *http.Client {
 		MaxIdleConnsPerHost:   conns,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 0, // the call's deadline bounds it
-		ForceAttemptHTTP2:     false,
+		DisableCompression:    true,
 	}}
 }
 

@@ -22,7 +22,7 @@ import (
 // NewHandler returns the path and handler of the orders module's Connect
 // service on svc.
 func NewHandler(svc *orders.Service) (string, http.Handler) {
-	return ordersv1connect.NewOrderServiceHandler(handler{svc})
+	return ordersv1connect.NewOrderServiceHandler(handler{svc}, rpc.HandlerOptions()...)
 }
 
 type handler struct{ s *orders.Service }

@@ -23,7 +23,7 @@ import (
 // NewHandler returns the path and handler of the products module's
 // Connect service on store.
 func NewHandler(store products.Store) (string, http.Handler) {
-	return productsv1connect.NewProductServiceHandler(handler{store})
+	return productsv1connect.NewProductServiceHandler(handler{store}, rpc.HandlerOptions()...)
 }
 
 type handler struct{ s products.Store }
