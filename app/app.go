@@ -59,10 +59,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // wire builds the modules of cfg on the backends.
 func (a *App) wire(cfg Config, log *slog.Logger) error {
 	b := a.backends
-	newService := func(stock orders.Stock) *orders.Service {
+	// remoteStock: the stock is another process's, so that each of its
+	// calls is a network round trip, and a placed order's reservation is
+	// committed after the answer.
+	newService := func(stock orders.Stock, remoteStock bool) *orders.Service {
 		svc := orders.NewService(b.orders, stock, log, orders.Config{
 			HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
+			CommitInBackground: remoteStock,
 		})
+		a.closers = append(a.closers, func() error { svc.Wait(); return nil })
 		a.runners = append(a.runners,
 			func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
 			func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) })
@@ -86,7 +91,7 @@ func (a *App) wire(cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		a.handler = remote.ordersHandler(newService(stock), func(ctx context.Context) error {
+		a.handler = remote.ordersHandler(newService(stock, true), func(ctx context.Context) error {
 			return errors.Join(b.ready(ctx), stock.Ready(ctx))
 		})
 		a.closers = append(a.closers, stock.Close)
@@ -102,7 +107,7 @@ func (a *App) wire(cfg Config, log *slog.Logger) error {
 		newGateway(p, o, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
 		a.closers = append(a.closers, p.Close, o.Close)
 	default:
-		newGateway(b.products, newService(b.products), b.ready)
+		newGateway(b.products, newService(b.products, false), b.ready)
 	}
 	return nil
 }
@@ -148,13 +153,14 @@ type remoteModule interface {
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the backends' connection pools and the module clients.
+// Close waits for the work the modules do after answering, then closes
+// the module clients and the backends' connection pools.
 func (a *App) Close() error {
-	errList := []error{a.backends.close()}
+	var errList []error
 	for _, c := range a.closers {
 		errList = append(errList, c())
 	}
-	return errors.Join(errList...)
+	return errors.Join(append(errList, a.backends.close())...)
 }
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
