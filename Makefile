@@ -15,6 +15,7 @@ URL       ?= http://localhost:8000
 IMAGE      ?= airship:dev
 BASE_IMAGE ?= gcr.io/distroless/static-debian12:nonroot
 ARCH       ?= $(shell $(GO) env GOARCH)
+TAGS       ?=
 LINUX_BIN  := bin/linux-$(ARCH)/airship
 REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
@@ -23,13 +24,16 @@ DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux run run-prod test test-short test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump seed vet lint image clean
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale seed vet lint image clean generate check-generate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build bin/airship (pure Go, CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+build-remote: ## Build bin/airship-remote: the same binary plus serve --modules gateway|products|orders (-tags remote)
+	CGO_ENABLED=0 $(GO) build -tags remote -trimpath -ldflags '$(LDFLAGS)' -o bin/airship-remote .
 
 run: build ## Serve the API on :8000 (embedded store in ./data unless both backend URLs are set)
 	./$(BIN) serve
@@ -39,11 +43,23 @@ run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
 		psql "$(subst /airship?,/postgres?,$(PG_URL))" -c "CREATE DATABASE airship"
 	AIRSHIP_POSTGRES_URL='$(PG_URL)' AIRSHIP_REDIS_URL='$(REDIS_URL)' ./$(BIN) serve
 
-test: ## Run every test with the race detector (needs the local PostgreSQL, Redis and RabbitMQ)
+# Only app's files differ between the default build and -tags remote (the
+# Connect wiring, and the split end-to-end and process tests), so the
+# remote build's run covers ./app; every other package is the same code.
+test: ## Run every test with the race detector, in the default build and with -tags remote (needs the local PostgreSQL, Redis and RabbitMQ)
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -tags remote ./app/...
 
 test-short: ## Run the tests that need no PostgreSQL, Redis or RabbitMQ (-short skips the others)
 	$(GO) test -race -count=1 -short ./...
+	$(GO) test -race -count=1 -short -tags remote ./app/...
+
+test-cluster: ## Only the Redis Cluster tests (they start their own 6-node cluster; part of make test)
+	$(GO) test -race -count=1 -v ./test/cluster
+
+test-split: ## Only the tests of modules in separate processes and over Connect (part of make test)
+	$(GO) test -race -count=1 ./products/productsrpc ./orders/ordersrpc
+	$(GO) test -race -count=1 -tags remote -run 'Split|DefaultBuild|ExampleSession|ConcurrentOrders' ./app
 
 test-browser: ## Check /docs and /redoc in headless Chromium (needs /usr/bin/chromium); writes docs/img/*.png
 	$(GO) test -tags browser -count=1 -timeout 5m ./test/browser
@@ -72,16 +88,17 @@ test-helm: ## Lint, render and apply the Helm chart to a real kube-apiserver; ru
 smoke: ## Run the contract's example session against a running airship (URL=...)
 	test/smoketest.sh $(URL)
 
-vet: ## go vet and gofmt
+vet: ## go vet (both builds) and gofmt
 	$(GO) vet ./...
+	$(GO) vet -tags remote ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 lint: vet ## vet + staticcheck (installs it if missing)
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	staticcheck ./...
 
-build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the image and cf push)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_BIN) .
+build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the image and cf push; TAGS=remote for split modules)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_BIN) .
 	mkdir -p bin/image-data
 
 image: build-linux ## Build the container image IMAGE (airship:dev) on BASE_IMAGE (distroless; scratch pulls nothing)
@@ -115,6 +132,29 @@ perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchm
 
 perf-dump: ## Time export and import of 1M products and 100k orders between the stores, with peak RSS (~3 min)
 	scripts/dump-perf.sh
+
+# The Go code under api/ is generated from the .proto files beside it by
+# protoc (Debian's protobuf-compiler) with these plugins, installed at
+# pinned versions into a cache.
+PROTOC_GEN_GO_VERSION         := v1.36.12
+PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
+PROTOC_GEN_BIN ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-protoc-gen
+
+generate: ## Regenerate the Go code under api/ from its .proto files (needs protoc: apt-get install protobuf-compiler)
+	@command -v protoc >/dev/null || { echo "make generate needs protoc: apt-get install -y protobuf-compiler"; exit 1; }
+	@GOBIN='$(PROTOC_GEN_BIN)' $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@GOBIN='$(PROTOC_GEN_BIN)' $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
+	find api -name '*.pb.go' -o -name '*.connect.go' | xargs rm -f
+	cd api && PATH='$(PROTOC_GEN_BIN)':"$$PATH" protoc -I . \
+		--go_out=.. --go_opt=module=github.com/airshipltd/airship \
+		--connect-go_out=.. --connect-go_opt=module=github.com/airshipltd/airship \
+		$$(find airship -name '*.proto' | sort)
+
+check-generate: generate ## Fail if the generated code under api/ differs from what make generate writes
+	@git add -N api && git diff --exit-code --stat -- api || { echo "api/: generated code is stale; run make generate and commit it"; exit 1; }
+
+perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~8 min)
+	scripts/perf-scale.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

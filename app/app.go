@@ -18,6 +18,7 @@ import (
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
 )
 
 // App is a running airship: its backends, its HTTP handler and the work
@@ -33,49 +34,31 @@ type App struct {
 	runners []func(context.Context)
 	// relay publishes the order events; nil when events are off.
 	relay *events.Relay
+	// closers release what the modules hold besides the backends.
+	closers []func() error
 }
 
 // backlogLogEvery is the period of the event backlog's log line.
 const backlogLogEvery = 30 * time.Second
 
-// New opens the backends and builds the API; Close releases them.
+// New opens the backends of cfg's modules and builds what the process
+// serves: the API (modules all or gateway) or a module's RPC service
+// (modules products or orders); Close releases them.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Modules != ModulesAll && remote == nil {
+		return nil, fmt.Errorf("modules %s: this airship was built without the remote modules; build it with -tags remote (make build-remote)", cfg.Modules)
 	}
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	var relay *events.Relay
-	svcCfg := orders.Config{
-		HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
-	}
-	if cfg.Events() {
-		relay = events.NewRelay(b.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
-			BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
-		}, log)
-		svcCfg.Changed = relay.Notify
-	}
-	svc := orders.NewService(b.orders, b.products, log, svcCfg)
-	g := gateway.New(b.products, svc, b.ready, gateway.Config{
-		ImageRoot:      cfg.ProductImageRoot,
-		BodyLimit:      cfg.BodyLimit,
-		RequestTimeout: cfg.RequestTimeout,
-		APIKeys:        cfg.APIKeys,
-	}, log)
-	a := &App{cfg: cfg, log: log, backends: b, handler: g, relay: relay}
-	a.runners = []func(context.Context){
-		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
-		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) },
-		g.WatchOutages,
-	}
-	if relay != nil {
-		a.runners = append(a.runners,
-			relay.Run,
-			func(ctx context.Context) { every(ctx, time.Hour, "purge published events", relay.Purge, log) },
-			func(ctx context.Context) { every(ctx, backlogLogEvery, "event backlog", relay.LogBacklog, log) },
-		)
+	a := &App{cfg: cfg, log: log, backends: b}
+	if err := a.wire(cfg, log); err != nil {
+		b.close()
+		return nil, err
 	}
 	return a, nil
 }
@@ -88,17 +71,124 @@ const eventsTimeout = 10 * time.Second
 // wait in the outbox and for how long; nil when events are off.
 func (a *App) Events() *events.Relay { return a.relay }
 
+// wire builds the modules of cfg on the backends.
+func (a *App) wire(cfg Config, log *slog.Logger) error {
+	b := a.backends
+	// remoteStock: the stock is another process's, so that each of its
+	// calls is a network round trip, and a placed order's reservation is
+	// committed after the answer.
+	newService := func(stock orders.Stock, remoteStock bool) *orders.Service {
+		svcCfg := orders.Config{
+			HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
+			CommitInBackground: remoteStock,
+		}
+		if cfg.Events() {
+			a.relay = events.NewRelay(b.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
+				BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
+			}, log)
+			svcCfg.Changed = a.relay.Notify
+			a.closers = append(a.closers, a.relay.Close)
+			a.runners = append(a.runners,
+				a.relay.Run,
+				func(ctx context.Context) { every(ctx, time.Hour, "purge published events", a.relay.Purge, log) },
+				func(ctx context.Context) { every(ctx, backlogLogEvery, "event backlog", a.relay.LogBacklog, log) })
+		}
+		svc := orders.NewService(b.orders, stock, log, svcCfg)
+		a.closers = append(a.closers, func() error { svc.Wait(); return nil })
+		a.runners = append(a.runners,
+			func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
+			func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) })
+		return svc
+	}
+	newGateway := func(p gateway.Products, o gateway.Orders, ready func(context.Context) error) {
+		g := gateway.New(p, o, ready, gateway.Config{
+			ImageRoot:      cfg.ProductImageRoot,
+			BodyLimit:      cfg.BodyLimit,
+			RequestTimeout: cfg.RequestTimeout,
+			APIKeys:        cfg.APIKeys,
+		}, log)
+		a.handler = g
+		a.runners = append(a.runners, g.WatchOutages)
+	}
+	switch cfg.Modules {
+	case ModuleProducts:
+		a.handler = remote.productsHandler(b.products, b.ready)
+	case ModuleOrders:
+		stock, err := remote.products(cfg)
+		if err != nil {
+			return err
+		}
+		a.handler = remote.ordersHandler(newService(stock, true), func(ctx context.Context) error {
+			return errors.Join(b.ready(ctx), stock.Ready(ctx))
+		})
+		a.closers = append(a.closers, stock.Close)
+	case ModuleGateway:
+		p, err := remote.products(cfg)
+		if err != nil {
+			return err
+		}
+		o, err := remote.orders(cfg)
+		if err != nil {
+			return err
+		}
+		newGateway(p, o, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
+		a.closers = append(a.closers, p.Close, o.Close)
+	default:
+		newGateway(b.products, newService(b.products, false), b.ready)
+	}
+	return nil
+}
+
+// remote wires modules that run in other processes: set by remote.go in
+// a build with -tags remote, nil otherwise, so that the default build
+// holds no RPC code.
+var remote remoteModules
+
+// remoteModules are the Connect adapters of the modules.
+type remoteModules interface {
+	// products is a client of the products module at cfg.ProductsURL.
+	products(cfg Config) (remoteProducts, error)
+	// orders is a client of the orders module at cfg.OrdersURL.
+	orders(cfg Config) (remoteOrders, error)
+	// productsHandler serves the products module on store.
+	productsHandler(store products.Store, ready func(context.Context) error) http.Handler
+	// ordersHandler serves the orders module.
+	ordersHandler(svc *orders.Service, ready func(context.Context) error) http.Handler
+}
+
+// remoteProducts is the products module in another process: the gateway's
+// Products and the orders module's Stock.
+type remoteProducts interface {
+	gateway.Products
+	orders.Stock
+	remoteModule
+}
+
+// remoteOrders is the orders module in another process.
+type remoteOrders interface {
+	gateway.Orders
+	remoteModule
+}
+
+type remoteModule interface {
+	// Ready reports whether the module answers and its backends do.
+	Ready(ctx context.Context) error
+	// Close closes the client's idle connections.
+	Close() error
+}
+
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the backends' connection pools and the connection to
-// RabbitMQ.
+// Close waits for the work the modules do after answering, then closes
+// the module clients, the connection to RabbitMQ and the backends'
+// connection pools.
 func (a *App) Close() error {
-	var err error
-	if a.relay != nil {
-		err = a.relay.Close()
+	var errList []error
+	for _, c := range a.closers {
+		errList = append(errList, c())
 	}
-	return errors.Join(err, a.backends.close())
+	return errors.Join(append(errList, a.backends.close())...)
 }
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
@@ -107,6 +197,7 @@ func (a *App) Close() error {
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
+		Protocols:         a.protocols(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -137,7 +228,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("airship listening", "addr", ln.Addr().String())
+	a.log.Info("airship listening", "addr", ln.Addr().String(), "modules", a.cfg.Modules)
 
 	select {
 	case err := <-errc:
@@ -157,6 +248,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// protocols are the HTTP protocols of the listener: those of the API, and
+// for a module's RPC service also HTTP/2 without TLS, which gRPC clients
+// speak.
+func (a *App) protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	if a.cfg.Modules == ModuleProducts || a.cfg.Modules == ModuleOrders {
+		p.SetUnencryptedHTTP2(true)
+	}
+	return p
 }
 
 // Run serves the configuration until ctx ends: the serve command.

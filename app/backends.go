@@ -22,8 +22,9 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
-// backends are the stores airship runs on, with what it takes to check and
-// close them.
+// backends are the stores a process runs on, with what it takes to check
+// and close them. A process of one module opens only that module's
+// backend: products has no database, orders has no Redis.
 type backends struct {
 	*database
 	products products.Store
@@ -98,75 +99,108 @@ func (d *database) ping(ctx context.Context) error {
 	return nil
 }
 
-// openBackends opens the configured backends, waiting for them up to
-// cfg.StartupTimeout, and migrates the database.
+// openBackends opens the backends of cfg's modules, waiting for them up
+// to cfg.StartupTimeout, and migrates the database.
 func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends, error) {
 	st := startupOf(cfg)
-	d, err := openDatabase(ctx, cfg, st, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.up(ctx, log); err != nil {
-		d.db.Close()
-		return nil, err
-	}
-	schema := func(ctx context.Context) error {
-		if err := migrations.Check(ctx, d.migrator); err != nil {
-			return fmt.Errorf("%w: %w", d.pingError, err)
+	b := &backends{ready: func(context.Context) error { return nil }, close: func() error { return nil }}
+	if cfg.Modules == ModulesAll || cfg.Modules == ModuleOrders {
+		d, err := openDatabase(ctx, cfg, st, log)
+		if err != nil {
+			return nil, err
 		}
-		return nil
+		if err := d.up(ctx, log); err != nil {
+			d.db.Close()
+			return nil, err
+		}
+		schema := func(ctx context.Context) error {
+			if err := migrations.Check(ctx, d.migrator); err != nil {
+				return fmt.Errorf("%w: %w", d.pingError, err)
+			}
+			return nil
+		}
+		b.database = d
+		b.ready = func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) }
+		b.close = d.db.Close
+		var opts []orders.StoreOption
+		if cfg.Events() {
+			opts = append(opts, orders.WithEvents())
+		}
+		if d.embedded {
+			log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
+			store := orders.NewSQLStore(d.db, opts...)
+			b.products = products.NewSQLStore(d.db)
+			b.orders, b.outbox = store, store
+			b.tx = orders.NewSQLTransactor(d.db, opts...)
+			return b, nil
+		}
+		store := orders.NewPGStore(d.db, opts...)
+		b.orders, b.outbox = store, store
 	}
-	var opts []orders.StoreOption
-	if cfg.Events() {
-		opts = append(opts, orders.WithEvents())
+	if cfg.Modules == ModulesAll || cfg.Modules == ModuleProducts {
+		rdb, pingRedis, err := connectRedis(ctx, cfg, st, log)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		closeDB, readyDB := b.close, b.ready
+		b.close = func() error { return errors.Join(rdb.Close(), closeDB()) }
+		b.ready = func(ctx context.Context) error { return errors.Join(readyDB(ctx), pingRedis(ctx)) }
+		ps := products.NewRedisStore(rdb, cfg.RedisPrefix)
+		if err := ps.Upgrade(ctx); err != nil {
+			b.close()
+			return nil, err
+		}
+		b.products = ps
 	}
-	if d.embedded {
-		log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
-		store := orders.NewSQLStore(d.db, opts...)
-		return &backends{
-			database: d,
-			products: products.NewSQLStore(d.db),
-			orders:   store,
-			tx:       orders.NewSQLTransactor(d.db, opts...),
-			outbox:   store,
-			ready:    func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) },
-			close:    d.db.Close,
-		}, nil
-	}
+	return b, nil
+}
 
-	rdb, err := OpenRedis(cfg)
-	if err != nil {
-		d.db.Close()
-		return nil, err
-	}
+// connectRedis opens the Redis client of cfg, in the mode cfg.RedisMode
+// says or, for auto, the server says, once it answers.
+func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger) (redis.UniversalClient, func(context.Context) error, error) {
 	redis.SetLogger(redisLogger{log})
-	closeAll := func() error { return errors.Join(rdb.Close(), d.db.Close()) }
-	pingRedis := func(ctx context.Context) error {
-		if err := rdb.Ping(ctx).Err(); err != nil {
+	mode := cfg.RedisMode
+	if mode == "auto" {
+		detect := func(ctx context.Context) error {
+			m, err := DetectRedisMode(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("%w: redis: %w", products.ErrUnavailable, err)
+			}
+			mode = m
+			return nil
+		}
+		if err := waitFor(ctx, "redis", detect, st, log); err != nil {
+			return nil, nil, err
+		}
+		log.Info("redis mode detected", "redis_mode", mode)
+	}
+	rdb, err := OpenRedis(cfg, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	ping := func(ctx context.Context) error {
+		if err := pingAll(ctx, rdb); err != nil {
 			return fmt.Errorf("%w: redis: %w", products.ErrUnavailable, err)
 		}
 		return nil
 	}
-	if err := waitFor(ctx, "redis", pingRedis, st, log); err != nil {
-		closeAll()
-		return nil, err
+	if err := waitFor(ctx, "redis", ping, st, log); err != nil {
+		rdb.Close()
+		return nil, nil, err
 	}
-	ps := products.NewRedisStore(rdb, cfg.RedisPrefix)
-	if err := ps.Upgrade(ctx); err != nil {
-		closeAll()
-		return nil, err
+	return rdb, ping, nil
+}
+
+// pingAll pings the server, or every master of a cluster: each holds a
+// share of the products.
+func pingAll(ctx context.Context, rdb redis.UniversalClient) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.Ping(ctx).Err()
+		})
 	}
-	store := orders.NewPGStore(d.db, opts...)
-	return &backends{
-		database: d,
-		products: ps,
-		orders:   store,
-		outbox:   store,
-		ready: func(ctx context.Context) error {
-			return errors.Join(d.ping(ctx), pingRedis(ctx), schema(ctx))
-		},
-		close: closeAll,
-	}, nil
+	return rdb.Ping(ctx).Err()
 }
 
 // OpenPostgres returns a bounded connection pool on cfg.PostgresURL; it
@@ -223,22 +257,73 @@ func postgresDSN(raw string, timeout time.Duration) (string, error) {
 	return raw, nil
 }
 
-// OpenRedis returns a bounded Redis client on cfg.RedisURL whose every
-// dial, read and write is bounded by cfg.BackendTimeout.
-func OpenRedis(cfg Config) (*redis.Client, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, errors.New("redis_url must be a redis:// URL")
+// OpenRedis returns a bounded Redis client on cfg.RedisURL in mode
+// (single, cluster or sentinel), whose every dial, read and write is
+// bounded by cfg.BackendTimeout; it does not connect yet. The URL forms:
+//
+//	single    redis://[[USER]:PASSWORD@]HOST:PORT[/DB], rediss://…, unix:///path.sock?db=N
+//	cluster   redis://[[USER]:PASSWORD@]HOST:PORT?addr=HOST:PORT&addr=HOST:PORT (seed nodes)
+//	sentinel  redis://[[USER]:SENTINEL_PASSWORD@]HOST:26379[/DB]?master_name=NAME&addr=HOST:26379[&password=PASSWORD]
+func OpenRedis(cfg Config, mode string) (redis.UniversalClient, error) {
+	if p := redisModeProblem(cfg.RedisURL, mode); p != "" {
+		return nil, errors.New("redis_url " + p)
 	}
-	opts.DialTimeout = cfg.BackendTimeout
-	opts.ReadTimeout = cfg.BackendTimeout
-	opts.WriteTimeout = cfg.BackendTimeout
-	opts.PoolTimeout = cfg.BackendTimeout
-	opts.PoolSize = cfg.RedisPoolSize
-	opts.MaxRetries = 1
-	opts.ContextTimeoutEnabled = true
-	return redis.NewClient(opts), nil
+	t, size := cfg.BackendTimeout, cfg.RedisPoolSize
+	switch mode {
+	case "cluster":
+		o, _ := redis.ParseClusterURL(cfg.RedisURL) // checked above
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		// A command that meets a failover follows MOVED and ASK, and is
+		// tried again on TRYAGAIN and CLUSTERDOWN, up to MaxRedirects
+		// (go-redis' default, 3) times.
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		return redis.NewClusterClient(o), nil
+	case "sentinel":
+		o, _ := redis.ParseFailoverURL(cfg.RedisURL)
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		return redis.NewFailoverClient(o), nil
+	default:
+		o, _ := redis.ParseURL(cfg.RedisURL)
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
+		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		return redis.NewClient(o), nil
+	}
 }
+
+// DetectRedisMode asks the first server of cfg.RedisURL whether it is a
+// member of a cluster (INFO cluster): "cluster" or "single". A Sentinel
+// is refused: its URL needs redis_mode sentinel and a master_name.
+func DetectRedisMode(ctx context.Context, cfg Config) (string, error) {
+	o, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		co, cerr := redis.ParseClusterURL(cfg.RedisURL)
+		if cerr != nil {
+			return "", errors.New("redis_url " + redisModeProblem(cfg.RedisURL, "auto"))
+		}
+		o = &redis.Options{Addr: co.Addrs[0], Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig}
+	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = cfg.BackendTimeout, cfg.BackendTimeout, cfg.BackendTimeout
+	o.PoolSize, o.MaxRetries = 1, -1
+	c := redis.NewClient(o)
+	defer c.Close()
+	info, err := c.Info(ctx, "server", "cluster").Result()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case strings.Contains(info, "redis_mode:sentinel"):
+		return "", permanentError{errors.New("redis_url names a Sentinel: set redis_mode sentinel and master_name")}
+	case strings.Contains(info, "cluster_enabled:1"):
+		return "cluster", nil
+	}
+	return "single", nil
+}
+
+// permanentError is a start-up failure that waiting cannot mend.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
 
 // startup is the time a process gives its backends to answer: it began
 // at began and ends at deadline (began + startup_timeout).
@@ -297,6 +382,10 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // a command with an error other than the transient ones (loading, busy,
 // failing over).
 func permanent(err error) bool {
+	var perm permanentError
+	if errors.As(err, &perm) {
+		return true
+	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code.Class() {

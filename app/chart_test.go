@@ -31,7 +31,9 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 	if cfg.AdditionalProperties == nil || *cfg.AdditionalProperties {
 		t.Error("values.schema.json accepts keys under config that are not airship's")
 	}
-	chartSets := []string{"addr", "data_dir", "shutdown_timeout"} // containerPort, /data, shutdownTimeoutSeconds
+	// containerPort, /data, shutdownTimeoutSeconds, and the modules of each
+	// Deployment with the addresses of the others (split.enabled).
+	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "modules", "products_url", "orders_url"}
 	fromSecret := []string{"amqp_url", "api_keys", "postgres_url", "redis_url"}
 	var want []string
 	for _, k := range ConfigKeys() {

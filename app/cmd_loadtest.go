@@ -76,7 +76,7 @@ end, and writes summary.json and latency.png to --out.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&url, "url", "http://localhost:8000", "base URL of the API")
+	fs.StringVar(&url, "url", "http://localhost:8000", "base URL of the API, or several separated by commas (replicas: user i calls the (i mod n)th)")
 	fs.IntVar(&users, "users", 3, "number of virtual users")
 	fs.DurationVar(&rampUp, "ramp-up", time.Minute, "time over which the users start, evenly spread")
 	fs.DurationVar(&hold, "hold", 3*time.Minute, "how long all users keep going after the ramp-up")

@@ -30,6 +30,7 @@ type Config struct {
 
 	PostgresURL string `key:"postgres_url" secret:"url" scope:"all" validate:"omitempty,postgres_url" help:"PostgreSQL URL or key=value connection string; with redis_url: the production backends"`
 	RedisURL    string `key:"redis_url" secret:"url" scope:"all" validate:"omitempty,redis_url" help:"Redis URL; with postgres_url: the production backends"`
+	RedisMode   string `key:"redis_mode" default:"auto" scope:"all" validate:"oneof=auto single cluster sentinel" help:"auto (the server's INFO cluster decides), single, cluster or sentinel: how redis_url is read"`
 	RedisPrefix string `key:"redis_prefix" default:"airship:" scope:"all" validate:"redis_prefix" help:"prefix of every Redis key: up to 64 of A-Z a-z 0-9 . _ : / -"`
 	DataDir     string `key:"data_dir" default:"./data" scope:"all" validate:"required" help:"directory of the embedded store (used when neither backend URL is set)"`
 
@@ -54,6 +55,10 @@ type Config struct {
 
 	PostgresMaxConns int `key:"postgres_max_conns" default:"16" validate:"gt=0" help:"PostgreSQL pool size"`
 	RedisPoolSize    int `key:"redis_pool_size" default:"32" validate:"gt=0" help:"Redis pool size"`
+
+	Modules     string `key:"modules" default:"all" validate:"oneof=all gateway products orders" help:"modules this process runs: all, or one of gateway, products, orders (a build with -tags remote)"`
+	ProductsURL string `key:"products_url" validate:"omitempty,module_url" help:"URL of the products module when it runs in another process (modules gateway or orders)"`
+	OrdersURL   string `key:"orders_url" validate:"omitempty,module_url" help:"URL of the orders module when it runs in another process (modules gateway)"`
 
 	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
 	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
@@ -204,14 +209,9 @@ func (c Config) Validate() error {
 	} else if err != nil {
 		problems = append(problems, err.Error())
 	}
-	if (c.PostgresURL == "") != (c.RedisURL == "") {
-		missing, set := "AIRSHIP_REDIS_URL", "postgres_url"
-		if c.PostgresURL == "" {
-			missing, set = "AIRSHIP_POSTGRES_URL", "redis_url"
-		}
-		problems = append(problems, fmt.Sprintf(
-			"%s is not set but %s is: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store",
-			missing, set))
+	problems = append(problems, c.backendProblems()...)
+	if p := redisModeProblem(c.RedisURL, c.RedisMode); c.RedisURL != "" && p != "" {
+		problems = append(problems, "redis_url: "+p)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
@@ -222,8 +222,48 @@ func (c Config) Validate() error {
 // Events reports whether order events are published (amqp_url is set).
 func (c Config) Events() bool { return c.AMQPURL != "" }
 
+// backendProblems checks that the process has the backends and module
+// addresses its modules need, and nothing that would be ignored.
+func (c Config) backendProblems() []string {
+	var problems []string
+	need := func(ok bool, msg string) {
+		if !ok {
+			problems = append(problems, msg)
+		}
+	}
+	switch c.Modules {
+	case ModulesAll:
+		if (c.PostgresURL == "") != (c.RedisURL == "") {
+			missing, set := "AIRSHIP_REDIS_URL", "postgres_url"
+			if c.PostgresURL == "" {
+				missing, set = "AIRSHIP_POSTGRES_URL", "redis_url"
+			}
+			problems = append(problems, fmt.Sprintf(
+				"%s is not set but %s is: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store",
+				missing, set))
+		}
+		need(c.ProductsURL == "" && c.OrdersURL == "",
+			"products_url and orders_url are for modules gateway, orders and products; with modules all every module runs in this process")
+	case ModuleProducts:
+		need(c.RedisURL != "", "modules products needs AIRSHIP_REDIS_URL (the products module keeps its data in Redis)")
+		need(c.PostgresURL == "" && c.ProductsURL == "" && c.OrdersURL == "" && c.AMQPURL == "",
+			"modules products uses only redis_url: unset postgres_url, products_url, orders_url and amqp_url")
+	case ModuleOrders:
+		need(c.PostgresURL != "", "modules orders needs AIRSHIP_POSTGRES_URL (the orders module keeps its data in PostgreSQL)")
+		need(c.ProductsURL != "", "modules orders needs AIRSHIP_PRODUCTS_URL (the products module it takes stock from)")
+		need(c.RedisURL == "" && c.OrdersURL == "", "modules orders uses postgres_url and products_url: unset redis_url and orders_url")
+	case ModuleGateway:
+		need(c.ProductsURL != "" && c.OrdersURL != "", "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL")
+		need(c.PostgresURL == "" && c.RedisURL == "" && c.AMQPURL == "",
+			"modules gateway opens no backend: unset postgres_url, redis_url and amqp_url")
+	}
+	return problems
+}
+
 // Embedded reports whether the configuration selects the embedded store.
-func (c Config) Embedded() bool { return c.PostgresURL == "" && c.RedisURL == "" }
+func (c Config) Embedded() bool {
+	return c.Modules == ModulesAll && c.PostgresURL == "" && c.RedisURL == ""
+}
 
 // Masked returns the configuration as key/value pairs for the start-up
 // log: every key, with secrets masked (see the secret tag).
@@ -248,7 +288,14 @@ func (c Config) Masked() []any {
 }
 
 func (c Config) backendName() string {
-	if c.Embedded() {
+	switch {
+	case c.Modules == ModuleGateway:
+		return "remote modules"
+	case c.Modules == ModuleProducts:
+		return "redis"
+	case c.Modules == ModuleOrders:
+		return "postgres"
+	case c.Embedded():
 		return "embedded"
 	}
 	return "postgres+redis"

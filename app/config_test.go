@@ -243,3 +243,46 @@ func TestConfigDocumented(t *testing.T) {
 		t.Errorf("README table keys %v; want %v", inReadme, want)
 	}
 }
+
+// TestConfigModulesAndRedisModes: each module needs its own backend and
+// the addresses of the modules it calls, nothing else; redis_url must be
+// of the form its redis_mode reads.
+func TestConfigModulesAndRedisModes(t *testing.T) {
+	const pg, rd = "postgres://db/x", "redis://cache:6379/0"
+	cases := []struct {
+		env  map[string]string
+		want string // "" when valid
+	}{
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd}, ""},
+		{map[string]string{"MODULES": "products"}, "modules products needs AIRSHIP_REDIS_URL"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg}, "modules products uses only redis_url"},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://products:8001"}, ""},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg}, "modules orders needs AIRSHIP_PRODUCTS_URL"},
+		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2"}, ""},
+		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1"}, "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL"},
+		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "products:1", "ORDERS_URL": "http://o:2"}, "products_url: must be an http://"},
+		{map[string]string{"MODULES": "everything"}, `modules must be one of all, gateway, products, orders`},
+		{map[string]string{"PRODUCTS_URL": "http://p:1"}, "with modules all every module runs in this process"},
+		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2&addr=c:3", "POSTGRES_URL": pg}, ""},
+		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, ""},
+		{map[string]string{"REDIS_URL": "redis://a:1/2?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, "a cluster has only database 0"},
+		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "single"}, "in redis_mode single must be"},
+		{map[string]string{"REDIS_URL": "redis://s1:26379/0?master_name=shop&addr=s2:26379", "POSTGRES_URL": pg, "REDIS_MODE": "sentinel"}, ""},
+		{map[string]string{"REDIS_URL": "redis://s1:26379/0?addr=s2:26379", "POSTGRES_URL": pg, "REDIS_MODE": "sentinel"}, "needs master_name"},
+		{map[string]string{"REDIS_URL": rd, "POSTGRES_URL": pg, "REDIS_MODE": "ring"}, "redis_mode must be one of auto, single, cluster, sentinel"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.env), func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv("AIRSHIP_"+k, v)
+			}
+			_, err := loadFromEnv(t)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("valid settings refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v; want one containing %q", err, c.want)
+			}
+		})
+	}
+}

@@ -23,6 +23,9 @@ import (
 // These tests run the airship binary as a separate process, to kill it.
 
 var (
+	// buildTags are the tags the binary is built with: those of the test
+	// run (remote in a build with -tags remote; see remote_test.go).
+	buildTags string
 	buildOnce sync.Once
 	binPath   string
 	buildErr  error
@@ -40,7 +43,7 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(dir, "airship")
 		// Built as make build does, without cgo: the tests prove the pure-Go
 		// binary works, embedded store included.
-		build := exec.Command("go", "build", "-o", binPath, "github.com/airshipltd/airship")
+		build := exec.Command("go", "build", "-tags", buildTags, "-o", binPath, "github.com/airshipltd/airship")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := build.CombinedOutput()
 		if err != nil {

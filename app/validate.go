@@ -19,6 +19,7 @@ var validate = func() *validator.Validate {
 	for tag, fn := range map[string]func(string) bool{
 		"postgres_url": func(s string) bool { return postgresURLProblem(s) == "" },
 		"redis_url":    func(s string) bool { return redisURLProblem(s) == "" },
+		"module_url":   func(s string) bool { return moduleURLProblem(s) == "" },
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
 		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
@@ -56,6 +57,8 @@ func describe(c Config, fe validator.FieldError) string {
 		return key + ": " + postgresURLProblem(value)
 	case "redis_url":
 		return key + ": " + redisURLProblem(value)
+	case "module_url":
+		return key + ": " + moduleURLProblem(value)
 	case "redis_prefix":
 		return key + ": " + redisPrefixProblem(value)
 	case "api_key":
@@ -127,10 +130,57 @@ func postgresURLProblem(s string) string {
 	return ""
 }
 
-// redisURLProblem says what is wrong with a Redis URL, or "".
+// redisURLProblem says what is wrong with a Redis URL, or "": it must be
+// one of the forms go-redis reads (one server, a cluster's seed nodes, or
+// Sentinels); redisModeProblem checks it against redis_mode.
 func redisURLProblem(s string) string {
-	if _, err := redis.ParseURL(s); err != nil {
+	_, errSingle := redis.ParseURL(s)
+	_, errCluster := redis.ParseClusterURL(s)
+	_, errSentinel := redis.ParseFailoverURL(s)
+	if errSingle != nil && errCluster != nil && errSentinel != nil {
 		return "must be a redis://, rediss:// or unix:// URL"
+	}
+	return ""
+}
+
+// redisModeProblem says what is wrong with a Redis URL in a Redis mode,
+// or "".
+func redisModeProblem(s, mode string) string {
+	switch mode {
+	case "single":
+		if _, err := redis.ParseURL(s); err != nil {
+			return "in redis_mode single must be the redis://, rediss:// or unix:// URL of one server (" + err.Error() + ")"
+		}
+	case "cluster":
+		if _, err := redis.ParseClusterURL(s); err != nil {
+			return "in redis_mode cluster must list seed nodes as redis://HOST:PORT?addr=HOST:PORT&addr=HOST:PORT (" + err.Error() + ")"
+		}
+		if u, _ := url.Parse(s); strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0" {
+			return "in redis_mode cluster has a database index; a cluster has only database 0"
+		}
+	case "sentinel":
+		o, err := redis.ParseFailoverURL(s)
+		if err != nil {
+			return "in redis_mode sentinel must list Sentinels as redis://HOST:26379/DB?master_name=NAME&addr=HOST:26379 (" + err.Error() + ")"
+		}
+		if o.MasterName == "" {
+			return "in redis_mode sentinel needs master_name=NAME (the name the Sentinels monitor)"
+		}
+	case "auto":
+		_, errSingle := redis.ParseURL(s)
+		_, errCluster := redis.ParseClusterURL(s)
+		if errSingle != nil && errCluster != nil {
+			return "in redis_mode auto must be a server's URL or a cluster's seed nodes; for Sentinels set redis_mode sentinel"
+		}
+	}
+	return ""
+}
+
+// moduleURLProblem says what is wrong with the URL of a module, or "".
+func moduleURLProblem(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "must be an http:// or https:// URL such as http://products:8001"
 	}
 	return ""
 }

@@ -39,7 +39,9 @@ var StepNames = []string{
 
 // Config describes a run.
 type Config struct {
-	// URL is the API's base URL, for example http://localhost:8000.
+	// URL is the API's base URL, for example http://localhost:8000, or
+	// several separated by commas (replicas of one API): user i then
+	// sends its requests to the (i mod n)th.
 	URL string
 	// Users is the number of virtual users.
 	Users int
@@ -80,10 +82,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.RampUp < 0 || cfg.Hold < 0 || cfg.RampUp+cfg.Hold <= 0 {
 		return Summary{}, errors.New("loadtest: ramp-up and hold must not be negative, and not both zero")
 	}
-	base := strings.TrimRight(cfg.URL, "/")
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return Summary{}, fmt.Errorf("loadtest: url %q must start with http:// or https://", cfg.URL)
+	var bases []string
+	for _, u := range strings.Split(cfg.URL, ",") {
+		b := strings.TrimRight(strings.TrimSpace(u), "/")
+		if !strings.HasPrefix(b, "http://") && !strings.HasPrefix(b, "https://") {
+			return Summary{}, fmt.Errorf("loadtest: url %q must start with http:// or https://", u)
+		}
+		bases = append(bases, b)
 	}
+	base := strings.Join(bases, ",")
 	rows := cfg.Rows
 	if len(rows) == 0 {
 		rows = DefaultRows()
@@ -123,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	var wg sync.WaitGroup
 	for u := range cfg.Users {
 		delay := time.Duration(int64(cfg.RampUp) * int64(u) / int64(cfg.Users))
-		vu := &user{id: u, run: run, base: base, rows: rows, client: client, rec: rec}
+		vu := &user{id: u, run: run, base: bases[u%len(bases)], rows: rows, client: client, rec: rec}
 		wg.Go(func() {
 			select {
 			case <-runCtx.Done():

@@ -458,3 +458,30 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestRunSpreadsUsersOverURLs: with several URLs (replicas), user i calls
+// the (i mod n)th, so that every replica gets its share.
+func TestRunSpreadsUsersOverURLs(t *testing.T) {
+	a, b := newFakeShop(), newFakeShop()
+	srvA, srvB := httptest.NewServer(a.handler()), httptest.NewServer(b.handler())
+	defer srvA.Close()
+	defer srvB.Close()
+	s, err := Run(context.Background(), Config{URL: srvA.URL + "," + srvB.URL + "/", Users: 2, Hold: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Total.Errors != 0 {
+		t.Errorf("%d errors: %+v", s.Total.Errors, s.Steps)
+	}
+	for name, shop := range map[string]*fakeShop{"first": a, "second": b} {
+		shop.mu.Lock()
+		hits := shop.hits["create order"]
+		shop.mu.Unlock()
+		if hits == 0 {
+			t.Errorf("the %s URL got no orders", name)
+		}
+	}
+	if _, err := Run(context.Background(), Config{URL: srvA.URL + ",localhost:1", Users: 2, Hold: time.Second}); err == nil {
+		t.Error("a URL list with a URL that is not http(s) accepted")
+	}
+}

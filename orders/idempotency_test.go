@@ -224,7 +224,9 @@ func TestPlaceOnceKeyInUse(t *testing.T) {
 				done <- p
 			}()
 			<-held.entered
-			wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			// Long enough for the duplicate's own queries on a busy
+			// machine: it gets KeyInUseError only when this ends.
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			svc := orders.NewService(ord, prod, log, cfg)
 			var inUse *orders.KeyInUseError

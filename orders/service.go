@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,7 +30,8 @@ type Stock interface {
 //     existence check: one round trip tells which product is missing or
 //     short, atomically with taking the stock.
 //  2. Write the order and claim the reservation in one transaction.
-//  3. Commit the reservation (forget the holds; the stock stays taken).
+//  3. Commit the reservation (forget the holds; the stock stays taken),
+//     before answering or, with Config.CommitInBackground, after.
 //
 // When the orders store shares one database with the stock (the embedded
 // store, given as Config.Tx), the three steps run in one transaction
@@ -48,6 +50,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	// background counts the commits running after their Place returned.
+	background sync.WaitGroup
 }
 
 // Config tunes a Service.
@@ -66,6 +70,13 @@ type Config struct {
 	// event relay publishes the change's event at once instead of at its
 	// next poll.
 	Changed func()
+	// CommitInBackground, when set, commits a placed order's reservation
+	// (forgets its holds) after Place returns rather than before: the
+	// answer does not depend on it, and when the stock is kept by another
+	// process each call is a network round trip. If the process stops
+	// first, the recovery sweep commits it (the order claimed it). Wait
+	// waits for the commits in flight.
+	CommitInBackground bool
 }
 
 // NewService returns a Service on the orders store and the stock.
@@ -129,9 +140,17 @@ func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []New
 		return s.settleAfter(ctx, r, err)
 	}
 	s.changed()
-	s.commit(ctx, r)
+	if s.cfg.CommitInBackground {
+		s.background.Go(func() { s.commit(ctx, r) })
+	} else {
+		s.commit(ctx, r)
+	}
 	return o, nil
 }
+
+// Wait waits until the commits that run in the background are done (see
+// Config.CommitInBackground).
+func (s *Service) Wait() { s.background.Wait() }
 
 // Get returns one order.
 func (s *Service) Get(ctx context.Context, id int64) (Order, error) { return s.orders.Get(ctx, id) }

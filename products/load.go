@@ -75,12 +75,20 @@ func (s *RedisStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]L
 	}
 	var cmds []*redis.Cmd
 	how, dry := mode.scriptArgs()
-	err := s.execScript(ctx, loadScript, func(pipe redis.Pipeliner) {
-		if !mode.DryRun { // ids enter the index before their product, as Create does
-			ids := make([]redis.Z, len(ps))
-			for i, p := range ps {
-				ids[i] = redis.Z{Member: p.ID}
-			}
+	// Ids enter the index before their products, as in Create: in the same
+	// pipeline on one server, in a round trip of their own on a cluster,
+	// where a pipeline's commands for different nodes run in no order.
+	ids := make([]redis.Z, len(ps))
+	for i, p := range ps {
+		ids[i] = redis.Z{Member: p.ID}
+	}
+	if !mode.DryRun && s.cluster {
+		if err := s.rdb.ZAdd(ctx, s.idIndex(), ids...).Err(); err != nil {
+			return nil, fmt.Errorf("load %d products: %w", len(ps), redisErr(err))
+		}
+	}
+	err := s.execScript(ctx, loadScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
+		if !mode.DryRun && !s.cluster {
 			pipe.ZAdd(ctx, s.idIndex(), ids...)
 		}
 		cmds = make([]*redis.Cmd, len(ps))

@@ -43,17 +43,34 @@ import (
 // An id enters the index before its product is written and leaves it after
 // its product is deleted, so the index never misses a product; an id left
 // behind by a crash in between is skipped when listed.
+//
+// On one Redis server (or a Sentinel-managed primary) a call that spans
+// several keys is one round trip: a pipeline runs in order on one
+// connection, and Create and Delete are MULTI transactions, so a create
+// and a delete of the same id cannot interleave. On a Redis Cluster the
+// keys of one call live on different nodes: go-redis splits a pipeline per
+// node and runs the parts concurrently, and a MULTI may only touch one
+// slot. There, every step whose order matters is its own round trip (see
+// clusterCreate and clusterDelete for the id index, Reserve for the
+// reservation record, Commit), and steps that may run in any order (the
+// per-product scripts of one reservation, GetMany) stay pipelined. Every
+// script and every transaction still touches one slot.
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// cluster is true on a Redis Cluster: the keys of one call may live on
+	// different nodes.
+	cluster bool
 }
 
 var _ Store = (*RedisStore)(nil)
 
 // NewRedisStore returns a store whose keys all start with prefix
-// (for example "airship:").
+// (for example "airship:"). rdb may be a client of one server, of a
+// Sentinel-managed primary, or of a Redis Cluster (*redis.ClusterClient).
 func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{rdb: rdb, prefix: prefix}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &RedisStore{rdb: rdb, prefix: prefix, cluster: cluster}
 }
 
 var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock", "inc"}
@@ -157,22 +174,59 @@ func (s *RedisStore) Exists(ctx context.Context, id string) (bool, error) {
 }
 
 // Create adds a product unless its id is taken. The id enters the index
-// first, in the same round trip.
+// first: on one server in the same transaction, on a cluster as
+// clusterCreate describes.
 func (s *RedisStore) Create(ctx context.Context, p Product) error {
 	if p.Incarnation == "" {
 		p.Incarnation = NewIncarnation()
 	}
+	if s.cluster {
+		return s.clusterCreate(ctx, p)
+	}
 	var created *redis.Cmd
-	err := s.execScript(ctx, createScript, func(pipe redis.Pipeliner) {
+	err := s.execScript(ctx, createScript, s.rdb.TxPipeline, func(pipe redis.Pipeliner) {
 		pipe.ZAdd(ctx, s.idIndex(), redis.Z{Member: p.ID})
-		created = createScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
-			p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
+		created = s.createCmd(ctx, pipe, p)
 	})
 	if err != nil {
 		return fmt.Errorf("create product %s: %w", p.ID, err)
 	}
+	return createResult(p.ID, created)
+}
+
+// clusterCreate is Create on a cluster, where the index and the product
+// live on different nodes: the id enters the index, then the product is
+// written, then the id enters the index again. The last step closes the
+// race with a Delete of the same id that removes it from the index after
+// the first step (see clusterDelete); on a refusal it is not needed.
+func (s *RedisStore) clusterCreate(ctx context.Context, p Product) error {
+	if err := s.rdb.ZAdd(ctx, s.idIndex(), redis.Z{Member: p.ID}).Err(); err != nil {
+		return fmt.Errorf("create product %s: %w", p.ID, redisErr(err))
+	}
+	var created *redis.Cmd
+	err := s.execScript(ctx, createScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
+		created = s.createCmd(ctx, pipe, p)
+	})
+	if err != nil {
+		return fmt.Errorf("create product %s: %w", p.ID, err)
+	}
+	if err := createResult(p.ID, created); err != nil {
+		return err
+	}
+	if err := s.rdb.ZAdd(ctx, s.idIndex(), redis.Z{Member: p.ID}).Err(); err != nil {
+		return fmt.Errorf("create product %s: index: %w", p.ID, redisErr(err))
+	}
+	return nil
+}
+
+func (s *RedisStore) createCmd(ctx context.Context, pipe redis.Pipeliner, p Product) *redis.Cmd {
+	return createScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
+		p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
+}
+
+func createResult(id string, created *redis.Cmd) error {
 	if n, _ := created.Int(); n == 0 {
-		return &ExistsError{ID: p.ID}
+		return &ExistsError{ID: id}
 	}
 	return nil
 }
@@ -207,8 +261,12 @@ func (s *RedisStore) Update(ctx context.Context, id string, patch Patch) (Produc
 }
 
 // Delete removes a product and any stock held on it, then its id from the
-// index, in one transaction.
+// index: on one server in one transaction, on a cluster as clusterDelete
+// describes.
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
+	if s.cluster {
+		return s.clusterDelete(ctx, id)
+	}
 	pipe := s.rdb.TxPipeline()
 	del := pipe.Del(ctx, s.productKey(id))
 	pipe.Del(ctx, s.holdKey(id))
@@ -218,6 +276,36 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 	}
 	if del.Val() == 0 {
 		return &NotFoundError{ID: id}
+	}
+	return nil
+}
+
+// clusterDelete is Delete on a cluster: the product and its holds go in
+// one transaction (one slot), then the id leaves the index, then, if a
+// Create of the same id wrote its product meanwhile, the id enters the
+// index again. With clusterCreate's last step this leaves every product
+// that exists in the index, whichever way the two interleave: a removal
+// that comes after the create's last step is followed by this check,
+// which sees the product.
+func (s *RedisStore) clusterDelete(ctx context.Context, id string) error {
+	tx := s.rdb.TxPipeline()
+	del := tx.Del(ctx, s.productKey(id))
+	tx.Del(ctx, s.holdKey(id))
+	if _, err := tx.Exec(ctx); err != nil {
+		return fmt.Errorf("delete product %s: %w", id, redisErr(err))
+	}
+	if del.Val() == 0 {
+		return &NotFoundError{ID: id}
+	}
+	if err := s.rdb.ZRem(ctx, s.idIndex(), id).Err(); err != nil {
+		return fmt.Errorf("delete product %s: index: %w", id, redisErr(err))
+	}
+	n, err := s.rdb.Exists(ctx, s.productKey(id)).Result()
+	if err == nil && n == 1 {
+		err = s.rdb.ZAdd(ctx, s.idIndex(), redis.Z{Member: id}).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("delete product %s: index: %w", id, redisErr(err))
 	}
 	return nil
 }
@@ -279,36 +367,65 @@ func (s *RedisStore) Upgrade(ctx context.Context) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// SCAN walks one server: on a cluster, every master's share of the
+	// keyspace.
+	scan := s.upgradeNode
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		scan = func(ctx context.Context, _ redis.UniversalClient) error {
+			return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+				return s.upgradeNode(ctx, node)
+			})
+		}
+	}
+	if err := scan(ctx, s.rdb); err != nil {
+		return err
+	}
+	if err := s.rdb.Set(ctx, s.schemaKey(), schemaVersion, 0).Err(); err != nil {
+		return fmt.Errorf("redis schema version: %w", redisErr(err))
+	}
+	return nil
+}
+
+// upgradeNode upgrades the products of the server node answers for, in
+// batches of a SCAN; the writes go through the store's client.
+func (s *RedisStore) upgradeNode(ctx context.Context, node redis.UniversalClient) error {
 	match := s.prefix + "product:{*"
 	keyPrefix := s.prefix + "product:{"
 	var cursor uint64
 	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, match, 1000).Result()
+		keys, next, err := node.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
 			return fmt.Errorf("upgrade products: %w", redisErr(err))
 		}
 		if len(keys) > 0 {
-			err := s.execScript(ctx, upgradeScript, func(pipe redis.Pipeliner) {
-				members := make([]redis.Z, len(keys))
-				for i, k := range keys {
-					members[i] = redis.Z{Member: strings.TrimSuffix(strings.TrimPrefix(k, keyPrefix), "}")}
+			members := make([]redis.Z, len(keys))
+			for i, k := range keys {
+				members[i] = redis.Z{Member: strings.TrimSuffix(strings.TrimPrefix(k, keyPrefix), "}")}
+			}
+			// The ids first, as Create does; on one server in the same
+			// round trip.
+			if s.cluster {
+				if err := s.rdb.ZAdd(ctx, s.idIndex(), members...).Err(); err != nil {
+					return fmt.Errorf("upgrade products: %w", redisErr(err))
+				}
+			}
+			err := s.execScript(ctx, upgradeScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
+				if !s.cluster {
+					pipe.ZAdd(ctx, s.idIndex(), members...)
+				}
+				for _, k := range keys {
 					upgradeScript.EvalSha(ctx, pipe, []string{k}, NewIncarnation())
 				}
-				pipe.ZAdd(ctx, s.idIndex(), members...)
 			})
 			if err != nil {
 				return fmt.Errorf("upgrade products: %w", err)
 			}
 		}
 		if next == 0 {
-			break
+			return nil
 		}
 		cursor = next
 	}
-	if err := s.rdb.Set(ctx, s.schemaKey(), schemaVersion, 0).Err(); err != nil {
-		return fmt.Errorf("redis schema version: %w", redisErr(err))
-	}
-	return nil
 }
 
 // Reserve takes stock for all lines, or none. See the type's documentation
@@ -319,12 +436,24 @@ func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	var cmds []*redis.Cmd
-	err = s.execScript(ctx, reserveScript, func(pipe redis.Pipeliner) {
-		// The record goes first: if the process dies after any hold was
-		// taken, the sweep can find it.
+	// The record goes first: if the process dies after any hold was taken,
+	// the sweep can find it. On a cluster the record and the holds live on
+	// different nodes, so the record is written in a round trip of its own.
+	writeRecord := func(pipe redis.Pipeliner) {
 		pipe.Set(ctx, s.reservationKey(r.ID), record, 0)
 		pipe.ZAdd(ctx, s.reservationIndex(), redis.Z{Score: float64(r.Deadline.UnixMilli()), Member: r.ID})
+	}
+	if s.cluster {
+		pipe := s.rdb.Pipeline()
+		writeRecord(pipe)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("reserve %s: %w", r.ID, redisErr(err))
+		}
+		writeRecord = func(redis.Pipeliner) {}
+	}
+	var cmds []*redis.Cmd
+	err = s.execScript(ctx, reserveScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
+		writeRecord(pipe)
 		cmds = make([]*redis.Cmd, len(lines))
 		for i, l := range lines {
 			cmds[i] = reserveScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)},
@@ -372,11 +501,19 @@ func scriptReply(reply []any) (code int64, incarnation string) {
 	return code, incarnation
 }
 
-// Commit forgets a reservation whose order committed.
+// Commit forgets a reservation whose order committed: its holds, then its
+// record (on a cluster, in two round trips, so that a record is never
+// gone while a hold of it is left).
 func (s *RedisStore) Commit(ctx context.Context, r Reservation) error {
 	pipe := s.rdb.Pipeline()
 	for _, l := range r.Lines {
 		pipe.HDel(ctx, s.holdKey(l.ProductID), r.ID)
+	}
+	if s.cluster && len(r.Lines) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("commit reservation %s: %w", r.ID, redisErr(err))
+		}
+		pipe = s.rdb.Pipeline()
 	}
 	pipe.ZRem(ctx, s.reservationIndex(), r.ID)
 	pipe.Del(ctx, s.reservationKey(r.ID))
@@ -386,9 +523,10 @@ func (s *RedisStore) Commit(ctx context.Context, r Reservation) error {
 	return nil
 }
 
-// Release returns the held stock of a reservation and forgets it.
+// Release returns the held stock of a reservation, then forgets it: two
+// round trips, in this order on one server and on a cluster alike.
 func (s *RedisStore) Release(ctx context.Context, r Reservation) error {
-	err := s.execScript(ctx, releaseScript, func(pipe redis.Pipeliner) {
+	err := s.execScript(ctx, releaseScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
 		for _, l := range r.Lines {
 			releaseScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID)
 		}
@@ -443,7 +581,7 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 // makes a repeated call a no-op.
 func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error {
 	ttl := restockMarkerTTL.Milliseconds()
-	err := s.execScript(ctx, restockScript, func(pipe redis.Pipeliner) {
+	err := s.execScript(ctx, restockScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
 		for _, l := range MergeLines(lines) {
 			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l, id)},
 				l.Quantity, ttl, l.Incarnation)
@@ -455,13 +593,15 @@ func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error
 	return nil
 }
 
-// execScript runs the pipeline that fill builds, whose commands call script
-// by its SHA. If Redis does not know the script (first use, or Redis
-// restarted), it loads it and runs the pipeline once more: every such
-// pipeline here is idempotent.
-func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, fill func(redis.Pipeliner)) error {
+// execScript runs the pipeline that fill builds (newPipe is s.rdb.Pipeline
+// or s.rdb.TxPipeline), whose commands call script by its SHA. If Redis
+// does not know the script (first use, Redis restarted, or a replica
+// promoted since it was loaded), it loads it (on every master of a
+// cluster) and runs the pipeline once more: every such pipeline here is
+// idempotent.
+func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, newPipe func() redis.Pipeliner, fill func(redis.Pipeliner)) error {
 	for attempt := 0; ; attempt++ {
-		pipe := s.rdb.Pipeline()
+		pipe := newPipe()
 		fill(pipe)
 		_, err := pipe.Exec(ctx)
 		if !isNoScript(err) || attempt > 0 {
@@ -471,6 +611,18 @@ func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, fill 
 			return redisErr(err)
 		}
 	}
+}
+
+// unavailableReply reports whether a Redis error reply means the server
+// cannot serve the command now (loading, failing over, resharding) rather
+// than that the command is wrong.
+func unavailableReply(msg string) bool {
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "LOADING", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "READONLY", "MOVED", "ASK", "NOREPLICAS":
+		return true
+	}
+	return false
 }
 
 func isNoScript(err error) bool {
@@ -504,8 +656,7 @@ func redisErr(err error) error {
 	switch {
 	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed), errors.Is(err, io.EOF),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
-		strings.HasPrefix(err.Error(), "LOADING"), strings.HasPrefix(err.Error(), "CLUSTERDOWN"),
-		strings.HasPrefix(err.Error(), "MASTERDOWN"), strings.HasPrefix(err.Error(), "TRYAGAIN"):
+		unavailableReply(err.Error()):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

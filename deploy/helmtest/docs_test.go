@@ -445,7 +445,9 @@ func buildAirship(t *testing.T) string {
 			return
 		}
 		airshipBin = filepath.Join(dir, "airship")
-		cmd := exec.Command("go", "build", "-o", airshipBin, ".")
+		// The remote build: the same binary as the default one with
+		// modules all, and it runs the modules of a split deployment.
+		cmd := exec.Command("go", "build", "-tags", "remote", "-o", airshipBin, ".")
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

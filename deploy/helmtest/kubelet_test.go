@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -148,6 +149,54 @@ func localBackends(env []string, postgresURL, redisURL string) []string {
 // network (on a free port), a temporary directory for each mounted volume.
 func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev1.PodSpec, postgresURL, redisURL string) {
 	t.Helper()
+	startPod(t, ctx, c, ns, spec, postgresURL, redisURL, nil, "").stop(t)
+}
+
+// runSplitPods runs a split deployment's pods as runPod does, in the order
+// they need each other (products, orders, gateway), each module's Service
+// URL standing for the address its pod listens on; with all three up the
+// gateway is ready, and each stops cleanly on SIGTERM.
+func runSplitPods(t *testing.T, ctx context.Context, c *cluster, ns string, r rendered, postgresURL, redisURL string) {
+	t.Helper()
+	services := map[string]string{} // Service URL -> the pod's address
+	prefix := "airship-helmtest:" + randomHex(6) + ":"
+	var pods []*pod
+	for _, name := range []string{"airship-products", "airship-orders", "airship"} {
+		spec := r.named(t, "Deployment", name).(*appsv1.Deployment).Spec.Template.Spec
+		p := startPod(t, ctx, c, ns, spec, postgresURL, redisURL, services, prefix)
+		defer p.kill()
+		services[fmt.Sprintf("http://%s:8001", name)] = "http://" + p.addr
+		pods = append(pods, p)
+	}
+	for i := len(pods) - 1; i >= 0; i-- {
+		pods[i].stop(t)
+	}
+}
+
+// pod is a pod's container running on this machine.
+type pod struct {
+	ctr    corev1.Container
+	spec   corev1.PodSpec
+	cmd    *exec.Cmd
+	addr   string
+	logs   *strings.Builder
+	exited chan error
+}
+
+func (p *pod) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// startPod starts the pod's container and waits until its probes pass.
+// urls maps Service URLs in its environment to the addresses of pods
+// already running; prefix, if set, is the Redis key prefix (else a fresh
+// one).
+func startPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev1.PodSpec, postgresURL, redisURL string,
+	urls map[string]string, prefix string) *pod {
+	t.Helper()
 	if err := checkServiceAccount(ctx, c, ns, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +206,17 @@ func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev
 		t.Fatalf("pod environment: %v", err)
 	}
 	env = localBackends(env, postgresURL, redisURL)
+	for i, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if local, ok := urls[value]; ok {
+			env[i] = name + "=" + local
+		}
+	}
 	// This machine's Redis is shared: a key space of the test's own.
-	env = setEnv(env, "AIRSHIP_REDIS_PREFIX", "airship-helmtest:"+randomHex(6)+":")
+	if prefix == "" {
+		prefix = "airship-helmtest:" + randomHex(6) + ":"
+	}
+	env = setEnv(env, "AIRSHIP_REDIS_PREFIX", prefix)
 	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
@@ -179,21 +237,22 @@ func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev
 		}
 	}
 
-	var logs strings.Builder
+	logs := &strings.Builder{}
 	cmd := exec.Command(buildAirship(t), ctr.Args...)
 	cmd.Env = append(env, "HOME="+root)
 	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	p := &pod{ctr: ctr, spec: spec, cmd: cmd, addr: addr, logs: logs, exited: exited}
+	started := false
 	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
+		if !started {
+			p.kill()
 		}
 	}()
 
@@ -237,9 +296,16 @@ func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev
 	if err := get(ctr.ReadinessProbe); err != nil {
 		t.Errorf("readiness probe: %v\n%s", err, logs.String())
 	}
+	started = true
+	return p
+}
 
-	// Termination: after the preStop sleep, SIGTERM; the container must be
-	// gone before the rest of the grace period runs out.
+// stop ends the pod as the kubelet would: after the preStop sleep,
+// SIGTERM; the container must be gone before the rest of the grace period
+// runs out.
+func (p *pod) stop(t *testing.T) {
+	t.Helper()
+	ctr, spec, cmd, exited, logs := p.ctr, p.spec, p.cmd, p.exited, p.logs
 	var preStop int64
 	if l := ctr.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
 		preStop = l.PreStop.Sleep.Seconds

@@ -153,6 +153,10 @@ func TestBadValuesRefused(t *testing.T) {
 		args: []string{"-f", "deploy/helm/examples/embedded.yaml", "--set", "autoscaling.enabled=true"},
 		want: []string{"mode: embedded runs exactly one replica", "autoscaling.enabled is true"},
 	}, {
+		name: "embedded split",
+		args: []string{"-f", "deploy/helm/examples/embedded.yaml", "--set", "split.enabled=true"},
+		want: []string{"split.enabled runs the modules as separate Deployments", "needs mode: production"},
+	}, {
 		name: "production without backends",
 		args: nil,
 		want: []string{"mode: production needs the backends", "secret.postgresUrl", "existingSecret"},

@@ -120,6 +120,13 @@ func variants() []variant {
 			checkProductionSecrets(t, r, "airship-backends", "airship-backends")
 		},
 	}, {
+		name: "split",
+		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true"),
+		kinds: []string{"ConfigMap", "Deployment", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
+			"HorizontalPodAutoscaler", "Job", "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
+			"Secret", "Secret", "Service", "Service", "Service", "ServiceAccount"},
+		check: checkSplit,
+	}, {
 		name: "tuned",
 		args: append(slices.Clone(backendArgs),
 			"--set", "shutdownTimeoutSeconds=40", "--set", "preStopSleepSeconds=0",
@@ -190,6 +197,72 @@ func (r rendered) named(t *testing.T, kind, name string) any {
 func (r rendered) deployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
 	return r.one(t, "Deployment").(*appsv1.Deployment)
+}
+
+// checkSplit: the gateway keeps the chart's Service and selector
+// (component server) and calls the products and orders Services; each
+// module's Deployment has its own Service, HPA and PDB selecting only its
+// pods, and gets only the backend it needs.
+func checkSplit(t *testing.T, r rendered) {
+	t.Helper()
+	cm := r.one(t, "ConfigMap").(*corev1.ConfigMap)
+	shutdown, _ := time.ParseDuration(cm.Data["AIRSHIP_SHUTDOWN_TIMEOUT"])
+	want := map[string]struct {
+		component string
+		env       map[string]string // "secret" for a value from the Secret
+		absent    []string
+	}{
+		"airship": {"server", map[string]string{"AIRSHIP_MODULES": "gateway", "AIRSHIP_PRODUCTS_URL": "http://airship-products:8001",
+			"AIRSHIP_ORDERS_URL": "http://airship-orders:8001", "AIRSHIP_API_KEYS": "secret"},
+			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_REDIS_URL"}},
+		"airship-products": {"products", map[string]string{"AIRSHIP_MODULES": "products", "AIRSHIP_REDIS_URL": "secret"},
+			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_PRODUCTS_URL", "AIRSHIP_ORDERS_URL"}},
+		"airship-orders": {"orders", map[string]string{"AIRSHIP_MODULES": "orders", "AIRSHIP_POSTGRES_URL": "secret",
+			"AIRSHIP_PRODUCTS_URL": "http://airship-products:8001"},
+			[]string{"AIRSHIP_REDIS_URL", "AIRSHIP_ORDERS_URL"}},
+	}
+	for name, w := range want {
+		d := r.named(t, "Deployment", name).(*appsv1.Deployment)
+		pod := d.Spec.Template
+		if pod.Labels["app.kubernetes.io/component"] != w.component || d.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != w.component {
+			t.Errorf("Deployment %s: pod labels %v, selector %v; want component %s", name, pod.Labels, d.Spec.Selector.MatchLabels, w.component)
+		}
+		checkPod(t, pod.Spec, shutdown, cm.Name)
+		env := map[string]string{}
+		for _, e := range pod.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				env[e.Name] = "secret"
+			}
+		}
+		for k, v := range w.env {
+			if env[k] != v {
+				t.Errorf("Deployment %s: %s = %q; want %q", name, k, env[k], v)
+			}
+		}
+		for _, k := range w.absent {
+			if _, ok := env[k]; ok {
+				t.Errorf("Deployment %s sets %s, which its module does not use", name, k)
+			}
+		}
+		svc := r.named(t, "Service", name).(*corev1.Service)
+		if svc.Spec.Selector["app.kubernetes.io/component"] != w.component {
+			t.Errorf("Service %s selects %v; want component %s", name, svc.Spec.Selector, w.component)
+		}
+		h := r.named(t, "HorizontalPodAutoscaler", name).(*autoscalingv2.HorizontalPodAutoscaler)
+		if h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != name {
+			t.Errorf("HPA %s scales %+v; want Deployment %s", name, h.Spec.ScaleTargetRef, name)
+		}
+		p := r.named(t, "PodDisruptionBudget", name).(*policyv1.PodDisruptionBudget)
+		if p.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != w.component {
+			t.Errorf("PDB %s selects %v; want component %s", name, p.Spec.Selector.MatchLabels, w.component)
+		}
+	}
+	for _, name := range []string{"airship-products", "airship-orders"} {
+		if port := r.named(t, "Service", name).(*corev1.Service).Spec.Ports[0]; port.Port != 8001 || port.TargetPort.String() != "http" {
+			t.Errorf("Service %s port %d -> %s; want 8001 -> http", name, port.Port, port.TargetPort.String())
+		}
+	}
 }
 
 func (r rendered) hooks() []object {
@@ -264,6 +337,10 @@ func TestChartVariants(t *testing.T) {
 
 			// The pods work as rendered: airship starts with this
 			// environment, passes its probes and stops on SIGTERM.
+			if len(r.all("Deployment")) > 1 {
+				runSplitPods(t, ctx, c, ns, r, db.url, redisURL())
+				return
+			}
 			w := r.workloads()
 			spec := corev1.PodSpec{}
 			if w.deploy != nil {
@@ -407,7 +484,11 @@ func checkCommon(t *testing.T, r rendered) {
 		}
 	}
 	for _, p := range r.all("PodDisruptionBudget") {
-		for k, v := range p.(*policyv1.PodDisruptionBudget).Spec.Selector.MatchLabels {
+		pdb := p.(*policyv1.PodDisruptionBudget)
+		if pdb.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "server" {
+			continue // a module's own, checked by checkSplit
+		}
+		for k, v := range pdb.Spec.Selector.MatchLabels {
 			if pod.Labels[k] != v {
 				t.Errorf("PDB selector %s=%s does not match the pod labels", k, v)
 			}
@@ -432,12 +513,17 @@ type workloads struct {
 	sts    *appsv1.StatefulSet
 }
 
+// workloads returns the workload that serves the API: the one Deployment
+// or StatefulSet, or the gateway's Deployment (component server) of a
+// split deployment.
 func (r rendered) workloads() workloads {
 	var w workloads
 	for _, o := range r.objs {
 		switch x := o.Typed.(type) {
 		case *appsv1.Deployment:
-			w.deploy = x
+			if x.Spec.Template.Labels["app.kubernetes.io/component"] == "server" {
+				w.deploy = x
+			}
 		case *appsv1.StatefulSet:
 			w.sts = x
 		}

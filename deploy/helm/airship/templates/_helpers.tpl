@@ -37,14 +37,49 @@ app.kubernetes.io/component: server
 {{- end }}
 
 {{/*
-Labels that select the server pods. The component label leaves room for
-running the modules as separate workloads later, each with its own
-component, without changing an existing selector.
+Labels that select the server pods: those that serve the API (every
+module, or the gateway when split.enabled). The component label tells
+them from the products and orders pods of a split deployment.
 */}}
 {{- define "airship.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "airship.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: server
+{{ include "airship.componentSelectorLabels" (dict "root" . "component" "server") }}
+{{- end }}
+
+{{/* Labels that select the pods of a component. Arguments: dict "root" $ and "component". */}}
+{{- define "airship.componentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "airship.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of a component's objects. Arguments: dict "root" $ and "component". */}}
+{{- define "airship.componentLabels" -}}
+{{ include "airship.commonLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The server workloads, as YAML ({items: [...]}): one running every module,
+or with split.enabled the gateway (component server, behind the chart's
+Service), products and orders, each a Deployment with its own Service,
+HPA and PDB. Each item: module (airship's modules setting), component,
+name, and the secrets it reads.
+*/}}
+{{- define "airship.workloads" -}}
+{{- $full := include "airship.fullname" . }}
+items:
+{{- if .Values.split.enabled }}
+  - {module: gateway, component: server, name: {{ $full | quote }}, postgres: false, redis: false, apiKeys: true, amqp: false}
+  - {module: products, component: products, name: {{ printf "%s-products" $full | quote }}, postgres: false, redis: true, apiKeys: false, amqp: false}
+  - {module: orders, component: orders, name: {{ printf "%s-orders" $full | quote }}, postgres: true, redis: false, apiKeys: false, amqp: true}
+{{- else }}
+  - {module: all, component: server, name: {{ $full | quote }}, postgres: true, redis: true, apiKeys: true, amqp: true}
+{{- end }}
+{{- end }}
+
+{{/* The URL of a module's Service in a split deployment. Arguments: dict "root" $ and "module". */}}
+{{- define "airship.moduleURL" -}}
+{{- printf "http://%s-%s:%d" (include "airship.fullname" .root) .module (int .root.Values.split.servicePort) }}
 {{- end }}
 
 {{- define "airship.version" -}}
@@ -80,6 +115,9 @@ Refuses values that cannot work; every template includes it, so that
 {{- else if and (not .Values.existingSecret) (or (not .Values.secret.postgresUrl) (not .Values.secret.redisUrl)) }}
 {{- fail "mode: production needs the backends: set secret.postgresUrl and secret.redisUrl, or existingSecret to a Secret with the keys AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL" }}
 {{- end }}
+{{- if and .Values.split.enabled (ne .Values.mode "production") }}
+{{- fail "split.enabled runs the modules as separate Deployments on PostgreSQL + Redis: it needs mode: production" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- end }}
@@ -104,17 +142,21 @@ AIRSHIP_DATA_DIR: "/data"
 
 {{/*
 The environment variables an airship container takes from a Secret.
-Arguments: dict "root" $, "secretName" NAME and "apiKeys" (whether to
-include the server's optional keys AIRSHIP_API_KEYS and AIRSHIP_AMQP_URL).
+Arguments: dict "root" $, "secretName" NAME and "postgres", "redis",
+"apiKeys", "amqp" (whether to include AIRSHIP_POSTGRES_URL,
+AIRSHIP_REDIS_URL (the backend URLs only in production mode), the
+optional AIRSHIP_API_KEYS, and the optional AIRSHIP_AMQP_URL).
 */}}
 {{- define "airship.secretEnv" -}}
 {{- $root := .root }}
-{{- if ne $root.Values.mode "embedded" }}
+{{- if and .postgres (ne $root.Values.mode "embedded") }}
 - name: AIRSHIP_POSTGRES_URL
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
       key: AIRSHIP_POSTGRES_URL
+{{- end }}
+{{- if and .redis (ne $root.Values.mode "embedded") }}
 - name: AIRSHIP_REDIS_URL
   valueFrom:
     secretKeyRef:
@@ -128,6 +170,8 @@ include the server's optional keys AIRSHIP_API_KEYS and AIRSHIP_AMQP_URL).
       name: {{ .secretName }}
       key: AIRSHIP_API_KEYS
       optional: true
+{{- end }}
+{{- if .amqp }}
 - name: AIRSHIP_AMQP_URL
   valueFrom:
     secretKeyRef:
@@ -152,16 +196,18 @@ AIRSHIP_AMQP_URL: {{ .Values.secret.amqpUrl | b64enc | quote }}
 {{- end }}
 
 {{/*
-The pod template of an airship server. Arguments: dict "root" $ and
-"volumeMounts" (extra mounts, as a list). Each workload (today one
-Deployment or one StatefulSet) renders it.
+The pod template of an airship server. Arguments: dict "root" $,
+"volumeMounts" (extra mounts, as a list) and "workload" (an item of
+airship.workloads). Each workload (a Deployment per module, or one
+StatefulSet) renders it.
 */}}
 {{- define "airship.podTemplate" -}}
 {{- $root := .root }}
+{{- $w := .workload }}
 {{- with $root }}
 metadata:
   labels:
-    {{- include "airship.selectorLabels" . | nindent 4 }}
+    {{- include "airship.componentSelectorLabels" (dict "root" . "component" $w.component) | nindent 4 }}
     app.kubernetes.io/version: {{ include "airship.version" . | quote }}
     {{- with .Values.podLabels }}
     {{- toYaml . | nindent 4 }}
@@ -200,7 +246,19 @@ spec:
         - configMapRef:
             name: {{ include "airship.fullname" . }}
       env:
-        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "apiKeys" true) | trim | nindent 8 }}
+        {{- if ne $w.module "all" }}
+        - name: AIRSHIP_MODULES
+          value: {{ $w.module }}
+        {{- end }}
+        {{- if or (eq $w.module "gateway") (eq $w.module "orders") }}
+        - name: AIRSHIP_PRODUCTS_URL
+          value: {{ include "airship.moduleURL" (dict "root" . "module" "products") | quote }}
+        {{- end }}
+        {{- if eq $w.module "gateway" }}
+        - name: AIRSHIP_ORDERS_URL
+          value: {{ include "airship.moduleURL" (dict "root" . "module" "orders") | quote }}
+        {{- end }}
+        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "postgres" $w.postgres "redis" $w.redis "apiKeys" $w.apiKeys "amqp" $w.amqp) | trim | nindent 8 }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

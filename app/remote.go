@@ -1,0 +1,60 @@
+//go:build remote
+
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/airshipltd/airship/internal/rpc"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/ordersrpc"
+	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/productsrpc"
+)
+
+// This file is built with -tags remote: it plugs in the Connect adapters
+// that let each module run in its own process (serve --modules).
+func init() { remote = connectModules{} }
+
+type connectModules struct{}
+
+// moduleConns is the pool of connections to each module: as many as the
+// requests a process serves at once against its backends.
+func moduleConns(cfg Config) int { return 2 * max(cfg.RedisPoolSize, cfg.PostgresMaxConns) }
+
+func (connectModules) products(cfg Config) (remoteProducts, error) {
+	hc := rpc.NewHTTPClient(cfg.BackendTimeout, moduleConns(cfg))
+	c := productsrpc.NewClient(hc, cfg.ProductsURL, rpc.ClientOptions(nil)...)
+	return productsClient{c, hc}, nil
+}
+
+func (connectModules) orders(cfg Config) (remoteOrders, error) {
+	hc := rpc.NewHTTPClient(cfg.BackendTimeout, moduleConns(cfg))
+	c := ordersrpc.NewClient(hc, cfg.OrdersURL, rpc.ClientOptions(nil)...)
+	return ordersClient{c, hc}, nil
+}
+
+func (connectModules) productsHandler(store products.Store, ready func(context.Context) error) http.Handler {
+	path, h := productsrpc.NewHandler(store)
+	return rpc.Mux(path, h, ready)
+}
+
+func (connectModules) ordersHandler(svc *orders.Service, ready func(context.Context) error) http.Handler {
+	path, h := ordersrpc.NewHandler(svc)
+	return rpc.Mux(path, h, ready)
+}
+
+type productsClient struct {
+	*productsrpc.Client
+	hc *http.Client
+}
+
+func (c productsClient) Close() error { c.hc.CloseIdleConnections(); return nil }
+
+type ordersClient struct {
+	*ordersrpc.Client
+	hc *http.Client
+}
+
+func (c ordersClient) Close() error { c.hc.CloseIdleConnections(); return nil }

@@ -1,0 +1,153 @@
+//go:build remote
+
+package app_test
+
+import (
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/testbackend"
+)
+
+// In a build with -tags remote the end-to-end suite also runs split: the
+// gateway calls the products and orders modules, each served by its own
+// App behind a real listener, over Connect.
+func init() {
+	backends = append(backends, backend{"split", splitConfig})
+}
+
+// splitConfig starts the products and orders modules on fresh backends
+// and returns the configuration of a gateway that calls them.
+func splitConfig(t *testing.T) app.Config {
+	p := testConfig()
+	p.Modules = app.ModuleProducts
+	p.RedisURL = testbackend.RedisURL()
+	p.RedisPrefix = testbackend.RedisPrefix(t)
+	productsURL := startWith(t, p).url
+
+	o := testConfig()
+	o.Modules = app.ModuleOrders
+	o.PostgresURL = testbackend.PostgresURL(t)
+	o.ProductsURL = productsURL
+	ordersURL := startWith(t, o).url
+
+	g := testConfig()
+	g.Modules = app.ModuleGateway
+	g.ProductsURL, g.OrdersURL = productsURL, ordersURL
+	return g
+}
+
+// counter is a reverse proxy in front of a module that counts the calls
+// of each procedure, but for Expired: the orders module's recovery sweep
+// calls it in the background, never a request.
+type counter struct {
+	mu    sync.Mutex
+	calls map[string]int
+	url   string
+}
+
+func countCalls(t *testing.T, target string) *counter {
+	c := &counter{calls: map[string]int{}}
+	u, _ := url.Parse(target)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	transport := &http.Transport{}
+	proxy.Transport = transport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := path.Base(r.URL.Path); p != "readyz" && p != "healthz" && p != "Expired" {
+			c.mu.Lock()
+			c.calls[path.Base(r.URL.Path)]++
+			c.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		transport.CloseIdleConnections()
+	})
+	c.url = srv.URL
+	return c
+}
+
+func (c *counter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+// takeWhen is take once the calls are want, or after a few seconds: the
+// orders module commits a reservation after answering, so its call may
+// come a moment after the response.
+func (c *counter) takeWhen(want map[string]int) map[string]int {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		c.mu.Lock()
+		done := maps.Equal(c.calls, want)
+		c.mu.Unlock()
+		if done {
+			break
+		}
+	}
+	return c.take()
+}
+
+// TestSplitRoundTrips counts the module calls each request of the
+// contract's load scenario costs in a split deployment: one call from the
+// gateway per module it needs, and the orders module's reservation and
+// its commit, each for the whole order; never one call per line.
+func TestSplitRoundTrips(t *testing.T) {
+	p := testConfig()
+	p.Modules = app.ModuleProducts
+	p.RedisURL = testbackend.RedisURL()
+	p.RedisPrefix = testbackend.RedisPrefix(t)
+	products := countCalls(t, startWith(t, p).url)
+	o := testConfig()
+	o.Modules = app.ModuleOrders
+	o.PostgresURL = testbackend.PostgresURL(t)
+	o.ProductsURL = products.url
+	orders := countCalls(t, startWith(t, o).url)
+	g := testConfig()
+	g.Modules = app.ModuleGateway
+	g.ProductsURL, g.OrdersURL = products.url, orders.url
+	s := startWith(t, g)
+
+	three := `{"order_details": [` + strings.Repeat(`{"product_id": "the_odyssey", "price": "1.00", "quantity": 1}, `, 2) +
+		`{"product_id": "the_odyssey", "price": "1.00", "quantity": 1}]}`
+	steps := []struct {
+		method, path, body string
+		products, orders   map[string]int
+	}{
+		{"POST", "/products", odyssey, map[string]int{"Create": 1}, nil},
+		{"GET", "/products/the_odyssey", "", map[string]int{"Get": 1}, nil},
+		{"POST", "/orders", orderOfOne, map[string]int{"Reserve": 1, "Commit": 1}, map[string]int{"Place": 1}},
+		{"POST", "/orders", three, map[string]int{"Reserve": 1, "Commit": 1}, map[string]int{"Place": 1}},
+		{"GET", "/orders/2", "", map[string]int{"GetMany": 1}, map[string]int{"Get": 1}},
+		{"DELETE", "/products/the_odyssey", "", map[string]int{"Delete": 1}, nil},
+		{"GET", "/orders", "", nil, map[string]int{"List": 1}},
+	}
+	products.take()
+	orders.take()
+	for _, st := range steps {
+		r := s.do(st.method, st.path, st.body)
+		if r.status >= 300 {
+			t.Fatalf("%s %s: %d %s", st.method, st.path, r.status, r.body)
+		}
+		for name, c := range map[string]struct {
+			got, want map[string]int
+		}{"products": {products.takeWhen(st.products), st.products}, "orders": {orders.takeWhen(st.orders), st.orders}} {
+			if !maps.Equal(c.got, c.want) {
+				t.Errorf("%s %s called the %s module %v; want %v", st.method, st.path, name, c.got, c.want)
+			}
+		}
+	}
+}

@@ -1,0 +1,257 @@
+// Package rpc is what the modules' Connect adapters share: domain errors
+// across the wire, retries of idempotent calls, the HTTP client and server
+// they run on, and the health endpoints of a module's process.
+//
+// Errors cross the wire in their portable form (errs.Portable) as the
+// detail of a Connect error, and come back as the very domain error
+// (errs.Decode), so that errors.Is and errors.As work on the caller's side
+// as they do in one process. A module that cannot be reached is the
+// caller's Unavailable error (503 at the gateway).
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	errsv1 "github.com/airshipltd/airship/api/airship/errs/v1"
+	"github.com/airshipltd/airship/internal/errs"
+)
+
+// codeOf is the Connect code of each kind, for generic clients (any gRPC
+// client) that do not read the detail.
+var codeOf = map[errs.Kind]connect.Code{
+	errs.Invalid:         connect.CodeInvalidArgument,
+	errs.LineNotFound:    connect.CodeInvalidArgument,
+	errs.ProductNotFound: connect.CodeNotFound,
+	errs.OrderNotFound:   connect.CodeNotFound,
+	errs.ProductExists:   connect.CodeAlreadyExists,
+	errs.OutOfStock:      connect.CodeFailedPrecondition,
+	errs.KeyReused:       connect.CodeFailedPrecondition,
+	errs.KeyInUse:        connect.CodeAborted,
+	errs.Conflict:        connect.CodeAborted,
+	errs.Unavailable:     connect.CodeUnavailable,
+	errs.Internal:        connect.CodeInternal,
+}
+
+// Portable is the wire form of a portable error.
+func Portable(p errs.Portable) *errsv1.Error {
+	return &errsv1.Error{Kind: string(p.Kind), Message: p.Message, Fields: p.Fields}
+}
+
+// FromWire is the portable error a wire form carries.
+func FromWire(e *errsv1.Error) errs.Portable {
+	return errs.Portable{Kind: errs.Kind(e.GetKind()), Message: e.GetMessage(), Fields: e.GetFields()}
+}
+
+// ServerError turns what a module returned into a Connect error carrying
+// its portable form. A request cut short by its deadline is
+// DeadlineExceeded, so that the caller sees its own deadline.
+func ServerError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && errs.Of(err) == errs.Internal {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return connect.NewError(connect.CodeDeadlineExceeded, ctx.Err())
+		}
+		return connect.NewError(connect.CodeCanceled, ctx.Err())
+	}
+	p := errs.Encode(err)
+	code, ok := codeOf[p.Kind]
+	if !ok {
+		code = connect.CodeUnknown
+	}
+	ce := connect.NewError(code, errors.New(p.Message))
+	if detail, derr := connect.NewErrorDetail(Portable(p)); derr == nil {
+		ce.AddDetail(detail)
+	}
+	return ce
+}
+
+// Reply is a handler's answer: msg, or err as ServerError makes it.
+func Reply[T any](ctx context.Context, msg *T, err error) (*connect.Response[T], error) {
+	if err != nil {
+		return nil, ServerError(ctx, err)
+	}
+	return connect.NewResponse(msg), nil
+}
+
+// ClientError turns the error of a call into the domain error the module
+// returned; unavailable is the caller's error for a module that could not
+// be reached or did not answer in time (for example products.ErrUnavailable).
+func ClientError(err error, unavailable error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%w: %w", unavailable, err)
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if e, ok := v.(*errsv1.Error); ok {
+				return errs.Decode(FromWire(e))
+			}
+		}
+	}
+	switch ce.Code() {
+	case connect.CodeDeadlineExceeded:
+		return fmt.Errorf("%w: %w", unavailable, context.DeadlineExceeded)
+	case connect.CodeUnavailable, connect.CodeCanceled, connect.CodeResourceExhausted, connect.CodeAborted:
+		return fmt.Errorf("%w: %w", unavailable, err)
+	}
+	return err
+}
+
+// Retries is how often a client retries an idempotent call that could not
+// reach its module, with jittered exponential backoff from RetryBackoff,
+// within the call's deadline.
+const (
+	Retries      = 2
+	RetryBackoff = 20 * time.Millisecond
+)
+
+// retryIdempotent retries, with backoff, the calls whose method the schema
+// marks idempotent (idempotency_level), when the module could not be
+// reached (see unreachable) and the call's deadline leaves time. Other calls
+// and other errors are returned at once: a retried Create could be
+// refused for its own first attempt.
+func retryIdempotent() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			if req.Spec().IdempotencyLevel == connect.IdempotencyUnknown {
+				return resp, err
+			}
+			backoff := RetryBackoff
+			for attempt := 0; attempt < Retries && unreachable(err); attempt++ {
+				wait := backoff/2 + rand.N(backoff/2+1)
+				if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+					return resp, err
+				}
+				select {
+				case <-ctx.Done():
+					return resp, err
+				case <-time.After(wait):
+				}
+				backoff *= 2
+				resp, err = next(ctx, req)
+			}
+			return resp, err
+		}
+	}
+}
+
+// unreachable reports whether a call failed without an answer of the
+// module: a module's own errors (its backend down included) carry their
+// portable form and are answers, not retried.
+func unreachable(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnavailable {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if d.Type() == string((&errsv1.Error{}).ProtoReflect().Descriptor().FullName()) {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientOptions are the options of every module client: retries of
+// idempotent calls, no compression (modules talk over a fast network, and
+// gzip costs more CPU than it saves there), and counting every call when
+// counter is not nil.
+func ClientOptions(counter func(procedure string)) []connect.ClientOption {
+	opts := []connect.ClientOption{
+		connect.WithInterceptors(retryIdempotent()),
+		connect.WithAcceptCompression("gzip", nil, nil),
+	}
+	if counter != nil {
+		opts = append(opts, connect.WithInterceptors(connect.UnaryInterceptorFunc(
+			func(next connect.UnaryFunc) connect.UnaryFunc {
+				return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+					counter(req.Spec().Procedure)
+					return next(ctx, req)
+				}
+			})))
+	}
+	return opts
+}
+
+// HandlerOptions are the options of every module's handler: a client that
+// asks for compressed responses (a gRPC client may) gets them only for
+// messages large enough to be worth it.
+func HandlerOptions() []connect.HandlerOption {
+	return []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
+}
+
+// NewHTTPClient returns the HTTP client of module calls: HTTP/1.1 with a
+// pool of keep-alive connections as large as the callers' concurrency
+// (a call's deadline travels in its headers), connecting within dial.
+func NewHTTPClient(dial time.Duration, conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // the call's deadline bounds it
+		DisableCompression:    true,
+	}}
+}
+
+// Mux returns the handler of a module's process: its Connect service at
+// path, /healthz (the process runs) and /readyz (ready reports whether its
+// backends answer).
+func Mux(path string, service http.Handler, ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(path, service)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status": "ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status": "unavailable"}`)
+			return
+		}
+		fmt.Fprintln(w, `{"status": "ready"}`)
+	})
+	return mux
+}
+
+// Protocols are the HTTP protocols a module's server speaks: HTTP/1.1 for
+// the Connect protocol, and HTTP/2 without TLS (h2c) for gRPC clients.
+func Protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
+// Ready asks a module's process whether it is ready (its /readyz), and
+// fails with unavailable if it is not or cannot be reached.
+func Ready(ctx context.Context, client *http.Client, baseURL string, unavailable error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", unavailable, baseURL, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: %s/readyz answered %d", unavailable, baseURL, resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+// Package productsrpc runs the products module in its own process: Handler
+// serves a products.Store over Connect, and Client is a products.Store that
+// calls it, so that the gateway (Products) and the orders module (Stock)
+// use the remote module through the very interfaces they use in one
+// process. Every products.Store call is one call over the wire: GetMany
+// reads an order's products and Reserve and Release move a whole order's
+// stock in one call each, as they do in one Redis round trip.
+package productsrpc
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	productsv1 "github.com/airshipltd/airship/api/airship/products/v1"
+	"github.com/airshipltd/airship/api/airship/products/v1/productsv1connect"
+	"github.com/airshipltd/airship/internal/rpc"
+	"github.com/airshipltd/airship/products"
+)
+
+// NewHandler returns the path and handler of the products module's
+// Connect service on store.
+func NewHandler(store products.Store) (string, http.Handler) {
+	return productsv1connect.NewProductServiceHandler(handler{store}, rpc.HandlerOptions()...)
+}
+
+type handler struct{ s products.Store }
+
+var _ productsv1connect.ProductServiceHandler = handler{}
+
+func (h handler) Get(ctx context.Context, req *connect.Request[productsv1.GetRequest]) (*connect.Response[productsv1.GetResponse], error) {
+	p, err := h.s.Get(ctx, req.Msg.GetId())
+	return rpc.Reply(ctx, &productsv1.GetResponse{Product: toWire(p)}, err)
+}
+
+func (h handler) GetMany(ctx context.Context, req *connect.Request[productsv1.GetManyRequest]) (*connect.Response[productsv1.GetManyResponse], error) {
+	found, err := h.s.GetMany(ctx, req.Msg.GetIds())
+	out := &productsv1.GetManyResponse{Products: make([]*productsv1.Product, 0, len(found))}
+	for _, p := range found {
+		out.Products = append(out.Products, toWire(p))
+	}
+	return rpc.Reply(ctx, out, err)
+}
+
+func (h handler) Exists(ctx context.Context, req *connect.Request[productsv1.ExistsRequest]) (*connect.Response[productsv1.ExistsResponse], error) {
+	ok, err := h.s.Exists(ctx, req.Msg.GetId())
+	return rpc.Reply(ctx, &productsv1.ExistsResponse{Exists: ok}, err)
+}
+
+func (h handler) Create(ctx context.Context, req *connect.Request[productsv1.CreateRequest]) (*connect.Response[productsv1.CreateResponse], error) {
+	err := h.s.Create(ctx, fromWire(req.Msg.GetProduct()))
+	return rpc.Reply(ctx, &productsv1.CreateResponse{}, err)
+}
+
+func (h handler) Update(ctx context.Context, req *connect.Request[productsv1.UpdateRequest]) (*connect.Response[productsv1.UpdateResponse], error) {
+	m := req.Msg
+	p, err := h.s.Update(ctx, m.GetId(), products.Patch{
+		Title: m.Title, PassengerCapacity: m.PassengerCapacity, MaximumSpeed: m.MaximumSpeed, InStock: m.InStock,
+	})
+	return rpc.Reply(ctx, &productsv1.UpdateResponse{Product: toWire(p)}, err)
+}
+
+func (h handler) Delete(ctx context.Context, req *connect.Request[productsv1.DeleteRequest]) (*connect.Response[productsv1.DeleteResponse], error) {
+	err := h.s.Delete(ctx, req.Msg.GetId())
+	return rpc.Reply(ctx, &productsv1.DeleteResponse{}, err)
+}
+
+func (h handler) List(ctx context.Context, req *connect.Request[productsv1.ListRequest]) (*connect.Response[productsv1.ListResponse], error) {
+	page, err := h.s.List(ctx, req.Msg.GetCursor(), int(req.Msg.GetLimit()))
+	out := &productsv1.ListResponse{Next: page.Next, Products: make([]*productsv1.Product, len(page.Products))}
+	for i, p := range page.Products {
+		out.Products[i] = toWire(p)
+	}
+	return rpc.Reply(ctx, out, err)
+}
+
+func (h handler) Reserve(ctx context.Context, req *connect.Request[productsv1.ReserveRequest]) (*connect.Response[productsv1.ReserveResponse], error) {
+	taken, err := h.s.Reserve(ctx, reservationFromWire(req.Msg.GetReservation()))
+	return rpc.Reply(ctx, &productsv1.ReserveResponse{Taken: taken}, err)
+}
+
+func (h handler) Commit(ctx context.Context, req *connect.Request[productsv1.CommitRequest]) (*connect.Response[productsv1.CommitResponse], error) {
+	err := h.s.Commit(ctx, reservationFromWire(req.Msg.GetReservation()))
+	return rpc.Reply(ctx, &productsv1.CommitResponse{}, err)
+}
+
+func (h handler) Release(ctx context.Context, req *connect.Request[productsv1.ReleaseRequest]) (*connect.Response[productsv1.ReleaseResponse], error) {
+	err := h.s.Release(ctx, reservationFromWire(req.Msg.GetReservation()))
+	return rpc.Reply(ctx, &productsv1.ReleaseResponse{}, err)
+}
+
+func (h handler) Expired(ctx context.Context, req *connect.Request[productsv1.ExpiredRequest]) (*connect.Response[productsv1.ExpiredResponse], error) {
+	found, err := h.s.Expired(ctx, time.UnixMilli(req.Msg.GetNowUnixMs()), int(req.Msg.GetLimit()))
+	out := &productsv1.ExpiredResponse{Reservations: make([]*productsv1.Reservation, len(found))}
+	for i, r := range found {
+		out.Reservations[i] = reservationToWire(r)
+	}
+	return rpc.Reply(ctx, out, err)
+}
+
+func (h handler) Restock(ctx context.Context, req *connect.Request[productsv1.RestockRequest]) (*connect.Response[productsv1.RestockResponse], error) {
+	err := h.s.Restock(ctx, req.Msg.GetId(), linesFromWire(req.Msg.GetLines()))
+	return rpc.Reply(ctx, &productsv1.RestockResponse{}, err)
+}
+
+// Client is the products module at a URL: a products.Store whose every
+// call is one Connect call.
+type Client struct {
+	c       productsv1connect.ProductServiceClient
+	http    *http.Client
+	baseURL string
+}
+
+var _ products.Store = (*Client)(nil)
+
+// NewClient returns a client of the products module at baseURL
+// (http://host:port), calling it with httpClient and opts (see
+// rpc.ClientOptions).
+func NewClient(httpClient *http.Client, baseURL string, opts ...connect.ClientOption) *Client {
+	return &Client{c: productsv1connect.NewProductServiceClient(httpClient, baseURL, opts...), http: httpClient, baseURL: baseURL}
+}
+
+// Ready reports whether the products module is ready (its /readyz).
+func (c *Client) Ready(ctx context.Context) error {
+	return rpc.Ready(ctx, c.http, c.baseURL, products.ErrUnavailable)
+}
+
+func fail(err error) error { return rpc.ClientError(err, products.ErrUnavailable) }
+
+// Get implements products.Store.
+func (c *Client) Get(ctx context.Context, id string) (products.Product, error) {
+	resp, err := c.c.Get(ctx, connect.NewRequest(&productsv1.GetRequest{Id: id}))
+	if err != nil {
+		return products.Product{}, fail(err)
+	}
+	return fromWire(resp.Msg.GetProduct()), nil
+}
+
+// GetMany implements products.Store.
+func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]products.Product, error) {
+	if len(ids) == 0 {
+		return map[string]products.Product{}, nil
+	}
+	resp, err := c.c.GetMany(ctx, connect.NewRequest(&productsv1.GetManyRequest{Ids: ids}))
+	if err != nil {
+		return nil, fail(err)
+	}
+	out := make(map[string]products.Product, len(resp.Msg.GetProducts()))
+	for _, p := range resp.Msg.GetProducts() {
+		out[p.GetId()] = fromWire(p)
+	}
+	return out, nil
+}
+
+// Exists implements products.Store.
+func (c *Client) Exists(ctx context.Context, id string) (bool, error) {
+	resp, err := c.c.Exists(ctx, connect.NewRequest(&productsv1.ExistsRequest{Id: id}))
+	if err != nil {
+		return false, fail(err)
+	}
+	return resp.Msg.GetExists(), nil
+}
+
+// Create implements products.Store.
+func (c *Client) Create(ctx context.Context, p products.Product) error {
+	_, err := c.c.Create(ctx, connect.NewRequest(&productsv1.CreateRequest{Product: toWire(p)}))
+	return fail(err)
+}
+
+// Update implements products.Store.
+func (c *Client) Update(ctx context.Context, id string, patch products.Patch) (products.Product, error) {
+	resp, err := c.c.Update(ctx, connect.NewRequest(&productsv1.UpdateRequest{
+		Id: id, Title: patch.Title, PassengerCapacity: patch.PassengerCapacity, MaximumSpeed: patch.MaximumSpeed, InStock: patch.InStock,
+	}))
+	if err != nil {
+		return products.Product{}, fail(err)
+	}
+	return fromWire(resp.Msg.GetProduct()), nil
+}
+
+// Delete implements products.Store.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	_, err := c.c.Delete(ctx, connect.NewRequest(&productsv1.DeleteRequest{Id: id}))
+	return fail(err)
+}
+
+// List implements products.Store.
+func (c *Client) List(ctx context.Context, cursor string, limit int) (products.Page, error) {
+	resp, err := c.c.List(ctx, connect.NewRequest(&productsv1.ListRequest{Cursor: cursor, Limit: int32(min(limit, 1<<30))}))
+	if err != nil {
+		return products.Page{}, fail(err)
+	}
+	page := products.Page{Next: resp.Msg.GetNext(), Products: make([]products.Product, len(resp.Msg.GetProducts()))}
+	for i, p := range resp.Msg.GetProducts() {
+		page.Products[i] = fromWire(p)
+	}
+	return page, nil
+}
+
+// Reserve implements products.Store: the whole reservation in one call.
+func (c *Client) Reserve(ctx context.Context, r products.Reservation) (products.Taken, error) {
+	resp, err := c.c.Reserve(ctx, connect.NewRequest(&productsv1.ReserveRequest{Reservation: reservationToWire(r)}))
+	if err != nil {
+		return nil, fail(err)
+	}
+	taken := products.Taken(resp.Msg.GetTaken())
+	if taken == nil {
+		taken = products.Taken{}
+	}
+	return taken, nil
+}
+
+// Commit implements products.Store.
+func (c *Client) Commit(ctx context.Context, r products.Reservation) error {
+	_, err := c.c.Commit(ctx, connect.NewRequest(&productsv1.CommitRequest{Reservation: reservationToWire(r)}))
+	return fail(err)
+}
+
+// Release implements products.Store.
+func (c *Client) Release(ctx context.Context, r products.Reservation) error {
+	_, err := c.c.Release(ctx, connect.NewRequest(&productsv1.ReleaseRequest{Reservation: reservationToWire(r)}))
+	return fail(err)
+}
+
+// Expired implements products.Store.
+func (c *Client) Expired(ctx context.Context, now time.Time, limit int) ([]products.Reservation, error) {
+	resp, err := c.c.Expired(ctx, connect.NewRequest(&productsv1.ExpiredRequest{NowUnixMs: now.UnixMilli(), Limit: int32(min(limit, 1<<30))}))
+	if err != nil {
+		return nil, fail(err)
+	}
+	var out []products.Reservation
+	for _, r := range resp.Msg.GetReservations() {
+		out = append(out, reservationFromWire(r))
+	}
+	return out, nil
+}
+
+// Restock implements products.Store.
+func (c *Client) Restock(ctx context.Context, id string, lines []products.Line) error {
+	_, err := c.c.Restock(ctx, connect.NewRequest(&productsv1.RestockRequest{Id: id, Lines: linesToWire(lines)}))
+	return fail(err)
+}
+
+func toWire(p products.Product) *productsv1.Product {
+	return &productsv1.Product{Id: p.ID, Title: p.Title, PassengerCapacity: p.PassengerCapacity,
+		MaximumSpeed: p.MaximumSpeed, InStock: p.InStock, Incarnation: p.Incarnation}
+}
+
+func fromWire(p *productsv1.Product) products.Product {
+	return products.Product{ID: p.GetId(), Title: p.GetTitle(), PassengerCapacity: p.GetPassengerCapacity(),
+		MaximumSpeed: p.GetMaximumSpeed(), InStock: p.GetInStock(), Incarnation: p.GetIncarnation()}
+}
+
+func linesToWire(lines []products.Line) []*productsv1.Line {
+	out := make([]*productsv1.Line, len(lines))
+	for i, l := range lines {
+		out[i] = &productsv1.Line{ProductId: l.ProductID, Quantity: l.Quantity, Incarnation: l.Incarnation}
+	}
+	return out
+}
+
+func linesFromWire(lines []*productsv1.Line) []products.Line {
+	out := make([]products.Line, len(lines))
+	for i, l := range lines {
+		out[i] = products.Line{ProductID: l.GetProductId(), Quantity: l.GetQuantity(), Incarnation: l.GetIncarnation()}
+	}
+	return out
+}
+
+func reservationToWire(r products.Reservation) *productsv1.Reservation {
+	var deadline int64
+	if !r.Deadline.IsZero() {
+		deadline = r.Deadline.UnixMilli()
+	}
+	return &productsv1.Reservation{Id: r.ID, Lines: linesToWire(r.Lines), DeadlineUnixMs: deadline}
+}
+
+func reservationFromWire(r *productsv1.Reservation) products.Reservation {
+	out := products.Reservation{ID: r.GetId(), Lines: linesFromWire(r.GetLines())}
+	if r.GetDeadlineUnixMs() != 0 {
+		out.Deadline = time.UnixMilli(r.GetDeadlineUnixMs())
+	}
+	return out
+}

@@ -1,0 +1,34 @@
+package cluster_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/testbackend"
+	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/productstest"
+)
+
+// TestRedisSentinel: in redis_mode sentinel airship finds the primary
+// through a Sentinel, and the products contract suite passes on it; in
+// auto mode a Sentinel's URL is refused with what to set instead.
+func TestRedisSentinel(t *testing.T) {
+	s := testbackend.NewRedisSentinel(t)
+	cfg := app.Defaults()
+	cfg.RedisURL, cfg.RedisMode = s.URL, "sentinel"
+	rdb, err := app.OpenRedis(cfg, "sentinel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	productstest.Run(t, func(t *testing.T) products.Store {
+		return products.NewRedisStore(rdb, testbackend.Name("airship-sentinel:")+":")
+	})
+
+	cfg.RedisMode = "auto"
+	if _, err := app.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
+		t.Fatalf("DetectRedisMode on a Sentinel: %v; want an error saying to set redis_mode sentinel", err)
+	}
+}
