@@ -1,0 +1,246 @@
+// Package telemetry is airship's instrumentation: the Prometheus registry
+// and its collectors (HTTP, backends, pools, orders, Go runtime, process),
+// the database/sql and go-redis instrumentation installed where the
+// backends are opened, OpenTelemetry tracing configured by the standard
+// OTEL_* environment variables, and the log handler that puts the trace id
+// on every log line of a traced request.
+//
+// The domain packages do not import it: the gateway and the orders module
+// declare small observer interfaces that the types here implement.
+package telemetry
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airshipltd/airship/internal/errs"
+)
+
+// Metrics holds airship's Prometheus registry and the instruments the
+// rest of the program records into.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	// HTTP requests, by route template, method and status class.
+	httpRequests  *prometheus.CounterVec
+	httpDuration  *prometheus.HistogramVec
+	httpInFlight  prometheus.Gauge
+	httpReqSize   *prometheus.HistogramVec
+	httpRespSize  *prometheus.HistogramVec
+	backendTime   *prometheus.HistogramVec
+	backendErrors *prometheus.CounterVec
+
+	ordersPlaced      prometheus.Counter
+	ordersRefused     *prometheus.CounterVec
+	replays           prometheus.Counter
+	released          prometheus.Counter
+	committedBySweep  prometheus.Counter
+	restocksReplayed  prometheus.Counter
+	sweepDuration     prometheus.Histogram
+	sweeps            *prometheus.CounterVec
+	sweepLastSuccess  prometheus.Gauge
+	refusedOutOfStock prometheus.Counter
+	refusedNotFound   prometheus.Counter
+}
+
+// Latency buckets, in seconds: requests and backend calls of airship take
+// from a tenth of a millisecond (a Redis HMGET) to the request timeout.
+var (
+	httpBuckets    = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+	backendBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+	sizeBuckets    = prometheus.ExponentialBuckets(64, 4, 8) // 64 B to 1 MiB
+	sweepBuckets   = []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30}
+)
+
+// nativeFactor makes every latency histogram a native histogram too
+// (for a Prometheus that scrapes them); the classic buckets stay.
+const nativeFactor = 1.1
+
+func histogram(name, help string, buckets []float64) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Name: name, Help: help, Buckets: buckets,
+		NativeHistogramBucketFactor: nativeFactor, NativeHistogramMaxBucketNumber: 100,
+		NativeHistogramMinResetDuration: time.Hour,
+	}
+}
+
+// Build identifies the running binary in airship_build_info.
+type Build struct{ Version, Commit string }
+
+// NewMetrics returns the registry with the Go runtime and process
+// collectors, airship_build_info and every airship instrument.
+func NewMetrics(build Build) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{reg: reg}
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "airship_build_info",
+		Help: "Always 1; the labels tell the version, VCS commit and Go version of the running binary.",
+		ConstLabels: prometheus.Labels{
+			"version": build.Version, "commit": build.Commit, "go_version": runtime.Version(),
+		},
+	}, func() float64 { return 1 }))
+
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airship_http_requests_total",
+		Help: "HTTP requests answered, by route template, method and status class (2xx, 4xx, 5xx).",
+	}, []string{"route", "method", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(histogram("airship_http_request_duration_seconds",
+		"Time from the request's arrival to its last response byte, by route template, method and status class.",
+		httpBuckets), []string{"route", "method", "status"})
+	m.httpInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "airship_http_requests_in_flight", Help: "HTTP requests being served.",
+	})
+	m.httpReqSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "airship_http_request_size_bytes", Help: "Size of request bodies, by route template and method.",
+		Buckets: sizeBuckets,
+	}, []string{"route", "method"})
+	m.httpRespSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "airship_http_response_size_bytes", Help: "Size of response bodies, by route template and method.",
+		Buckets: sizeBuckets,
+	}, []string{"route", "method"})
+	m.backendTime = prometheus.NewHistogramVec(histogram("airship_backend_request_duration_seconds",
+		"Time of each call to a backend, by backend (postgres, redis) and operation (statement name, Redis command, script or pipeline).",
+		backendBuckets), []string{"backend", "operation"})
+	m.backendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airship_backend_errors_total",
+		Help: "Backend calls that failed, by backend and operation (a missing Redis key is not a failure).",
+	}, []string{"backend", "operation"})
+	f(m.httpRequests)
+	f(m.httpDuration)
+	f(m.httpInFlight)
+	f(m.httpReqSize)
+	f(m.httpRespSize)
+	f(m.backendTime)
+	f(m.backendErrors)
+
+	m.ordersPlaced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "airship_orders_placed_total", Help: "Orders written, their stock taken.",
+	})
+	m.ordersRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airship_orders_refused_total",
+		Help: "Orders refused, by reason: out_of_stock (409) or product_not_found (404).",
+	}, []string{"reason"})
+	m.refusedOutOfStock = m.ordersRefused.WithLabelValues("out_of_stock")
+	m.refusedNotFound = m.ordersRefused.WithLabelValues("product_not_found")
+	m.replays = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "airship_idempotent_replays_total",
+		Help: "Order requests with an Idempotency-Key answered with an earlier request's outcome.",
+	})
+	m.released = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "airship_recovery_reservations_released_total",
+		Help: "Expired reservations whose stock the recovery sweep gave back (no order claimed them).",
+	})
+	m.committedBySweep = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "airship_recovery_reservations_committed_total",
+		Help: "Expired reservations the recovery sweep found claimed by an order, and forgot.",
+	})
+	m.restocksReplayed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "airship_recovery_restocks_replayed_total",
+		Help: "Restocks of deleted or reduced orders that the recovery sweep replayed.",
+	})
+	m.sweepDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "airship_recovery_sweep_duration_seconds", Help: "Time of each run of the recovery sweep.",
+		Buckets: sweepBuckets,
+	})
+	m.sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airship_recovery_sweeps_total", Help: "Runs of the recovery sweep, by result (ok, error).",
+	}, []string{"result"})
+	m.sweepLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "airship_recovery_last_success_timestamp_seconds",
+		Help: "Unix time at which the recovery sweep last finished its work.",
+	})
+	for _, c := range []prometheus.Collector{m.ordersPlaced, m.ordersRefused, m.replays, m.released,
+		m.committedBySweep, m.restocksReplayed, m.sweepDuration, m.sweeps, m.sweepLastSuccess} {
+		f(c)
+	}
+	// Series that exist from the start, so that rates and alerts see zero
+	// rather than nothing.
+	m.sweeps.WithLabelValues("ok")
+	m.sweeps.WithLabelValues("error")
+	return m
+}
+
+// Register adds a collector (a pool's statistics, a backlog) to the
+// registry.
+func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
+
+// Gatherer is the registry, for tests and for serving.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// Handler serves the registry in the Prometheus text format (or
+// OpenMetrics or protobuf, as the scraper asks).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry: m.reg, EnableOpenMetrics: true, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+	})
+}
+
+// statusClass is the label of an HTTP status: "2xx" to "5xx".
+func statusClass(status int) string {
+	switch {
+	case status >= 100 && status < 600:
+		return strconv.Itoa(status/100) + "xx"
+	}
+	return "other"
+}
+
+// RequestStarted implements gateway.RequestObserver.
+func (m *Metrics) RequestStarted() { m.httpInFlight.Inc() }
+
+// RequestFinished implements gateway.RequestObserver.
+func (m *Metrics) RequestFinished(route, method string, status int, took time.Duration, reqSize, respSize int64) {
+	m.httpInFlight.Dec()
+	class := statusClass(status)
+	m.httpRequests.WithLabelValues(route, method, class).Inc()
+	m.httpDuration.WithLabelValues(route, method, class).Observe(took.Seconds())
+	m.httpReqSize.WithLabelValues(route, method).Observe(float64(max(reqSize, 0)))
+	m.httpRespSize.WithLabelValues(route, method).Observe(float64(max(respSize, 0)))
+}
+
+// OrderPlaced implements orders.Observer.
+func (m *Metrics) OrderPlaced() { m.ordersPlaced.Inc() }
+
+// OrderRefused implements orders.Observer.
+func (m *Metrics) OrderRefused(kind errs.Kind) {
+	switch kind {
+	case errs.OutOfStock:
+		m.refusedOutOfStock.Inc()
+	case errs.ProductNotFound:
+		m.refusedNotFound.Inc()
+	}
+}
+
+// IdempotentReplay implements orders.Observer.
+func (m *Metrics) IdempotentReplay() { m.replays.Inc() }
+
+// ReservationSettled implements orders.Observer.
+func (m *Metrics) ReservationSettled(released bool) {
+	if released {
+		m.released.Inc()
+	} else {
+		m.committedBySweep.Inc()
+	}
+}
+
+// RestockReplayed implements orders.Observer.
+func (m *Metrics) RestockReplayed() { m.restocksReplayed.Inc() }
+
+// RecoverySwept implements orders.Observer.
+func (m *Metrics) RecoverySwept(took time.Duration, err error) {
+	m.sweepDuration.Observe(took.Seconds())
+	if err != nil {
+		m.sweeps.WithLabelValues("error").Inc()
+		return
+	}
+	m.sweeps.WithLabelValues("ok").Inc()
+	m.sweepLastSuccess.SetToCurrentTime()
+}
