@@ -26,6 +26,7 @@ type App struct {
 	log      *slog.Logger
 	backends *backends
 	handler  http.Handler
+	inst     instruments
 	// runners run beside the server until it stops: the recovery sweep,
 	// the purge of expired idempotency keys, the outage log.
 	runners []func(context.Context)
@@ -36,20 +37,34 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := openBackends(ctx, cfg, log)
+	accessEvery, err := gateway.ParseAccessLog(cfg.AccessLog)
 	if err != nil {
 		return nil, err
 	}
+	in, err := newInstruments(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openBackends(ctx, cfg, log, in)
+	if err != nil {
+		return nil, errors.Join(err, in.close())
+	}
 	svc := orders.NewService(b.orders, b.products, log, orders.Config{
 		HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
+		Observer: in.ordersObserver(),
 	})
 	g := gateway.New(b.products, svc, b.ready, gateway.Config{
 		ImageRoot:      cfg.ProductImageRoot,
 		BodyLimit:      cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout,
 		APIKeys:        cfg.APIKeys,
+		AccessLogEvery: accessEvery,
+		Observer:       in.requestObserver(),
+		Tracing:        in.gatewayTracing(),
 	}, log)
-	a := &App{cfg: cfg, log: log, backends: b, handler: g}
+	// Gauges of other modules' state (such as an outbox backlog) are
+	// registered here, next to the collectors of the backends: in.metrics.
+	a := &App{cfg: cfg, log: log, backends: b, handler: g, inst: in}
 	a.runners = []func(context.Context){
 		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
 		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) },
@@ -61,13 +76,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the backends' connection pools.
-func (a *App) Close() error { return a.backends.close() }
+// MetricsHandler serves the Prometheus metrics; nil when metrics_addr is
+// empty (metrics off).
+func (a *App) MetricsHandler() http.Handler {
+	if a.inst.metrics == nil {
+		return nil
+	}
+	return a.inst.metrics.Handler()
+}
+
+// Close closes the backends' connection pools and flushes the spans not
+// exported yet.
+func (a *App) Close() error { return errors.Join(a.backends.close(), a.inst.close()) }
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
 // then shuts down gracefully: it stops accepting, lets in-flight requests
-// finish (up to the shutdown timeout) and stops the sweep.
+// finish (up to the shutdown timeout) and stops the sweep. Metrics are
+// served on metrics_addr, a listener of their own, so that the API's port
+// never exposes them; an address that cannot be listened on is an error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	var metricsLn net.Listener
+	if a.inst.metrics != nil {
+		var err error
+		if metricsLn, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics listener on %s (metrics_addr): %w", a.cfg.MetricsAddr, err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -84,6 +118,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { run(sweepCtx) })
 	}
 
+	if metricsLn != nil {
+		wg.Go(func() { a.inst.serveMetrics(sweepCtx, metricsLn, a.log) })
+		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", "/metrics")
+	}
 	if a.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {

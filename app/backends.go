@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airshipltd/airship/db/migrations"
@@ -47,7 +48,7 @@ type database struct {
 
 // openDatabase opens the configured SQL database, waiting up to
 // cfg.StartupTimeout for it to answer. It does not migrate it.
-func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger) (*database, error) {
+func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger, in instruments) (*database, error) {
 	d := &database{}
 	if cfg.Embedded() {
 		path := filepath.Join(cfg.DataDir, embeddedFile)
@@ -56,8 +57,11 @@ func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, products.ErrUnavailable
+		if in.metrics != nil {
+			_ = in.metrics.Register(collectors.NewDBStatsCollector(sdb.DB, "sqlite"))
+		}
 	} else {
-		pg, err := OpenPostgres(cfg)
+		pg, err := openPostgres(cfg, in)
 		if err != nil {
 			return nil, err
 		}
@@ -88,9 +92,9 @@ func (d *database) ping(ctx context.Context) error {
 
 // openBackends opens the configured backends, waiting for them up to
 // cfg.StartupTimeout, and migrates the database.
-func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends, error) {
+func openBackends(ctx context.Context, cfg Config, log *slog.Logger, in instruments) (*backends, error) {
 	st := startupOf(cfg)
-	d, err := openDatabase(ctx, cfg, st, log)
+	d, err := openDatabase(ctx, cfg, st, log, in)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +122,11 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 
 	rdb, err := OpenRedis(cfg)
 	if err != nil {
+		d.db.Close()
+		return nil, err
+	}
+	if err := in.instrumentRedis(rdb, cfg.RedisPoolSize); err != nil {
+		rdb.Close()
 		d.db.Close()
 		return nil, err
 	}
@@ -151,15 +160,20 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 
 // OpenPostgres returns a bounded connection pool on cfg.PostgresURL; it
 // does not connect yet.
-func OpenPostgres(cfg Config) (*sqlx.DB, error) {
+func OpenPostgres(cfg Config) (*sqlx.DB, error) { return openPostgres(cfg, instruments{}) }
+
+// openPostgres is OpenPostgres with its statements timed and traced as in
+// says (see instruments.openSQL).
+func openPostgres(cfg Config, in instruments) (*sqlx.DB, error) {
 	dsn, err := postgresDSN(cfg.PostgresURL, cfg.BackendTimeout)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := sqlx.Open("postgres", dsn)
+	conn, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	pg := in.openSQL(conn, "postgres", "postgres", orders.StatementNames())
 	pg.SetMaxOpenConns(cfg.PostgresMaxConns)
 	pg.SetMaxIdleConns(cfg.PostgresMaxConns)
 	pg.SetConnMaxIdleTime(5 * time.Minute)

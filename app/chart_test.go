@@ -31,7 +31,7 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 	if cfg.AdditionalProperties == nil || *cfg.AdditionalProperties {
 		t.Error("values.schema.json accepts keys under config that are not airship's")
 	}
-	chartSets := []string{"addr", "data_dir", "shutdown_timeout"} // containerPort, /data, shutdownTimeoutSeconds
+	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "metrics_addr"} // containerPort, /data, shutdownTimeoutSeconds, metrics
 	fromSecret := []string{"api_keys", "postgres_url", "redis_url"}
 	var want []string
 	for _, k := range ConfigKeys() {

@@ -41,14 +41,16 @@ var backends = []backend{
 	}},
 }
 
-// testConfig is the default configuration with generous timeouts: the
-// suite checks behaviour, and under the race detector (the embedded store
-// especially) requests run many times slower than in production.
+// testConfig is the default configuration with generous timeouts (the
+// suite checks behaviour, and under the race detector, the embedded store
+// especially, requests run many times slower than in production) and the
+// metrics listener on a free port.
 func testConfig() app.Config {
 	c := app.Defaults()
 	c.RequestTimeout = time.Minute
 	c.BackendTimeout = 10 * time.Second
 	c.ReservationTimeout = 2 * time.Minute
+	c.MetricsAddr = "127.0.0.1:0" // metrics on, on a port of the test's own
 	return c
 }
 
@@ -65,6 +67,7 @@ type server struct {
 	url    string
 	client *http.Client
 	cfg    app.Config
+	app    *app.App
 }
 
 // testLogger logs warnings and errors to the test's log.
@@ -105,7 +108,7 @@ func startLogged(t *testing.T, cfg app.Config, log *slog.Logger) *server {
 		}
 		a.Close()
 	})
-	return &server{t: t, url: "http://" + ln.Addr().String(), client: newClient(t), cfg: cfg}
+	return &server{t: t, url: "http://" + ln.Addr().String(), client: newClient(t), cfg: cfg, app: a}
 }
 
 func start(t *testing.T, b backend) *server { return startWith(t, b.config(t)) }
