@@ -6,8 +6,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
+ARG COMMIT=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/airshipltd/airship/app.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/airshipltd/airship/app.Version=${VERSION} -X github.com/airshipltd/airship/app.Commit=${COMMIT}" \
       -o /out/airship . \
  && mkdir -p /out/data
 
@@ -18,7 +19,8 @@ WORKDIR /data
 ENV AIRSHIP_ADDR=:8000 \
     AIRSHIP_DATA_DIR=/data \
     AIRSHIP_LOG_FORMAT=json
-EXPOSE 8000
+# 8000: the API; 9464: Prometheus metrics (AIRSHIP_METRICS_ADDR).
+EXPOSE 8000 9464
 VOLUME ["/data"]
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/airship"]

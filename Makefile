@@ -3,7 +3,8 @@
 GO      ?= go
 BIN     := bin/airship
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION) -X github.com/airshipltd/airship/app.Commit=$(COMMIT)
 
 # The local PostgreSQL and Redis used by `make run-prod` and the tests.
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
@@ -11,7 +12,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 URL       ?= http://localhost:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build run run-prod test test-short test-browser test-helm smoke fuzz bench perf perf-compare seed vet lint docker clean
+.PHONY: help build run run-prod test test-short test-browser test-helm test-observability smoke fuzz bench perf perf-compare seed vet lint docker clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +44,12 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 15s); new failing inputs la
 		$(GO) test ./gateway -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) || exit 1; \
 	done
 
+test-observability: ## Real Prometheus scrapes a running airship; every dashboard and alert expression evaluated; promtool checks and rule tests (installs Debian's prometheus if missing)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		echo "installing Debian's prometheus package (prometheus, promtool)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	$(GO) test -tags observability -count=1 -timeout 10m -v ./test/observability
+
 # The Helm chart's checks: a pinned helm, and kube-apiserver + etcd built
 # once per machine (deploy/helmtest/build-k8s.sh) into this cache.
 HELM_VERSION := v3.22.0
@@ -69,7 +76,7 @@ lint: vet ## vet + staticcheck (installs it if missing)
 	staticcheck ./...
 
 docker: ## Build the container image (needs a Docker engine)
-	docker build -t airship:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t airship:$(VERSION) .
 
 clean: ## Remove build output and the embedded store's ./data
 	rm -rf bin data loadtest-out

@@ -176,11 +176,11 @@ func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register
 // Gatherer is the registry, for tests and for serving.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
-// Handler serves the registry in the Prometheus text format (or
-// OpenMetrics or protobuf, as the scraper asks).
+// Handler serves the registry in the Prometheus text format, or in the
+// protobuf format to a Prometheus that asks for it (native histograms).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		Registry: m.reg, EnableOpenMetrics: true, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+		Registry: m.reg, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
 	})
 }
 
