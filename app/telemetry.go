@@ -156,7 +156,7 @@ func (in instruments) instrumentRedis(rdb *redis.Client, poolSize int) error {
 	}
 	if in.metrics != nil || in.tracing != nil {
 		// After redisotel's hook, so that it names redisotel's spans.
-		rdb.AddHook(telemetry.NewRedisHook(in.metrics, products.ScriptNames()))
+		rdb.AddHook(telemetry.NewRedisHook(in.metrics, in.tracing != nil, products.ScriptNames()))
 	}
 	if in.metrics != nil {
 		_ = in.metrics.Register(telemetry.NewRedisPoolCollector(rdb.PoolStats, poolSize))

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,80 @@ type Metrics struct {
 	sweepLastSuccess  prometheus.Gauge
 	refusedOutOfStock prometheus.Counter
 	refusedNotFound   prometheus.Counter
+
+	// The series of each label combination, found once: looking a series
+	// up by its label values costs more than observing into it.
+	httpMu      sync.RWMutex
+	httpSeries  map[httpKey]*httpSeries
+	backendMu   sync.RWMutex
+	backendSeen map[backendKey]*backendSeries
+}
+
+type httpKey struct {
+	route, method string
+	status        int // the class: 2 for 2xx
+}
+
+type httpSeries struct {
+	requests               prometheus.Counter
+	duration, reqSize, out prometheus.Observer
+}
+
+type backendKey struct{ backend, operation string }
+
+type backendSeries struct {
+	duration prometheus.Observer
+	errors   prometheus.Counter
+}
+
+// http returns the series of a request's labels.
+func (m *Metrics) http(route, method string, status int) *httpSeries {
+	k := httpKey{route, method, status / 100}
+	m.httpMu.RLock()
+	s, ok := m.httpSeries[k]
+	m.httpMu.RUnlock()
+	if ok {
+		return s
+	}
+	class := statusClass(status)
+	s = &httpSeries{
+		requests: m.httpRequests.WithLabelValues(route, method, class),
+		duration: m.httpDuration.WithLabelValues(route, method, class),
+		reqSize:  m.httpReqSize.WithLabelValues(route, method),
+		out:      m.httpRespSize.WithLabelValues(route, method),
+	}
+	m.httpMu.Lock()
+	m.httpSeries[k] = s
+	m.httpMu.Unlock()
+	return s
+}
+
+// backend returns the series of a backend operation.
+func (m *Metrics) backend(backend, operation string) *backendSeries {
+	k := backendKey{backend, operation}
+	m.backendMu.RLock()
+	s, ok := m.backendSeen[k]
+	m.backendMu.RUnlock()
+	if ok {
+		return s
+	}
+	s = &backendSeries{
+		duration: m.backendTime.WithLabelValues(backend, operation),
+		errors:   m.backendErrors.WithLabelValues(backend, operation),
+	}
+	m.backendMu.Lock()
+	m.backendSeen[k] = s
+	m.backendMu.Unlock()
+	return s
+}
+
+// observeBackend records one backend call.
+func (m *Metrics) observeBackend(backend, operation string, took time.Duration, failed bool) {
+	s := m.backend(backend, operation)
+	s.duration.Observe(took.Seconds())
+	if failed {
+		s.errors.Inc()
+	}
 }
 
 // Latency buckets, in seconds: requests and backend calls of airship take
@@ -58,17 +133,11 @@ var (
 	sweepBuckets   = []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30}
 )
 
-// nativeFactor makes every latency histogram a native histogram too
-// (for a Prometheus that scrapes them); the classic buckets stay.
+// nativeFactor makes the HTTP latency histogram a native histogram too,
+// for a Prometheus that scrapes them; its classic buckets stay. The
+// backend histogram, observed several times a request, is classic only:
+// a native histogram costs more per observation.
 const nativeFactor = 1.1
-
-func histogram(name, help string, buckets []float64) prometheus.HistogramOpts {
-	return prometheus.HistogramOpts{
-		Name: name, Help: help, Buckets: buckets,
-		NativeHistogramBucketFactor: nativeFactor, NativeHistogramMaxBucketNumber: 100,
-		NativeHistogramMinResetDuration: time.Hour,
-	}
-}
 
 // Build identifies the running binary in airship_build_info.
 type Build struct{ Version, Commit string }
@@ -77,7 +146,7 @@ type Build struct{ Version, Commit string }
 // collectors, airship_build_info and every airship instrument.
 func NewMetrics(build Build) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg}
+	m := &Metrics{reg: reg, httpSeries: map[httpKey]*httpSeries{}, backendSeen: map[backendKey]*backendSeries{}}
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,9 +162,12 @@ func NewMetrics(build Build) *Metrics {
 		Name: "airship_http_requests_total",
 		Help: "HTTP requests answered, by route template, method and status class (2xx, 4xx, 5xx).",
 	}, []string{"route", "method", "status"})
-	m.httpDuration = prometheus.NewHistogramVec(histogram("airship_http_request_duration_seconds",
-		"Time from the request's arrival to its last response byte, by route template, method and status class.",
-		httpBuckets), []string{"route", "method", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "airship_http_request_duration_seconds",
+		Help:    "Time from the request's arrival to its last response byte, by route template, method and status class.",
+		Buckets: httpBuckets, NativeHistogramBucketFactor: nativeFactor, NativeHistogramMaxBucketNumber: 100,
+		NativeHistogramMinResetDuration: time.Hour,
+	}, []string{"route", "method", "status"})
 	m.httpInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "airship_http_requests_in_flight", Help: "HTTP requests being served.",
 	})
@@ -107,9 +179,11 @@ func NewMetrics(build Build) *Metrics {
 		Name: "airship_http_response_size_bytes", Help: "Size of response bodies, by route template and method.",
 		Buckets: sizeBuckets,
 	}, []string{"route", "method"})
-	m.backendTime = prometheus.NewHistogramVec(histogram("airship_backend_request_duration_seconds",
-		"Time of each call to a backend, by backend (postgres, redis) and operation (statement name, Redis command, script or pipeline).",
-		backendBuckets), []string{"backend", "operation"})
+	m.backendTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "airship_backend_request_duration_seconds",
+		Help:    "Time of each call to a backend, by backend (postgres, redis) and operation (statement name, Redis command, script or pipeline).",
+		Buckets: backendBuckets,
+	}, []string{"backend", "operation"})
 	m.backendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airship_backend_errors_total",
 		Help: "Backend calls that failed, by backend and operation (a missing Redis key is not a failure).",
@@ -199,11 +273,11 @@ func (m *Metrics) RequestStarted() { m.httpInFlight.Inc() }
 // RequestFinished implements gateway.RequestObserver.
 func (m *Metrics) RequestFinished(route, method string, status int, took time.Duration, reqSize, respSize int64) {
 	m.httpInFlight.Dec()
-	class := statusClass(status)
-	m.httpRequests.WithLabelValues(route, method, class).Inc()
-	m.httpDuration.WithLabelValues(route, method, class).Observe(took.Seconds())
-	m.httpReqSize.WithLabelValues(route, method).Observe(float64(max(reqSize, 0)))
-	m.httpRespSize.WithLabelValues(route, method).Observe(float64(max(respSize, 0)))
+	s := m.http(route, method, status)
+	s.requests.Inc()
+	s.duration.Observe(took.Seconds())
+	s.reqSize.Observe(float64(max(reqSize, 0)))
+	s.out.Observe(float64(max(respSize, 0)))
 }
 
 // OrderPlaced implements orders.Observer.

@@ -34,7 +34,7 @@ func TestStatementNamer(t *testing.T) {
 }
 
 func TestRedisOperation(t *testing.T) {
-	h := NewRedisHook(nil, map[string]string{"abc123": "reserve"})
+	h := NewRedisHook(nil, false, map[string]string{"abc123": "reserve"})
 	ctx := context.Background()
 	cmd := func(args ...any) redis.Cmder { return redis.NewCmd(ctx, args...) }
 	for _, c := range []struct {
@@ -69,7 +69,7 @@ func TestRedisOperation(t *testing.T) {
 // operation; a missing key (redis.Nil) is not.
 func TestRedisHookCountsErrors(t *testing.T) {
 	m := NewMetrics(Build{Version: "test", Commit: "abc"})
-	h := NewRedisHook(m, nil)
+	h := NewRedisHook(m, false, nil)
 	ctx := context.Background()
 	for _, err := range []error{nil, redis.Nil, errors.New("LOADING"), nil} {
 		run := h.ProcessHook(func(context.Context, redis.Cmder) error { return err })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,15 +25,30 @@ import (
 // that the label's values are as few as the code's own calls.
 type RedisHook struct {
 	metrics *Metrics
-	scripts map[string]string
+	traced  bool
+	// scripts maps a script's SHA1 to its operation as a command
+	// ("script:NAME") and as a pipeline ("pipeline:NAME").
+	scripts map[string][2]string
+	// pipelines caches the operation of pipelines without a script, by
+	// their first distinct commands.
+	mu        sync.RWMutex
+	pipelines map[pipelineShape]string
 }
+
+// pipelineShape is the distinct commands of a pipeline, in order (at most
+// four: a longer list is named after its first four).
+type pipelineShape [4]string
 
 var _ redis.Hook = (*RedisHook)(nil)
 
 // NewRedisHook returns the hook; scripts maps a Lua script's SHA1 to its
-// name.
-func NewRedisHook(metrics *Metrics, scripts map[string]string) *RedisHook {
-	return &RedisHook{metrics: metrics, scripts: scripts}
+// name; traced says whether redisotel's spans are there to be named.
+func NewRedisHook(metrics *Metrics, traced bool, scripts map[string]string) *RedisHook {
+	h := &RedisHook{metrics: metrics, traced: traced, scripts: map[string][2]string{}, pipelines: map[pipelineShape]string{}}
+	for sha, name := range scripts {
+		h.scripts[sha] = [2]string{"script:" + name, "pipeline:" + name}
+	}
+	return h
 }
 
 // DialHook implements redis.Hook: dials are timed as operation "dial".
@@ -66,16 +82,14 @@ func (h *RedisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 
 func (h *RedisHook) observe(ctx context.Context, op string, began time.Time, err error) {
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.SetName("redis " + op)
-		span.SetAttributes(attribute.String("db.operation", op))
+	if h.traced {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetName("redis " + op)
+			span.SetAttributes(attribute.String("db.operation", op))
+		}
 	}
-	if h.metrics == nil {
-		return
-	}
-	h.metrics.backendTime.WithLabelValues("redis", op).Observe(time.Since(began).Seconds())
-	if err != nil && !errors.Is(err, redis.Nil) {
-		h.metrics.backendErrors.WithLabelValues("redis", op).Inc()
+	if h.metrics != nil {
+		h.metrics.observeBackend("redis", op, time.Since(began), err != nil && !errors.Is(err, redis.Nil))
 	}
 }
 
@@ -88,7 +102,7 @@ func (h *RedisHook) operation(cmd redis.Cmder) string {
 		if len(args) > 1 {
 			if s, ok := args[1].(string); ok {
 				if n, ok := h.scripts[s]; ok {
-					return "script:" + n
+					return n[0]
 				}
 			}
 		}
@@ -105,24 +119,54 @@ func (h *RedisHook) operation(cmd redis.Cmder) string {
 // pipelineOperation names a pipeline after its first script, or else its
 // distinct commands in order ("pipeline:hdel+zrem+del").
 func (h *RedisHook) pipelineOperation(cmds []redis.Cmder) string {
-	var names []string
+	var (
+		shape pipelineShape
+		n     int
+	)
 	for _, c := range cmds {
-		op := h.operation(c)
-		if n, ok := strings.CutPrefix(op, "script:"); ok {
-			return "pipeline:" + n
-		}
-		if op == "multi" || op == "exec" {
-			continue
-		}
-		dup := false
-		for _, seen := range names {
-			dup = dup || seen == op
-		}
-		if !dup {
-			names = append(names, op)
+		switch name := c.Name(); name {
+		case "evalsha", "evalsha_ro", "eval", "eval_ro":
+			if args := c.Args(); len(args) > 1 {
+				if sha, ok := args[1].(string); ok {
+					if s, ok := h.scripts[sha]; ok {
+						return s[1]
+					}
+				}
+			}
+			return "pipeline:unknown"
+		case "multi", "exec":
+		default:
+			if n == len(shape) {
+				continue
+			}
+			dup := false
+			for _, seen := range shape[:n] {
+				dup = dup || seen == name
+			}
+			if !dup {
+				shape[n] = name
+				n++
+			}
 		}
 	}
-	return "pipeline:" + strings.Join(names, "+")
+	h.mu.RLock()
+	op, ok := h.pipelines[shape]
+	h.mu.RUnlock()
+	if ok {
+		return op
+	}
+	names := make([]string, 0, n)
+	for _, name := range shape[:n] {
+		if !known(name) {
+			name = "other"
+		}
+		names = append(names, name)
+	}
+	op = "pipeline:" + strings.Join(names, "+")
+	h.mu.Lock()
+	h.pipelines[shape] = op
+	h.mu.Unlock()
+	return op
 }
 
 // known reports whether name is a plain Redis command name: lower-case

@@ -26,10 +26,7 @@ type sqlMetrics struct {
 }
 
 func (s *sqlMetrics) observe(op string, began time.Time, err error) {
-	s.m.backendTime.WithLabelValues(s.backend, op).Observe(time.Since(began).Seconds())
-	if err != nil && !errors.Is(err, driver.ErrSkip) {
-		s.m.backendErrors.WithLabelValues(s.backend, op).Inc()
-	}
+	s.m.observeBackend(s.backend, op, time.Since(began), err != nil && !errors.Is(err, driver.ErrSkip))
 }
 
 // StatementNamer returns the function that names a statement for metrics
