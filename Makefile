@@ -12,7 +12,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 URL       ?= http://localhost:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build run run-prod test test-short test-browser test-helm test-observability smoke fuzz bench perf perf-compare seed vet lint docker clean
+.PHONY: help build run run-prod test test-short test-browser test-helm test-observability smoke fuzz bench perf perf-compare perf-overhead seed vet lint docker clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,9 @@ perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=
 
 perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchmark/pgbench, RSS, load scenario (~4 min)
 	scripts/perf-compare.sh
+
+perf-overhead: ## Cost of metrics: servers with metrics off and on side by side, interleaved rounds (ROUNDS=, HOLD=, DURATION=; ~10 min)
+	scripts/overhead.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

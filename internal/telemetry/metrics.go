@@ -51,15 +51,34 @@ type Metrics struct {
 
 	// The series of each label combination, found once: looking a series
 	// up by its label values costs more than observing into it.
-	httpMu      sync.RWMutex
-	httpSeries  map[httpKey]*httpSeries
-	backendMu   sync.RWMutex
-	backendSeen map[backendKey]*backendSeries
+	httpSeries    seriesCache[httpKey, *httpSeries]
+	backendSeries seriesCache[backendKey, *backendSeries]
+}
+
+// seriesCache keeps what create makes for each key, made once.
+type seriesCache[K comparable, V any] struct {
+	create func(K) V
+	mu     sync.RWMutex
+	m      map[K]V
+}
+
+func (c *seriesCache[K, V]) get(k K) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = c.create(k)
+	c.mu.Lock()
+	c.m[k] = v
+	c.mu.Unlock()
+	return v
 }
 
 type httpKey struct {
 	route, method string
-	status        int // the class: 2 for 2xx
+	status        int // the class: 2 for 2xx, 0 for a status out of range
 }
 
 type httpSeries struct {
@@ -74,50 +93,9 @@ type backendSeries struct {
 	errors   prometheus.Counter
 }
 
-// http returns the series of a request's labels.
-func (m *Metrics) http(route, method string, status int) *httpSeries {
-	k := httpKey{route, method, status / 100}
-	m.httpMu.RLock()
-	s, ok := m.httpSeries[k]
-	m.httpMu.RUnlock()
-	if ok {
-		return s
-	}
-	class := statusClass(status)
-	s = &httpSeries{
-		requests: m.httpRequests.WithLabelValues(route, method, class),
-		duration: m.httpDuration.WithLabelValues(route, method, class),
-		reqSize:  m.httpReqSize.WithLabelValues(route, method),
-		out:      m.httpRespSize.WithLabelValues(route, method),
-	}
-	m.httpMu.Lock()
-	m.httpSeries[k] = s
-	m.httpMu.Unlock()
-	return s
-}
-
-// backend returns the series of a backend operation.
-func (m *Metrics) backend(backend, operation string) *backendSeries {
-	k := backendKey{backend, operation}
-	m.backendMu.RLock()
-	s, ok := m.backendSeen[k]
-	m.backendMu.RUnlock()
-	if ok {
-		return s
-	}
-	s = &backendSeries{
-		duration: m.backendTime.WithLabelValues(backend, operation),
-		errors:   m.backendErrors.WithLabelValues(backend, operation),
-	}
-	m.backendMu.Lock()
-	m.backendSeen[k] = s
-	m.backendMu.Unlock()
-	return s
-}
-
 // observeBackend records one backend call.
 func (m *Metrics) observeBackend(backend, operation string, took time.Duration, failed bool) {
-	s := m.backend(backend, operation)
+	s := m.backendSeries.get(backendKey{backend, operation})
 	s.duration.Observe(took.Seconds())
 	if failed {
 		s.errors.Inc()
@@ -146,7 +124,7 @@ type Build struct{ Version, Commit string }
 // collectors, airship_build_info and every airship instrument.
 func NewMetrics(build Build) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, httpSeries: map[httpKey]*httpSeries{}, backendSeen: map[backendKey]*backendSeries{}}
+	m := &Metrics{reg: reg}
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -236,6 +214,21 @@ func NewMetrics(build Build) *Metrics {
 		m.committedBySweep, m.restocksReplayed, m.sweepDuration, m.sweeps, m.sweepLastSuccess} {
 		f(c)
 	}
+	m.httpSeries = seriesCache[httpKey, *httpSeries]{m: map[httpKey]*httpSeries{}, create: func(k httpKey) *httpSeries {
+		class := statusClass(k.status * 100)
+		return &httpSeries{
+			requests: m.httpRequests.WithLabelValues(k.route, k.method, class),
+			duration: m.httpDuration.WithLabelValues(k.route, k.method, class),
+			reqSize:  m.httpReqSize.WithLabelValues(k.route, k.method),
+			out:      m.httpRespSize.WithLabelValues(k.route, k.method),
+		}
+	}}
+	m.backendSeries = seriesCache[backendKey, *backendSeries]{m: map[backendKey]*backendSeries{}, create: func(k backendKey) *backendSeries {
+		return &backendSeries{
+			duration: m.backendTime.WithLabelValues(k.backend, k.operation),
+			errors:   m.backendErrors.WithLabelValues(k.backend, k.operation),
+		}
+	}}
 	// Series that exist from the start, so that rates and alerts see zero
 	// rather than nothing.
 	m.sweeps.WithLabelValues("ok")
@@ -273,7 +266,7 @@ func (m *Metrics) RequestStarted() { m.httpInFlight.Inc() }
 // RequestFinished implements gateway.RequestObserver.
 func (m *Metrics) RequestFinished(route, method string, status int, took time.Duration, reqSize, respSize int64) {
 	m.httpInFlight.Dec()
-	s := m.http(route, method, status)
+	s := m.httpSeries.get(httpKey{route, method, status / 100})
 	s.requests.Inc()
 	s.duration.Observe(took.Seconds())
 	s.reqSize.Observe(float64(max(reqSize, 0)))
