@@ -9,8 +9,8 @@
 #   1. the contract's load scenario (airship loadtest, 3 users, HOLD):
 #      the average latency of all its requests;
 #   2. wrk with 32 connections for DURATION s on the mixed load of
-#      scripts/perf-compare.sh (GET product, GET order, POST order,
-#      GET /orders in turn): requests per second, and the server's CPU
+#      scripts/mixed.lua (GET product, GET order, POST order, GET /orders
+#      in turn, as in scripts/perf-compare.sh): requests per second, and the server's CPU
 #      time per request (from /proc/PID/stat), which other work on the
 #      machine disturbs less than rates do.
 #
@@ -83,22 +83,9 @@ for mode in off on; do
 		-d '{"id": "perf-product", "title": "Perf", "passenger_capacity": 1, "maximum_speed": 1, "in_stock": 2000000000}' >/dev/null
 	id=$(curl -fs -XPOST "$base/orders" -H 'Content-Type: application/json' \
 		-d '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}' | tr -dc 0-9)
-	cat >"$WORK/mixed-$mode.lua" <<LUA
-local reqs, i = {}, 0
-function init(args)
-	local body = '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}'
-	reqs[1] = wrk.format("GET", "/products/perf-product")
-	reqs[2] = wrk.format("GET", "/orders/$id")
-	reqs[3] = wrk.format("POST", "/orders", {["Content-Type"] = "application/json"}, body)
-	reqs[4] = wrk.format("GET", "/orders")
-end
-function request()
-	i = i % #reqs + 1
-	return reqs[i]
-end
-LUA
+	echo "$id" >"$WORK/order-$mode"
 	# Warm-up: fill the pools.
-	timeout 30 wrk -t 2 -c 32 -d 3s -s "$WORK/mixed-$mode.lua" "$base" >/dev/null 2>&1 || true
+	timeout 30 wrk -t 2 -c 32 -d 3s -s scripts/mixed.lua "$base" -- "$id" >/dev/null 2>&1 || true
 done
 
 url() { [ "$1" = off ] && echo "http://127.0.0.1:$PORT" || echo "http://127.0.0.1:$((PORT + 1))"; }
@@ -116,7 +103,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 	for mode in $order; do
 		c0=$(cputicks "$mode")
-		timeout $((DURATION + 30)) wrk -t 2 -c 32 -d "${DURATION}s" -s "$WORK/mixed-$mode.lua" "$(url $mode)" >"$WORK/wrk-$mode-$r" 2>&1
+		timeout $((DURATION + 30)) wrk -t 2 -c 32 -d "${DURATION}s" -s scripts/mixed.lua "$(url $mode)" -- "$(cat "$WORK/order-$mode")" >"$WORK/wrk-$mode-$r" 2>&1
 		echo $(($(cputicks "$mode") - c0)) >"$WORK/cpu-$mode-$r"
 		if grep -q 'Non-2xx\|Socket errors' "$WORK/wrk-$mode-$r"; then
 			echo "overhead: wrk saw errors against $mode:" >&2; cat "$WORK/wrk-$mode-$r" >&2; exit 1
