@@ -125,7 +125,7 @@ func (in instruments) openSQL(c driver.Connector, driverName, backend string, na
 				return []attribute.KeyValue{semconv.DBOperation(name(query))}
 			}),
 			otelsql.WithSpanOptions(otelsql.SpanOptions{
-				OmitRows: true, OmitConnResetSession: true, OmitConnectorConnect: false, DisableErrSkip: true,
+				OmitRows: true, OmitConnResetSession: true, DisableErrSkip: true,
 			}),
 		)
 	} else {
