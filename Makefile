@@ -90,7 +90,7 @@ perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=
 perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchmark/pgbench, RSS, load scenario (~4 min)
 	scripts/perf-compare.sh
 
-perf-overhead: ## Cost of metrics: servers with metrics off and on side by side, interleaved rounds (ROUNDS=, HOLD=, DURATION=; ~10 min)
+perf-overhead: ## Cost of metrics: servers with metrics off and on side by side, interleaved rounds (ROUNDS=, HOLD=, DURATION=; ~15 min)
 	scripts/overhead.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
