@@ -36,7 +36,8 @@ WORKDIR /etc/airship
 ENV AIRSHIP_DATA_DIR=/data \
     AIRSHIP_LOG_FORMAT=json
 USER 65532:65532
-EXPOSE 8000
+# 8000: the API; 9464: Prometheus metrics (AIRSHIP_METRICS_ADDR).
+EXPOSE 8000 9464
 VOLUME ["/data"]
 # distroless and scratch have no curl: airship asks its own /readyz.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=40s --retries=3 \

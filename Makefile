@@ -3,7 +3,8 @@
 GO      ?= go
 BIN     := bin/airship
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION) -X github.com/airshipltd/airship/app.Commit=$(COMMIT)
 
 # The local PostgreSQL and Redis used by `make run-prod` and the tests.
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
@@ -17,14 +18,14 @@ BASE_IMAGE ?= gcr.io/distroless/static-debian12:nonroot
 ARCH       ?= $(shell $(GO) env GOARCH)
 TAGS       ?=
 LINUX_BIN  := bin/linux-$(ARCH)/airship
-REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+REVISION   ?= $(COMMIT)
 
 # make debug: Delve's version and where its headless server listens.
 DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale seed vet lint image clean generate check-generate
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead seed vet lint image clean generate check-generate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +71,12 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 15s); new failing inputs la
 		echo "fuzz $$target for $(FUZZ_TIME)"; \
 		$(GO) test ./gateway -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) || exit 1; \
 	done
+
+test-observability: ## Real Prometheus scrapes a running airship; every dashboard and alert expression evaluated; promtool checks and rule tests (installs Debian's prometheus if missing)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		echo "installing Debian's prometheus package (prometheus, promtool)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	$(GO) test -tags observability -count=1 -timeout 10m -v ./test/observability
 
 # The Helm chart's checks: a pinned helm, and kube-apiserver + etcd built
 # once per machine (deploy/helmtest/build-k8s.sh) into this cache.
@@ -155,6 +162,9 @@ check-generate: generate ## Fail if the generated code under api/ differs from w
 
 perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~8 min)
 	scripts/perf-scale.sh
+
+perf-overhead: ## Cost of metrics: servers with metrics off and on side by side, interleaved rounds (ROUNDS=, HOLD=, DURATION=; ~15 min)
+	scripts/overhead.sh
 
 seed: ## Bulk-load N products and M orders into the configured stores
 	$(GO) run . seed --products $(or $(N),100000) --orders $(or $(M),10000)

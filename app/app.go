@@ -28,6 +28,7 @@ type App struct {
 	log      *slog.Logger
 	backends *backends
 	handler  http.Handler
+	inst     instruments
 	// runners run beside the server until it stops: the recovery sweep,
 	// the purge of expired idempotency keys, the outage log, and with
 	// events on the event relay, its purge and its backlog log.
@@ -51,14 +52,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if cfg.Modules != ModulesAll && remote == nil {
 		return nil, fmt.Errorf("modules %s: this airship was built without the remote modules; build it with -tags remote (make build-remote)", cfg.Modules)
 	}
-	b, err := openBackends(ctx, cfg, log)
+	accessEvery, err := gateway.ParseAccessLog(cfg.AccessLog)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, backends: b}
-	if err := a.wire(cfg, log); err != nil {
-		b.close()
+	in, err := newInstruments(ctx, cfg)
+	if err != nil {
 		return nil, err
+	}
+	b, err := openBackends(ctx, cfg, log, in)
+	if err != nil {
+		return nil, errors.Join(err, in.close())
+	}
+	a := &App{cfg: cfg, log: log, backends: b, inst: in}
+	if err := a.wire(cfg, log, accessEvery); err != nil {
+		b.close()
+		return nil, errors.Join(err, in.close())
 	}
 	return a, nil
 }
@@ -72,7 +81,7 @@ const eventsTimeout = 10 * time.Second
 func (a *App) Events() *events.Relay { return a.relay }
 
 // wire builds the modules of cfg on the backends.
-func (a *App) wire(cfg Config, log *slog.Logger) error {
+func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 	b := a.backends
 	// remoteStock: the stock is another process's, so that each of its
 	// calls is a network round trip, and a placed order's reservation is
@@ -80,13 +89,14 @@ func (a *App) wire(cfg Config, log *slog.Logger) error {
 	newService := func(stock orders.Stock, remoteStock bool) *orders.Service {
 		svcCfg := orders.Config{
 			HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
-			CommitInBackground: remoteStock,
+			CommitInBackground: remoteStock, Observer: a.inst.ordersObserver(),
 		}
 		if cfg.Events() {
 			a.relay = events.NewRelay(b.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
 				BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
 			}, log)
 			svcCfg.Changed = a.relay.Notify
+			a.inst.registerOutbox(a.relay)
 			a.closers = append(a.closers, a.relay.Close)
 			a.runners = append(a.runners,
 				a.relay.Run,
@@ -106,6 +116,9 @@ func (a *App) wire(cfg Config, log *slog.Logger) error {
 			BodyLimit:      cfg.BodyLimit,
 			RequestTimeout: cfg.RequestTimeout,
 			APIKeys:        cfg.APIKeys,
+			AccessLogEvery: accessEvery,
+			Observer:       a.inst.requestObserver(),
+			Tracing:        a.inst.gatewayTracing(),
 		}, log)
 		a.handler = g
 		a.runners = append(a.runners, g.WatchOutages)
@@ -180,21 +193,39 @@ type remoteModule interface {
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
+// MetricsHandler serves the Prometheus metrics; nil when metrics_addr is
+// empty (metrics off).
+func (a *App) MetricsHandler() http.Handler {
+	if a.inst.metrics == nil {
+		return nil
+	}
+	return a.inst.metrics.Handler()
+}
+
 // Close waits for the work the modules do after answering, then closes
 // the module clients, the connection to RabbitMQ and the backends'
-// connection pools.
+// connection pools, and flushes the spans not exported yet.
 func (a *App) Close() error {
 	var errList []error
 	for _, c := range a.closers {
 		errList = append(errList, c())
 	}
-	return errors.Join(append(errList, a.backends.close())...)
+	return errors.Join(append(errList, a.backends.close(), a.inst.close())...)
 }
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
 // then shuts down gracefully: it stops accepting, lets in-flight requests
-// finish (up to the shutdown timeout) and stops the sweep.
+// finish (up to the shutdown timeout) and stops the sweep. Metrics are
+// served on metrics_addr, a listener of their own, so that the API's port
+// never exposes them; an address that cannot be listened on is an error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	var metricsLn net.Listener
+	if a.inst.metrics != nil {
+		var err error
+		if metricsLn, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics listener on %s (metrics_addr): %w", a.cfg.MetricsAddr, err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		Protocols:         a.protocols(),
@@ -212,6 +243,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { run(sweepCtx) })
 	}
 
+	if metricsLn != nil {
+		wg.Go(func() { a.inst.serveMetrics(sweepCtx, metricsLn, a.log) })
+		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", "/metrics")
+	}
 	if a.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airshipltd/airship/db/migrations"
@@ -51,7 +52,7 @@ type database struct {
 
 // openDatabase opens the configured SQL database, waiting up to
 // cfg.StartupTimeout for it to answer. It does not migrate it.
-func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger) (*database, error) {
+func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger, in instruments) (*database, error) {
 	d := &database{}
 	if cfg.Embedded() {
 		path := filepath.Join(cfg.DataDir, embeddedFile)
@@ -60,8 +61,11 @@ func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, sqlite.ErrUnavailable
+		if in.metrics != nil {
+			_ = in.metrics.Register(collectors.NewDBStatsCollector(sdb.DB, "sqlite"))
+		}
 	} else {
-		pg, err := OpenPostgres(cfg)
+		pg, err := openPostgres(cfg, in)
 		if err != nil {
 			return nil, err
 		}
@@ -101,11 +105,11 @@ func (d *database) ping(ctx context.Context) error {
 
 // openBackends opens the backends of cfg's modules, waiting for them up
 // to cfg.StartupTimeout, and migrates the database.
-func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends, error) {
+func openBackends(ctx context.Context, cfg Config, log *slog.Logger, in instruments) (*backends, error) {
 	st := startupOf(cfg)
 	b := &backends{ready: func(context.Context) error { return nil }, close: func() error { return nil }}
 	if cfg.Modules == ModulesAll || cfg.Modules == ModuleOrders {
-		d, err := openDatabase(ctx, cfg, st, log)
+		d, err := openDatabase(ctx, cfg, st, log, in)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +142,7 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 		b.orders, b.outbox = store, store
 	}
 	if cfg.Modules == ModulesAll || cfg.Modules == ModuleProducts {
-		rdb, pingRedis, err := connectRedis(ctx, cfg, st, log)
+		rdb, pingRedis, err := connectRedis(ctx, cfg, st, log, in)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -158,7 +162,7 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger) (*backends,
 
 // connectRedis opens the Redis client of cfg, in the mode cfg.RedisMode
 // says or, for auto, the server says, once it answers.
-func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger) (redis.UniversalClient, func(context.Context) error, error) {
+func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger, in instruments) (redis.UniversalClient, func(context.Context) error, error) {
 	redis.SetLogger(redisLogger{log})
 	mode := cfg.RedisMode
 	if mode == "auto" {
@@ -177,6 +181,10 @@ func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger)
 	}
 	rdb, err := OpenRedis(cfg, mode)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := in.instrumentRedis(rdb, cfg.RedisPoolSize); err != nil {
+		rdb.Close()
 		return nil, nil, err
 	}
 	ping := func(ctx context.Context) error {
@@ -205,15 +213,20 @@ func pingAll(ctx context.Context, rdb redis.UniversalClient) error {
 
 // OpenPostgres returns a bounded connection pool on cfg.PostgresURL; it
 // does not connect yet.
-func OpenPostgres(cfg Config) (*sqlx.DB, error) {
+func OpenPostgres(cfg Config) (*sqlx.DB, error) { return openPostgres(cfg, instruments{}) }
+
+// openPostgres is OpenPostgres with its statements timed and traced as in
+// says (see instruments.openSQL).
+func openPostgres(cfg Config, in instruments) (*sqlx.DB, error) {
 	dsn, err := postgresDSN(cfg.PostgresURL, cfg.BackendTimeout)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := sqlx.Open("postgres", dsn)
+	conn, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	pg := in.openSQL(conn, "postgres", "postgres", orders.StatementNames())
 	pg.SetMaxOpenConns(cfg.PostgresMaxConns)
 	pg.SetMaxIdleConns(cfg.PostgresMaxConns)
 	pg.SetConnMaxIdleTime(5 * time.Minute)

@@ -32,8 +32,8 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 		t.Error("values.schema.json accepts keys under config that are not airship's")
 	}
 	// containerPort, /data, shutdownTimeoutSeconds, and the modules of each
-	// Deployment with the addresses of the others (split.enabled).
-	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "modules", "products_url", "orders_url"}
+	// Deployment with the addresses of the others (split.enabled), metrics.
+	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "modules", "products_url", "orders_url", "metrics_addr"}
 	fromSecret := []string{"amqp_url", "api_keys", "postgres_url", "redis_url"}
 	var want []string
 	for _, k := range ConfigKeys() {

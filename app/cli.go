@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/internal/telemetry"
 )
 
 // Version is set at build time with -ldflags "-X github.com/airshipltd/airship/app.Version=...".
@@ -70,7 +71,8 @@ func changedFlags(all *pflag.FlagSet) *pflag.FlagSet {
 	return fs
 }
 
-// NewLogger returns a slog logger writing to w.
+// NewLogger returns a slog logger writing to w; a line logged with the
+// context of a traced request carries its trace_id and span_id.
 func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -79,9 +81,9 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("log_format %q: want json or text", format)
 }
@@ -135,7 +137,7 @@ running on the database stops being ready (/readyz answers 503) until
 }
 
 func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
-	d, err := openDatabase(ctx, cfg, startupOf(cfg), log)
+	d, err := openDatabase(ctx, cfg, startupOf(cfg), log, instruments{})
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ var (
 )
 
 func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdout, progressOut io.Writer) error {
-	b, err := openBackends(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, me
 	if err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
 	}
-	b, err := openBackends(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
 	}

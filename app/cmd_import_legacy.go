@@ -102,7 +102,7 @@ func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacy
 	if err := src.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
 	}
-	b, err := openBackends(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ var (
 )
 
 func seed(ctx context.Context, cfg Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
-	b, err := openBackends(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
 	}

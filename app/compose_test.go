@@ -188,7 +188,8 @@ func TestComposeFile(t *testing.T) {
 		t.Error("airship runs on the embedded store in compose.yaml; want PostgreSQL + Redis")
 	}
 
-	// Ports: published = the port airship listens on = the image's EXPOSE.
+	// Ports: published = the port airship listens on = the image's EXPOSE,
+	// which also names the metrics port.
 	port := portOf(t, cfg.Addr)
 	if len(air.Ports) == 0 {
 		t.Error("airship publishes no port")
@@ -198,8 +199,10 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("airship publishes container port %s; it listens on %s", p.Target, cfg.Addr)
 		}
 	}
-	if expose := df["EXPOSE"]; len(expose) != 1 || expose[0] != portOf(t, Defaults().Addr) || expose[0] != port {
-		t.Errorf("Dockerfile EXPOSE %q; airship listens on %s (default %s)", expose, cfg.Addr, Defaults().Addr)
+	expose := strings.Fields(strings.Join(df["EXPOSE"], " "))
+	if want := []string{portOf(t, Defaults().Addr), portOf(t, Defaults().MetricsAddr)}; !slices.Equal(expose, want) || want[0] != port {
+		t.Errorf("Dockerfile EXPOSE %q; airship listens on %s (default %s) and serves metrics on %s",
+			expose, cfg.Addr, Defaults().Addr, Defaults().MetricsAddr)
 	}
 
 	// Health checks: both the Dockerfile's and compose's run `airship

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -62,7 +63,10 @@ type Config struct {
 
 	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
 	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
+	AccessLog string `key:"access_log" default:"errors" validate:"access_log" help:"successful requests logged at info: all, errors (none) or sample:N (one in N); refusals and errors always are"`
 	DebugAddr string `key:"debug_addr" help:"serve pprof on this separate address (off when empty)"`
+
+	MetricsAddr string `key:"metrics_addr" default:":9464" help:"serve Prometheus metrics on /metrics of this separate address (off when empty)"`
 }
 
 // Limits of API keys.
@@ -183,6 +187,13 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	if err := applyPlatformEnv(&c, v, flags); err != nil {
 		return Config{}, err
 	}
+	// viper takes an empty environment variable for an unset one; an empty
+	// AIRSHIP_METRICS_ADDR means "no metrics listener", unless a flag says
+	// otherwise.
+	if e, ok := os.LookupEnv(EnvName("metrics_addr")); ok && e == "" &&
+		(flags == nil || flags.Lookup(flagName("metrics_addr")) == nil) {
+		c.MetricsAddr = ""
+	}
 	c.normalize()
 	return c, c.Validate()
 }
@@ -195,6 +206,7 @@ func (c *Config) normalize() {
 	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)
+	c.AccessLog = strings.ToLower(strings.TrimSpace(c.AccessLog))
 }
 
 // Validate checks every key against its rules and the rules between keys,

@@ -88,6 +88,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AIRSHIP_REQUEST_TIMEOUT", "-1s", "request_timeout must be positive"},
 		{"AIRSHIP_RESERVATION_TIMEOUT", "1s", "reservation_timeout must be longer than request_timeout"},
 		{"AIRSHIP_LOG_FORMAT", "xml", `log_format must be one of json, text, not "xml"`},
+		{"AIRSHIP_ACCESS_LOG", "sample:0", `access_log must be all, errors or sample:N with N at least 1, not "sample:0"`},
+		{"AIRSHIP_ACCESS_LOG", "some", `access_log must be all, errors or sample:N with N at least 1, not "some"`},
 		{"AIRSHIP_POSTGRES_URL", "mysql://u:pw@db/x", "postgres_url: must be a postgres:// URL"},
 		{"AIRSHIP_POSTGRES_URL", "host=db password='unclosed", "postgres_url: is not a key=value connection string"},
 		{"AIRSHIP_REDIS_URL", "http://cache", "redis_url: must be a redis://"},
@@ -118,6 +120,31 @@ func TestConfigRefusesBadValues(t *testing.T) {
 	t.Setenv("AIRSHIP_REDIS_PREFIX", "shop/1:")
 	if _, err := loadFromEnv(t); err != nil {
 		t.Fatalf("valid settings refused: %v", err)
+	}
+}
+
+// TestMetricsAddrOff: metrics_addr defaults to :9464; an empty
+// AIRSHIP_METRICS_ADDR turns the listener off, unless a flag sets it.
+func TestMetricsAddrOff(t *testing.T) {
+	c, err := loadFromEnv(t)
+	if err != nil || c.MetricsAddr != ":9464" {
+		t.Fatalf("default metrics_addr %q, %v; want :9464", c.MetricsAddr, err)
+	}
+	t.Setenv("AIRSHIP_METRICS_ADDR", "")
+	if c, err = loadFromEnv(t); err != nil || c.MetricsAddr != "" {
+		t.Fatalf("AIRSHIP_METRICS_ADDR empty: metrics_addr %q, %v; want empty", c.MetricsAddr, err)
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	AddFlags(fs, true)
+	if err := fs.Parse([]string{"--metrics-addr=127.0.0.1:9999"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = LoadConfig(file, fs); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
+		t.Fatalf("flag over an empty AIRSHIP_METRICS_ADDR: metrics_addr %q, %v", c.MetricsAddr, err)
 	}
 }
 

@@ -50,14 +50,16 @@ func production(postgresURL func(testing.TB) string) func(t *testing.T) app.Conf
 	}
 }
 
-// testConfig is the default configuration with generous timeouts: the
-// suite checks behaviour, and under the race detector (the embedded store
-// especially) requests run many times slower than in production.
+// testConfig is the default configuration with generous timeouts (the
+// suite checks behaviour, and under the race detector, the embedded store
+// especially, requests run many times slower than in production) and the
+// metrics listener on a free port.
 func testConfig() app.Config {
 	c := app.Defaults()
 	c.RequestTimeout = time.Minute
 	c.BackendTimeout = 10 * time.Second
 	c.ReservationTimeout = 2 * time.Minute
+	c.MetricsAddr = "127.0.0.1:0" // metrics on, on a port of the test's own
 	return c
 }
 

@@ -80,7 +80,7 @@ func startProcess(t *testing.T, env ...string) *process {
 	addr := freePort(t)
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), append([]string{"AIRSHIP_ADDR=" + addr, "AIRSHIP_LOG_LEVEL=warn"}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"AIRSHIP_ADDR=" + addr, "AIRSHIP_LOG_LEVEL=warn", "AIRSHIP_METRICS_ADDR=127.0.0.1:0"}, env...)...)
 	p := &process{t: t, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {

@@ -127,6 +127,7 @@ func outageConfig(t *testing.T) (app.Config, *testbackend.Proxy, *testbackend.Pr
 	redisURL.Host = rp.Addr()
 
 	c := app.Defaults()
+	c.MetricsAddr = "127.0.0.1:0"
 	c.PostgresURL, c.RedisURL = pgURL.String(), redisURL.String()
 	c.RedisPrefix = testbackend.RedisPrefix(t)
 	c.RequestTimeout = 2 * time.Second

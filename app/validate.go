@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airshipltd/airship/events"
+	"github.com/airshipltd/airship/gateway"
 )
 
 // validate checks Config's validate tags; its custom rules are below.
@@ -23,6 +24,10 @@ var validate = func() *validator.Validate {
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
 		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
+		"access_log": func(s string) bool {
+			_, err := gateway.ParseAccessLog(s)
+			return err == nil
+		},
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return fn(fl.Field().String()) }); err != nil {
 			panic(err)
@@ -61,6 +66,8 @@ func describe(c Config, fe validator.FieldError) string {
 		return key + ": " + moduleURLProblem(value)
 	case "redis_prefix":
 		return key + ": " + redisPrefixProblem(value)
+	case "access_log":
+		return fmt.Sprintf("%s must be all, errors or sample:N with N at least 1, not %q", key, value)
 	case "api_key":
 		// fe.Field() is "api_keys[i]"; count entries from 1 for people.
 		i := 0

@@ -150,23 +150,23 @@ func (g *Gateway) errorHandler(err error, c echo.Context) {
 		status, unexpected = http.StatusServiceUnavailable, false
 		body = ErrorBody{CodeServiceUnavailable, unavailableMessage}
 	case errors.Is(ctxErr, context.Canceled):
-		g.log.Debug("client went away", "request_id", reqID, "err", err)
+		g.log.DebugContext(c.Request().Context(), "client went away", "request_id", reqID, "err", err)
 		status, unexpected = http.StatusServiceUnavailable, false
 		body = ErrorBody{CodeServiceUnavailable, "request cancelled"}
 	}
 	switch {
 	case unexpected:
 		body.Message = fmt.Sprintf("unexpected error (request id %s)", reqID)
-		g.log.Error("unexpected error", "request_id", reqID, "method", c.Request().Method,
+		g.log.ErrorContext(c.Request().Context(), "unexpected error", "request_id", reqID, "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
 	case backendDown(err):
 		g.outages.refuse(c.Request().Context(), reqID, err)
 	case status == http.StatusServiceUnavailable:
-		g.log.Info("request refused: retry later", "request_id", reqID, "err", err)
+		g.log.InfoContext(c.Request().Context(), "request refused: retry later", "request_id", reqID, "err", err)
 	}
 	// For HEAD, net/http sends the headers and drops the body.
 	if err := c.JSON(status, body); err != nil {
-		g.log.Debug("write error response", "request_id", reqID, "err", err)
+		g.log.DebugContext(c.Request().Context(), "write error response", "request_id", reqID, "err", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,6 +53,13 @@ type Config struct {
 	// APIKeys, when not empty, are the bearer tokens that mutating
 	// requests must present; reads stay public.
 	APIKeys []string
+	// AccessLogEvery says which successful requests are logged at info:
+	// 0 none, 1 all, N one in N (the access_log setting, ParseAccessLog).
+	AccessLogEvery uint64
+	// Observer, when set, is told of every request (metrics).
+	Observer RequestObserver
+	// Tracing, when set, traces every request.
+	Tracing *Tracing
 }
 
 // Gateway serves the API. It is an http.Handler; WatchOutages must run
@@ -64,23 +72,31 @@ type Gateway struct {
 	log      *slog.Logger
 	outages  *outageLog
 	echo     *echo.Echo
+	// routes are the paths of the registered routes (metric labels).
+	routes map[string]struct{}
+	// sampled counts successes for access_log sample:N (see logAccess).
+	sampled atomic.Uint64
 }
 
 // New returns the API. ready reports whether the backends answer; it
 // serves /readyz.
 func New(p Products, o Orders, ready func(context.Context) error, cfg Config, log *slog.Logger) *Gateway {
 	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log,
-		outages: newOutageLog(log, ready)}
+		outages: newOutageLog(log, ready), routes: map[string]struct{}{}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.errorHandler
 	// Client addresses come from the connection only: X-Forwarded-For and
 	// X-Real-IP are not trusted unless a proxy is configured in front.
 	e.IPExtractor = echo.ExtractIPDirect()
+	// The chain, outermost first. The router has run before it, so every
+	// middleware knows the route (c.Path()).
+	e.Use(requestID, securityHeaders)
+	if cfg.Tracing != nil {
+		e.Use(g.traced(cfg.Tracing))
+	}
 	e.Use(
-		requestID,
-		securityHeaders,
-		requestLogger(log),
+		g.observe, // answers errors; metrics and the access log
 		middleware.Recover(),
 		requireKey(cfg.APIKeys),
 		g.deadline,
@@ -103,6 +119,9 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 	e.PUT("/orders/:id", g.updateOrder)
 	e.DELETE("/orders/:id", g.deleteOrder)
 	apidocs.Register(get)
+	for _, r := range e.Routes() {
+		g.routes[r.Path] = struct{}{}
+	}
 	g.echo = e
 	return g
 }
@@ -177,34 +196,6 @@ func (g *Gateway) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
-}
-
-func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
-	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogStatus: true, LogURI: true, LogMethod: true, LogLatency: true, LogRequestID: true,
-		HandleError: true,
-		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			// Successful requests are logged at debug: at thousands of
-			// requests a second their lines cost more than they tell.
-			// Refusals are info, server errors are errors, except 503:
-			// outages are logged by outageLog, once, not per request.
-			level := slog.LevelDebug
-			switch {
-			case v.Status == http.StatusServiceUnavailable:
-			case v.Status >= http.StatusInternalServerError:
-				level = slog.LevelError
-			case v.Status >= http.StatusBadRequest:
-				level = slog.LevelInfo
-			}
-			if !log.Enabled(c.Request().Context(), level) {
-				return nil
-			}
-			log.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
-				slog.String("uri", v.URI), slog.Int("status", v.Status), slog.Duration("latency", v.Latency))
-			return nil
-		},
-	})
 }
 
 func (g *Gateway) healthz(c echo.Context) error {

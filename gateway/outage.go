@@ -42,13 +42,13 @@ func (o *outageLog) refuse(ctx context.Context, requestID string, err error) {
 	}
 	o.mu.Unlock()
 	if first {
-		o.log.Warn("backend unavailable: requests that need it get 503 until it answers again", "err", err)
+		o.log.WarnContext(ctx, "backend unavailable: requests that need it get 503 until it answers again", "err", err)
 		select {
 		case o.started <- struct{}{}:
 		default:
 		}
 	}
-	o.log.Debug("request refused: backend unavailable", "request_id", requestID, "err", err)
+	o.log.DebugContext(ctx, "request refused: backend unavailable", "request_id", requestID, "err", err)
 }
 
 // watch waits for outages and probes the backends during each one, until

@@ -144,6 +144,7 @@ func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (P
 		case rec.RequestHash != hash:
 			return Placed{}, &KeyReusedError{Key: key}
 		case rec.Done():
+			s.obs.IdempotentReplay()
 			if rec.Refusal != nil {
 				return Placed{Replayed: true}, errs.Decode(*rec.Refusal)
 			}
@@ -185,7 +186,7 @@ func (s *Service) placeOwned(ctx context.Context, key, reservationID string, lin
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 		defer cancel()
 		if yerr := s.orders.YieldKey(ctx, key, reservationID); yerr != nil {
-			s.log.Warn("yield idempotency key", "key", key, "err", yerr)
+			s.log.WarnContext(ctx, "yield idempotency key", "key", key, "err", yerr)
 		}
 		return Placed{}, err
 	}

@@ -224,9 +224,9 @@ func TestPlaceOnceKeyInUse(t *testing.T) {
 				done <- p
 			}()
 			<-held.entered
-			// Long enough for the duplicate's own queries on a busy
-			// machine: it gets KeyInUseError only when this ends.
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			// Long enough for the duplicate's own statements on a loaded
+			// machine; it then waits for the first request until it gives up.
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			svc := orders.NewService(ord, prod, log, cfg)
 			var inUse *orders.KeyInUseError

@@ -322,7 +322,10 @@ func (s *PGStore) Settle(ctx context.Context, reservationID string) (int64, bool
 	return orderID.Int64, orderID.Valid, nil
 }
 
-const pendingReturns = `SELECT id, lines FROM stock_returns WHERE created_at < $1 ORDER BY created_at LIMIT $2`
+const (
+	pendingReturns = `SELECT id, lines FROM stock_returns WHERE created_at < $1 ORDER BY created_at LIMIT $2`
+	returnDone     = `DELETE FROM stock_returns WHERE id = $1`
+)
 
 // PendingRestocks returns restocks recorded before the given time.
 func (s *PGStore) PendingRestocks(ctx context.Context, before time.Time, limit int) ([]PendingRestock, error) {
@@ -346,7 +349,7 @@ func (s *PGStore) PendingRestocks(ctx context.Context, before time.Time, limit i
 
 // RestockDone forgets an applied restock.
 func (s *PGStore) RestockDone(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM stock_returns WHERE id = $1`, id); err != nil {
+	if _, err := s.db.ExecContext(ctx, returnDone, id); err != nil {
 		return fmt.Errorf("restock %s done: %w", id, pgErr(err))
 	}
 	return nil
@@ -393,4 +396,18 @@ func pgErr(err error) error {
 		}
 	}
 	return err
+}
+
+// StatementNames names the SQL statements PGStore runs, by their text, so
+// that metrics and traces can tell them apart without the SQL itself.
+func StatementNames() map[string]string {
+	return map[string]string{
+		createOrder: "create_order", getOrder: "get_order", listOrders: "list_orders",
+		lockLines: "lock_lines", updateLine: "update_line", touchOrder: "touch_order",
+		claimRes: "claim_reservation", addReturn: "add_return", deleteOrd: "delete_order",
+		settle: "settle_reservation", pendingReturns: "pending_returns", returnDone: "return_done",
+		insertKey: "insert_key", selectKey: "select_key", dropExpiredKey: "drop_expired_key",
+		takeOverKey: "take_over_key", completeKey: "complete_key", yieldKey: "yield_key",
+		purgeKeys: "purge_keys", seedOrders: "seed_orders",
+	}
 }

@@ -48,6 +48,7 @@ type Service struct {
 	orders Store
 	stock  Stock
 	cfg    Config
+	obs    Observer
 	log    *slog.Logger
 	now    func() time.Time
 	// background counts the commits running after their Place returned.
@@ -77,6 +78,9 @@ type Config struct {
 	// first, the recovery sweep commits it (the order claimed it). Wait
 	// waits for the commits in flight.
 	CommitInBackground bool
+	// Observer, when set, is told of orders placed and refused, replays
+	// and the recovery sweep's work (metrics).
+	Observer Observer
 }
 
 // NewService returns a Service on the orders store and the stock.
@@ -87,7 +91,11 @@ func NewService(orders Store, stock Stock, log *slog.Logger, cfg Config) *Servic
 	if cfg.KeyStaleAfter <= 0 {
 		cfg.KeyStaleAfter = cfg.HoldFor
 	}
-	return &Service{orders: orders, stock: stock, cfg: cfg, log: log, now: time.Now}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Service{orders: orders, stock: stock, cfg: cfg, obs: obs, log: log, now: time.Now}
 }
 
 // Transactor runs changes to orders and stock in one transaction: fn gets
@@ -112,6 +120,12 @@ func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
 // PlaceAs is Place under a reservation ID chosen by the caller, whose
 // outcome Settle tells later (see PlaceOnce).
 func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
+	o, err := s.placeAs(ctx, reservationID, lines)
+	s.observePlace(err)
+	return o, err
+}
+
+func (s *Service) placeAs(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
 	if s.cfg.Tx != nil {
 		var o Order
 		err := s.cfg.Tx.InTx(ctx, func(orders Store, stock Stock) error {
@@ -239,6 +253,13 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 // restocks. It is safe to run at any time, from any number of replicas:
 // every step is idempotent and the orders store decides each outcome once.
 func (s *Service) Recover(ctx context.Context) error {
+	began := time.Now()
+	err := s.recover(ctx)
+	s.obs.RecoverySwept(time.Since(began), err)
+	return err
+}
+
+func (s *Service) recover(ctx context.Context) error {
 	const batch = 100
 	now := s.now()
 	for {
@@ -259,7 +280,8 @@ func (s *Service) Recover(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			s.log.Info("settled reservation", "reservation", r.ID, "committed", committed)
+			s.obs.ReservationSettled(!committed)
+			s.log.InfoContext(ctx, "settled reservation", "reservation", r.ID, "committed", committed)
 		}
 		if len(expired) < batch {
 			break
@@ -277,7 +299,8 @@ func (s *Service) Recover(ctx context.Context) error {
 			if err := s.orders.RestockDone(ctx, p.ID); err != nil {
 				return err
 			}
-			s.log.Info("replayed restock", "restock", p.ID)
+			s.obs.RestockReplayed()
+			s.log.InfoContext(ctx, "replayed restock", "restock", p.ID)
 		}
 		if len(pending) < batch {
 			return nil
@@ -291,7 +314,7 @@ func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("recovery sweep", "err", err)
+			s.log.WarnContext(ctx, "recovery sweep", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -325,7 +348,7 @@ func (s *Service) settleAfter(ctx context.Context, r products.Reservation, cause
 	orderID, committed, err := s.orders.Settle(ctx, r.ID)
 	switch {
 	case err != nil:
-		s.log.Warn("reservation left to the recovery sweep", "reservation", r.ID, "err", err)
+		s.log.WarnContext(ctx, "reservation left to the recovery sweep", "reservation", r.ID, "err", err)
 		return Order{}, cause
 	case committed:
 		// The write committed but its reply was lost.
@@ -341,7 +364,7 @@ func (s *Service) commit(ctx context.Context, r products.Reservation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := s.stock.Commit(ctx, r); err != nil {
-		s.log.Warn("commit reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
+		s.log.WarnContext(ctx, "commit reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
 	}
 }
 
@@ -349,7 +372,7 @@ func (s *Service) release(ctx context.Context, r products.Reservation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := s.stock.Release(ctx, r); err != nil {
-		s.log.Warn("release reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
+		s.log.WarnContext(ctx, "release reservation; the recovery sweep will retry", "reservation", r.ID, "err", err)
 	}
 }
 
@@ -357,11 +380,11 @@ func (s *Service) restock(ctx context.Context, id string, lines []products.Line)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := s.stock.Restock(ctx, id, lines); err != nil {
-		s.log.Warn("restock; the recovery sweep will retry", "restock", id, "err", err)
+		s.log.WarnContext(ctx, "restock; the recovery sweep will retry", "restock", id, "err", err)
 		return
 	}
 	if err := s.orders.RestockDone(ctx, id); err != nil {
-		s.log.Warn("restock done; the recovery sweep will retry", "restock", id, "err", err)
+		s.log.WarnContext(ctx, "restock done; the recovery sweep will retry", "restock", id, "err", err)
 	}
 }
 

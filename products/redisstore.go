@@ -661,3 +661,12 @@ func redisErr(err error) error {
 	}
 	return err
 }
+
+// ScriptNames names the Lua scripts of RedisStore by their SHA1, the name
+// a script is called by, so that metrics and traces can tell them apart.
+func ScriptNames() map[string]string {
+	return map[string]string{
+		createScript.Hash(): "create", updateScript.Hash(): "update", reserveScript.Hash(): "reserve",
+		releaseScript.Hash(): "release", restockScript.Hash(): "restock", upgradeScript.Hash(): "upgrade",
+	}
+}

@@ -156,21 +156,6 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}'
 EOF
-cat >"$WORK/mixed.lua" <<EOF
--- GET product, GET order, POST order, GET /orders, in turn.
-local reqs, i = {}, 0
-function init(args)
-	local body = '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}'
-	reqs[1] = wrk.format("GET", "/products/perf-product")
-	reqs[2] = wrk.format("GET", "/orders/$ORDER_ID")
-	reqs[3] = wrk.format("POST", "/orders", {["Content-Type"] = "application/json"}, body)
-	reqs[4] = wrk.format("GET", "/orders")
-end
-function request()
-	i = i % #reqs + 1
-	return reqs[i]
-end
-EOF
 # pgbench runs exactly the statements airship runs (orders/pgstore.go).
 cat >"$WORK/pg_create.sql" <<'EOF'
 WITH o AS (
@@ -254,7 +239,7 @@ echo "-- 32 connections: backends and airship, $ROUNDS rounds each, interleaved 
 # ever takes throughput away).
 # A 3 s mixed warm-up first fills the server's pools (pgbench's rate, too,
 # leaves out connecting).
-timeout 30 wrk -t 2 -c 32 -d 3s -s "$WORK/mixed.lua" "$BASE" >/dev/null 2>&1 || true
+timeout 30 wrk -t 2 -c 32 -d 3s -s "$ROOT/scripts/mixed.lua" "$BASE" -- "$ORDER_ID" >/dev/null 2>&1 || true
 redis_rps=() pg_create_tps=() pg_get_tps=() get_product_rps=() post_order_rps=() get_order_rps=()
 for r in $(seq "$ROUNDS"); do
 	# redis-benchmark has no time limit: it runs for DURATION seconds and
@@ -286,7 +271,7 @@ PG_GET_TPS=$(best "${pg_get_tps[@]}")
 GET_ORDER_RPS=$(best "${get_order_rps[@]}")
 
 echo "-- RSS under a 32-connection mixed load"
-wrkrun mixed_32 32 -s "$WORK/mixed.lua" "$BASE"
+wrkrun mixed_32 32 -s "$ROOT/scripts/mixed.lua" "$BASE" -- "$ORDER_ID"
 RSS_MIXED=$(hwm_kib "$PID")
 
 LT_LINE=

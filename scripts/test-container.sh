@@ -170,7 +170,7 @@ say "built $image in $(( $(date +%s) - t0 ))s, $(docker image inspect -f '{{.Siz
 check() { [ "$2" = "$3" ] || fail "image $1: $2, want $3"; }
 inspect() { docker image inspect -f "$1" "$image"; }
 check "user" "$(inspect '{{.Config.User}}')" "65532:65532"
-check "exposed ports" "$(inspect '{{json .Config.ExposedPorts}}')" '{"8000/tcp":{}}'
+check "exposed ports" "$(inspect '{{json .Config.ExposedPorts}}')" '{"8000/tcp":{},"9464/tcp":{}}'
 check "volumes" "$(inspect '{{json .Config.Volumes}}')" '{"/data":{}}'
 check "healthcheck" "$(inspect '{{json .Config.Healthcheck.Test}}')" '["CMD","/usr/local/bin/airship","healthcheck"]'
 check "entrypoint" "$(inspect '{{json .Config.Entrypoint}}')" '["/usr/local/bin/airship"]'

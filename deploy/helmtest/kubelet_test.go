@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -217,12 +218,18 @@ func startPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec cor
 		prefix = "airship-helmtest:" + randomHex(6) + ":"
 	}
 	env = setEnv(env, "AIRSHIP_REDIS_PREFIX", prefix)
-	ports, err := freePorts(1)
+	ports, err := freePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	env = setEnv(env, "AIRSHIP_ADDR", addr)
+	// The metrics listener, when the chart turns it on, on a port of its own.
+	metricsAddr := ""
+	if v := envValue(env, "AIRSHIP_METRICS_ADDR"); v != "" {
+		metricsAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+		env = setEnv(env, "AIRSHIP_METRICS_ADDR", metricsAddr)
+	}
 	root := t.TempDir()
 	for _, m := range ctr.VolumeMounts {
 		dir := filepath.Join(root, m.Name)
@@ -296,6 +303,22 @@ func startPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec cor
 	if err := get(ctr.ReadinessProbe); err != nil {
 		t.Errorf("readiness probe: %v\n%s", err, logs.String())
 	}
+	if metricsAddr != "" {
+		// What the pods' prometheus.io annotations and the ServiceMonitor
+		// point at: /metrics on the metrics port, not on the API's.
+		if port["metrics"] == 0 {
+			t.Error("AIRSHIP_METRICS_ADDR is set but the container has no port named metrics")
+		}
+		if err := scrape("http://" + metricsAddr + "/metrics"); err != nil {
+			t.Errorf("metrics: %v", err)
+		}
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET /metrics on the API's port: %d, want 404", resp.StatusCode)
+			}
+		}
+	}
 	started = true
 	return p
 }
@@ -322,4 +345,33 @@ func (p *pod) stop(t *testing.T) {
 	case <-time.After(left):
 		t.Errorf("still running %s after SIGTERM: the kubelet would kill it\n%s", left, logs.String())
 	}
+}
+
+// envValue returns the value of name in env (NAME=value entries).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// scrape checks that url serves Prometheus metrics with airship's build
+// information.
+func scrape(url string) error {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "airship_build_info{") {
+		return fmt.Errorf("GET %s: %d, without airship_build_info", url, resp.StatusCode)
+	}
+	return nil
 }

@@ -148,6 +148,8 @@ func newTyped(apiVersion, kind string) (any, error) {
 		return &autoscalingv2.HorizontalPodAutoscaler{}, nil
 	case "policy/v1 PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}, nil
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		return &serviceMonitor{}, nil
 	}
 	return nil, fmt.Errorf("%s %s is not a kind the chart renders", apiVersion, kind)
 }

@@ -57,7 +57,7 @@ func TestChartReadmeDocumentsEveryValue(t *testing.T) {
 	}
 	for env := range chartConfigEnv(t) {
 		key := strings.ToLower(strings.TrimPrefix(env, "AIRSHIP_"))
-		if !slices.Contains([]string{"addr", "data_dir", "shutdown_timeout"}, key) {
+		if !slices.Contains([]string{"addr", "data_dir", "shutdown_timeout", "metrics_addr"}, key) {
 			paths = append(paths, "config."+key)
 		}
 	}

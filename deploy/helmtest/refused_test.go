@@ -161,6 +161,19 @@ func TestBadValuesRefused(t *testing.T) {
 		args: nil,
 		want: []string{"mode: production needs the backends", "secret.postgresUrl", "existingSecret"},
 	}, {
+		name: "ServiceMonitor without metrics",
+		args: append([]string{"--set", "metrics.enabled=false", "--set", "metrics.serviceMonitor.enabled=true"}, backendArgs...),
+		want: []string{"metrics.serviceMonitor.enabled needs metrics.enabled"},
+	}, {
+		name: "metrics on the API's port",
+		args: append([]string{"--set", "metrics.port=8000"}, backendArgs...),
+		want: []string{"metrics.port and containerPort are both 8000"},
+	}, {
+		name:   "access_log not a mode",
+		args:   append([]string{"--set", "config.access_log=sample:0"}, backendArgs...),
+		want:   []string{"at '/config/access_log'"},
+		schema: true,
+	}, {
 		name: "autoscaling bounds upside down",
 		args: append([]string{"--set", "autoscaling.minReplicas=5", "--set", "autoscaling.maxReplicas=3"}, backendArgs...),
 		want: []string{"autoscaling.maxReplicas (3) is below autoscaling.minReplicas (5)"},

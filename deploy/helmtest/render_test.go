@@ -552,8 +552,9 @@ func checkPod(t *testing.T, pod corev1.PodSpec, shutdown time.Duration, configMa
 	if !slices.Equal(c.Args, []string{"serve"}) {
 		t.Errorf("args %v, want [serve]", c.Args)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8000 {
-		t.Errorf("ports %+v, want http on 8000", c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8000 ||
+		c.Ports[1].Name != "metrics" || c.Ports[1].ContainerPort != 9464 {
+		t.Errorf("ports %+v, want http on 8000 and metrics on 9464", c.Ports)
 	}
 	for name, want := range map[string]struct {
 		p    *corev1.Probe
@@ -702,7 +703,7 @@ func chartConfigEnv(t *testing.T) map[string]bool {
 	if err := json.Unmarshal(b, &schema); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]bool{"AIRSHIP_ADDR": true, "AIRSHIP_DATA_DIR": true, "AIRSHIP_SHUTDOWN_TIMEOUT": true}
+	env := map[string]bool{"AIRSHIP_ADDR": true, "AIRSHIP_DATA_DIR": true, "AIRSHIP_SHUTDOWN_TIMEOUT": true, "AIRSHIP_METRICS_ADDR": true}
 	for k := range schema.Properties.Config.Properties {
 		env["AIRSHIP_"+strings.ToUpper(k)] = true
 	}

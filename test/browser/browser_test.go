@@ -267,6 +267,7 @@ func startAirship(t *testing.T) string {
 		"AIRSHIP_ADDR="+addr,
 		"AIRSHIP_DATA_DIR="+dataDir,
 		"AIRSHIP_LOG_FORMAT=text",
+		"AIRSHIP_METRICS_ADDR=127.0.0.1:0",
 	)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs // exec copies from one goroutine at a time

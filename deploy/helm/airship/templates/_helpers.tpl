@@ -121,6 +121,12 @@ Refuses values that cannot work; every template includes it, so that
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled: the ServiceMonitor scrapes the metrics port" }}
+{{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.containerPort)) }}
+{{- fail (printf "metrics.port and containerPort are both %d: metrics are served on a port of their own" (int .Values.containerPort)) }}
+{{- end }}
 {{- end }}
 
 {{/* A value of `config` as an environment variable's text. */}}
@@ -132,6 +138,7 @@ Refuses values that cannot work; every template includes it, so that
 {{- define "airship.configData" -}}
 AIRSHIP_ADDR: {{ printf ":%d" (int .Values.containerPort) | quote }}
 AIRSHIP_SHUTDOWN_TIMEOUT: {{ printf "%ds" (int .Values.shutdownTimeoutSeconds) | quote }}
+AIRSHIP_METRICS_ADDR: {{ ternary (printf ":%d" (int .Values.metrics.port)) "" .Values.metrics.enabled | quote }}
 {{- if eq .Values.mode "embedded" }}
 AIRSHIP_DATA_DIR: "/data"
 {{- end }}
@@ -217,6 +224,11 @@ metadata:
     {{- if not .Values.existingSecret }}
     checksum/secret: {{ include "airship.secretData" . | trim | sha256sum }}
     {{- end }}
+    {{- if and .Values.metrics.enabled .Values.metrics.podAnnotations }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ .Values.metrics.port | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -242,6 +254,11 @@ spec:
         - name: http
           containerPort: {{ .Values.containerPort }}
           protocol: TCP
+        {{- if .Values.metrics.enabled }}
+        - name: metrics
+          containerPort: {{ .Values.metrics.port }}
+          protocol: TCP
+        {{- end }}
       envFrom:
         - configMapRef:
             name: {{ include "airship.fullname" . }}

@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/XSAM/otelsql"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.24.0"
+
+	"github.com/airshipltd/airship/events"
+	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/internal/telemetry"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
+)
+
+// Commit is the VCS commit airship was built from; set at build time with
+// -ldflags "-X github.com/airshipltd/airship/app.Commit=...", else read
+// from the build information Go records.
+var Commit = ""
+
+// instruments are the metrics and tracing of a running airship; either may
+// be nil (off), and then nothing records into it.
+type instruments struct {
+	metrics *telemetry.Metrics
+	tracing *telemetry.Tracing
+}
+
+// newInstruments sets up metrics when metrics_addr is set and tracing when
+// the OTEL_* environment asks for it.
+func newInstruments(ctx context.Context, cfg Config) (instruments, error) {
+	var in instruments
+	if cfg.MetricsAddr != "" {
+		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit()})
+	}
+	tr, err := telemetry.TracingFromEnv(ctx, Version)
+	if err != nil {
+		return instruments{}, err
+	}
+	in.tracing = tr
+	return in, nil
+}
+
+// commit returns Commit, or the revision Go recorded at build time, or
+// "unknown".
+func commit() string {
+	if Commit != "" {
+		return Commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+// ordersObserver is the orders module's observer, or nil.
+func (in instruments) ordersObserver() orders.Observer {
+	if in.metrics == nil {
+		return nil
+	}
+	return in.metrics
+}
+
+// requestObserver is the gateway's observer, or nil.
+func (in instruments) requestObserver() gateway.RequestObserver {
+	if in.metrics == nil {
+		return nil
+	}
+	return in.metrics
+}
+
+// gatewayTracing is the gateway's tracing, or nil.
+func (in instruments) gatewayTracing() *gateway.Tracing {
+	if in.tracing == nil {
+		return nil
+	}
+	return &gateway.Tracing{Tracer: in.tracing.Tracer(), Propagator: in.tracing.Propagator()}
+}
+
+// openSQL opens a pool on a connector, instrumented: every statement timed
+// into the backend metrics under its name (names: text → name), and
+// traced as a child span of the request's when tracing is on; the pool's
+// statistics are exported as go_sql_* with db_name=backend.
+func (in instruments) openSQL(c driver.Connector, driverName, backend string, names map[string]string) *sqlx.DB {
+	if in.metrics != nil {
+		c = telemetry.SQLConnector(c, in.metrics, backend, names)
+	}
+	var db *sql.DB
+	if in.tracing != nil {
+		name := telemetry.StatementNamer(names)
+		db = otelsql.OpenDB(c,
+			otelsql.WithTracerProvider(in.tracing.Provider()),
+			otelsql.WithMeterProvider(noop.NewMeterProvider()),
+			otelsql.WithAttributes(semconv.DBSystemKey.String(dbSystem(backend))),
+			otelsql.WithSpanNameFormatter(func(_ context.Context, method otelsql.Method, query string) string {
+				switch method {
+				case otelsql.MethodConnQuery, otelsql.MethodConnExec, otelsql.MethodStmtQuery, otelsql.MethodStmtExec:
+					return backend + " " + name(query)
+				case otelsql.MethodConnPrepare:
+					return backend + " prepare " + name(query)
+				}
+				return backend + " " + string(method)
+			}),
+			otelsql.WithAttributesGetter(func(_ context.Context, _ otelsql.Method, query string, _ []driver.NamedValue) []attribute.KeyValue {
+				if query == "" {
+					return nil
+				}
+				return []attribute.KeyValue{semconv.DBOperation(name(query))}
+			}),
+			otelsql.WithSpanOptions(otelsql.SpanOptions{
+				OmitRows: true, OmitConnResetSession: true, DisableErrSkip: true,
+			}),
+		)
+	} else {
+		db = sql.OpenDB(c)
+	}
+	if in.metrics != nil {
+		_ = in.metrics.Register(collectors.NewDBStatsCollector(db, backend))
+	}
+	return sqlx.NewDb(db, driverName)
+}
+
+// dbSystem is the OpenTelemetry db.system of a backend.
+func dbSystem(backend string) string {
+	if backend == "postgres" {
+		return "postgresql"
+	}
+	return backend
+}
+
+// instrumentRedis adds tracing (redisotel: a span per command and
+// pipeline) and metrics (per command, script and pipeline; the pool's
+// statistics) to a client, as configured.
+func (in instruments) instrumentRedis(rdb redis.UniversalClient, poolSize int) error {
+	if in.tracing != nil {
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(in.tracing.Provider())); err != nil {
+			return fmt.Errorf("redis tracing: %w", err)
+		}
+	}
+	if in.metrics != nil || in.tracing != nil {
+		// After redisotel's hook, so that it names redisotel's spans.
+		rdb.AddHook(telemetry.NewRedisHook(in.metrics, in.tracing != nil, products.ScriptNames()))
+	}
+	if in.metrics != nil {
+		_ = in.metrics.Register(telemetry.NewRedisPoolCollector(rdb.PoolStats, poolSize))
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics on ln until ctx ends.
+func (in instruments) serveMetrics(ctx context.Context, ln net.Listener, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", in.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics listener", "err", err)
+	}
+}
+
+// close flushes the spans still buffered.
+func (in instruments) close() error {
+	if in.tracing == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.tracing.Shutdown(ctx); err != nil {
+		return fmt.Errorf("flush traces: %w", err)
+	}
+	return nil
+}
+
+// registerOutbox adds the outbox backlog gauges of relay, when metrics
+// are on.
+func (in instruments) registerOutbox(relay *events.Relay) {
+	if in.metrics != nil {
+		_ = in.metrics.Register(telemetry.NewOutboxCollector(relay))
+	}
+}
