@@ -124,6 +124,7 @@ const busyPoll = 25 * time.Millisecond
 func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (Placed, error) {
 	hash := linesHash(lines)
 	reservationID := uuid.NewString()
+	waiting := false // for a running request with the key
 	for {
 		now := s.now()
 		rec, fresh, err := s.orders.BeginKey(ctx, KeyRecord{
@@ -131,6 +132,11 @@ func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (P
 			StartedAt: now.UnixMilli(), ExpiresAt: now.Add(s.cfg.KeyTTL).UnixMilli(),
 		})
 		if err != nil {
+			if waiting && ctx.Err() != nil {
+				// The caller gave up while this waited, during a look at
+				// the key rather than between two: the key is still in use.
+				return Placed{}, &KeyInUseError{Key: key}
+			}
 			return Placed{}, err
 		}
 		if fresh {
@@ -150,6 +156,7 @@ func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (P
 			}
 			return Placed{OrderID: rec.OrderID, Replayed: true}, nil
 		case now.UnixMilli()-rec.StartedAt < s.cfg.KeyStaleAfter.Milliseconds():
+			waiting = true
 			select {
 			case <-ctx.Done():
 				return Placed{}, &KeyInUseError{Key: key}
