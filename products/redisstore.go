@@ -597,15 +597,20 @@ func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error
 // or s.rdb.TxPipeline), whose commands call script by its SHA. If Redis
 // does not know the script (first use, Redis restarted, or a replica
 // promoted since it was loaded), it loads it (on every master of a
-// cluster) and runs the pipeline once more: every such pipeline here is
-// idempotent.
+// cluster) and runs the pipeline again: every such pipeline here is
+// idempotent. A script still unknown after a few loads (something keeps
+// flushing them) makes the store unavailable for now, not broken.
 func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, newPipe func() redis.Pipeliner, fill func(redis.Pipeliner)) error {
-	for attempt := 0; ; attempt++ {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
 		pipe := newPipe()
 		fill(pipe)
 		_, err := pipe.Exec(ctx)
-		if !isNoScript(err) || attempt > 0 {
+		if !isNoScript(err) {
 			return redisErr(err)
+		}
+		if attempt == attempts {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if err := script.Load(ctx, s.rdb).Err(); err != nil {
 			return redisErr(err)
@@ -668,5 +673,6 @@ func ScriptNames() map[string]string {
 	return map[string]string{
 		createScript.Hash(): "create", updateScript.Hash(): "update", reserveScript.Hash(): "reserve",
 		releaseScript.Hash(): "release", restockScript.Hash(): "restock", upgradeScript.Hash(): "upgrade",
+		loadScript.Hash(): "load",
 	}
 }

@@ -32,11 +32,13 @@ func TestMain(m *testing.M) {
 }
 
 // TestRedisStoreReloadsScripts: after Redis forgets its scripts (a restart,
-// SCRIPT FLUSH), stock operations load them again and run once.
+// SCRIPT FLUSH), stock operations load them again and run once. It flushes
+// the scripts of a Redis server of its own: on the shared one, other
+// tests' requests would meet the flush too.
 func TestRedisStoreReloadsScripts(t *testing.T) {
 	ctx := context.Background()
-	rdb, prefix := testbackend.Redis(t)
-	s := products.NewRedisStore(rdb, prefix)
+	rdb := testbackend.PrivateRedis(t)
+	s := products.NewRedisStore(rdb, "airship:")
 	if err := s.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
 		t.Fatal(err)
 	}

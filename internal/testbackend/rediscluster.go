@@ -290,3 +290,29 @@ func NewRedisSentinel(t testing.TB) *RedisSentinel {
 	s.URL = "redis://127.0.0.1:" + sentinel + "/0?master_name=airship"
 	return s
 }
+
+// PrivateRedis starts a Redis server of the test's own on a free loopback
+// port and returns a client of it; both end with the test. For tests that
+// do what would disturb other tests on the shared server (SCRIPT FLUSH,
+// FLUSHALL, a restart).
+func PrivateRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	skipInShortMode(t, "a Redis server of its own (redis-server)")
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("this test starts its own Redis server and needs redis-server: %s", installRedis)
+	}
+	dir := t.TempDir()
+	p := strconv.Itoa(freePorts(t, 1)[0])
+	cmd := exec.Command("redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, p+".log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v; %s", err, installRedis)
+	}
+	t.Cleanup((&RedisCluster{procs: []*exec.Cmd{cmd}}).stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	(&RedisCluster{}).waitNode(ctx, t, "127.0.0.1:"+p, dir, func(n *redis.Client) bool { return n.Ping(ctx).Err() == nil })
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + p})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
