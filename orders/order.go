@@ -255,6 +255,20 @@ func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64) 
 	return found[0], nil
 }
 
+// getExpected reads an order with query (which locks its rows where the
+// database can) and checks that its lines still hold the quantities a
+// change was computed from: ErrConflict if another change came first.
+func getExpected(ctx context.Context, q sqlx.QueryerContext, query string, id int64, expect []Line) (Order, error) {
+	o, err := getOne(ctx, q, query, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if !sameQuantities(o.Lines, expect) {
+		return Order{}, ErrConflict
+	}
+	return o, nil
+}
+
 // scanOrders reads rows of (order id, line id, product id, price,
 // quantity, product incarnation), sorted by order then line, into orders,
 // and closes them. Both stores' queries return lines in this shape.

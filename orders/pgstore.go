@@ -221,12 +221,9 @@ const (
 func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var out Order
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		o, err := getOne(ctx, tx, lockLines, id)
+		o, err := getExpected(ctx, tx, lockLines, id, c.Expect)
 		if err != nil {
 			return err
-		}
-		if !sameQuantities(o.Lines, c.Expect) {
-			return ErrConflict
 		}
 		if out, err = applyUpdates(o, updates); err != nil {
 			return err
@@ -255,12 +252,9 @@ func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c 
 // Delete removes an order (its lines go with it) and records the change.
 func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		o, err := getOne(ctx, tx, lockLines, id)
+		o, err := getExpected(ctx, tx, lockLines, id, c.Expect)
 		if err != nil {
 			return err
-		}
-		if !sameQuantities(o.Lines, c.Expect) {
-			return ErrConflict
 		}
 		if _, err := tx.ExecContext(ctx, deleteOrd, id); err != nil {
 			return err

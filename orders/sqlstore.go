@@ -177,21 +177,12 @@ func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, e
 func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var o Order
 	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
-		current, err := liteGetOne(ctx, tx, id)
+		current, err := getExpected(ctx, tx, liteGetOrder, id, c.Expect)
 		if err != nil {
 			return err
 		}
-		has := make(map[int64]bool, len(current.Lines))
-		for _, l := range current.Lines {
-			has[l.ID] = true
-		}
-		for i, u := range updates {
-			if !has[u.ID] {
-				return &LineNotFoundError{OrderID: id, LineID: u.ID, Index: i}
-			}
-		}
-		if !sameQuantities(current.Lines, c.Expect) {
-			return ErrConflict
+		if _, err := applyUpdates(current, updates); err != nil { // every line named exists
+			return err
 		}
 		for _, u := range updates {
 			var price *string
@@ -223,12 +214,9 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 // Delete removes an order and records the change in one transaction.
 func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
-		current, err := liteGetOne(ctx, tx, id)
+		current, err := getExpected(ctx, tx, liteGetOrder, id, c.Expect)
 		if err != nil {
 			return err
-		}
-		if !sameQuantities(current.Lines, c.Expect) {
-			return ErrConflict
 		}
 		if _, err := tx.ExecContext(ctx, liteDeleteLines, id); err != nil {
 			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
