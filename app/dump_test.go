@@ -49,8 +49,8 @@ func exportTo(t *testing.T, cfg app.Config) []byte {
 // same orders, stock going back to the very products it came from, and
 // new orders and lines numbered after the imported ones.
 func TestExportImportRoundTrip(t *testing.T) {
-	for _, from := range backends {
-		for _, to := range backends {
+	for _, from := range storeBackends() {
+		for _, to := range storeBackends() {
 			t.Run(from.name+" to "+to.name, func(t *testing.T) {
 				a := from.config(t)
 				shopWithHistory(t, a)

@@ -22,31 +22,72 @@ import (
 
 // backend is one way of running airship; the end-to-end suite runs on each.
 type backend struct {
-	name   string
-	config func(t *testing.T) app.Config
+	name string
+	// config returns the configuration of the airship a test starts. Each
+	// option applies to the process that keeps the orders: the returned
+	// configuration, or, split, the orders module's.
+	config func(t *testing.T, opts ...func(*app.Config)) app.Config
+	// split: the stores are in other processes, not in the one the test
+	// starts (which serves the API only).
+	split bool
 }
 
 var backends = []backend{
-	{"postgres+redis", production(testbackend.PostgresURL)},
-	{"embedded", func(t *testing.T) app.Config {
+	{name: "postgres+redis", config: production(testbackend.PostgresURL)},
+	{name: "embedded", config: func(t *testing.T, opts ...func(*app.Config)) app.Config {
 		c := testConfig()
 		c.DataDir = t.TempDir()
-		return c
+		return with(c, opts)
 	}},
 	// The old shop's PostgreSQL schema (no rows), adopted in place when
 	// airship starts on it.
-	{"adopted-postgres+redis", production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t) })},
+	{name: "adopted-postgres+redis", config: production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t) })},
+}
+
+// ordersModules maps the URL of an orders module that a split backend
+// started to its server (see split_test.go), so that a test can look at
+// the process that keeps the orders.
+var ordersModules sync.Map
+
+// ordersApp returns the App that keeps the orders s serves: s's own, or,
+// split, its orders module's.
+func (s *server) ordersApp() *app.App {
+	if o, ok := ordersModules.Load(s.cfg.OrdersURL); ok && s.cfg.OrdersURL != "" {
+		return o.(*server).app
+	}
+	return s.app
+}
+
+// storeBackends are the backends whose stores the test's own process
+// opens (all but split): for what works on the stores themselves, such as
+// export and import.
+func storeBackends() []backend {
+	var out []backend
+	for _, b := range backends {
+		if !b.split {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// with applies opts to c.
+func with(c app.Config, opts []func(*app.Config)) app.Config {
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
 }
 
 // production returns the configuration of PostgreSQL (a fresh database
 // from postgresURL) and Redis (a fresh key prefix).
-func production(postgresURL func(testing.TB) string) func(t *testing.T) app.Config {
-	return func(t *testing.T) app.Config {
+func production(postgresURL func(testing.TB) string) func(t *testing.T, opts ...func(*app.Config)) app.Config {
+	return func(t *testing.T, opts ...func(*app.Config)) app.Config {
 		c := testConfig()
 		c.PostgresURL = postgresURL(t)
 		c.RedisURL = testbackend.RedisURL()
 		c.RedisPrefix = testbackend.RedisPrefix(t)
-		return c
+		return with(c, opts)
 	}
 }
 
@@ -61,6 +102,14 @@ func testConfig() app.Config {
 	c.ReservationTimeout = 2 * time.Minute
 	c.MetricsAddr = "127.0.0.1:0" // metrics on, on a port of the test's own
 	return c
+}
+
+// forEachStoreBackend runs fn as a subtest on every backend whose stores
+// the test's own process opens.
+func forEachStoreBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range storeBackends() {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
 }
 
 // forEachBackend runs fn as a subtest on every backend.

@@ -22,12 +22,13 @@ import (
 // gateway calls the products and orders modules, each served by its own
 // App behind a real listener, over Connect.
 func init() {
-	backends = append(backends, backend{"split", splitConfig})
+	backends = append(backends, backend{name: "split", config: splitConfig, split: true})
 }
 
 // splitConfig starts the products and orders modules on fresh backends
-// and returns the configuration of a gateway that calls them.
-func splitConfig(t *testing.T) app.Config {
+// (opts apply to the orders module's configuration) and returns the
+// configuration of a gateway that calls them.
+func splitConfig(t *testing.T, opts ...func(*app.Config)) app.Config {
 	p := testConfig()
 	p.Modules = app.ModuleProducts
 	p.RedisURL = testbackend.RedisURL()
@@ -38,7 +39,10 @@ func splitConfig(t *testing.T) app.Config {
 	o.Modules = app.ModuleOrders
 	o.PostgresURL = testbackend.PostgresURL(t)
 	o.ProductsURL = productsURL
-	ordersURL := startWith(t, o).url
+	orders := startWith(t, with(o, opts))
+	ordersURL := orders.url
+	ordersModules.Store(ordersURL, orders)
+	t.Cleanup(func() { ordersModules.Delete(ordersURL) })
 
 	g := testConfig()
 	g.Modules = app.ModuleGateway
