@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -51,18 +50,7 @@ func TestCloudFoundryEnvironment(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(environWithout("AIRSHIP_", "PORT=", "VCAP_SERVICES="),
 		"PORT="+port, "VCAP_SERVICES="+vcap, "AIRSHIP_REDIS_PREFIX="+prefix)
-	p := &process{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p := launch(t, cmd, "http://127.0.0.1:"+port)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get(p.url + "/readyz")
 		if err == nil {

@@ -81,18 +81,7 @@ func startProcess(t *testing.T, env ...string) *process {
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), append([]string{"AIRSHIP_ADDR=" + addr, "AIRSHIP_LOG_LEVEL=warn", "AIRSHIP_METRICS_ADDR=127.0.0.1:0"}, env...)...)
-	p := &process{t: t, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p := launch(t, cmd, "http://"+addr)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(p.url + "/healthz")
@@ -105,6 +94,25 @@ func startProcess(t *testing.T, env ...string) *process {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// launch starts cmd with its output kept in the process's logs, and kills
+// it when the test ends if it is still running.
+func launch(t *testing.T, cmd *exec.Cmd, url string) *process {
+	t.Helper()
+	p := &process{t: t, cmd: cmd, url: url, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
 }
 
 // stop signals the process and returns its exit error.
