@@ -121,7 +121,9 @@ clean_redis "$REDIS_DB_BIG"
 # start NAME PORT REDIS_URL: starts airship, waits until it is ready, and
 # leaves its process id in LAST_PID.
 start() {
-	AIRSHIP_REDIS_URL=$3 AIRSHIP_ADDR=127.0.0.1:$2 "$AIRSHIP" serve >"$OUT/server_$1.log" 2>&1 &
+	# Metrics stay on, as in production, each server on a port of its own.
+	AIRSHIP_REDIS_URL=$3 AIRSHIP_ADDR=127.0.0.1:$2 AIRSHIP_METRICS_ADDR=${AIRSHIP_METRICS_ADDR:-127.0.0.1:0} \
+		"$AIRSHIP" serve >"$OUT/server_$1.log" 2>&1 &
 	LAST_PID=$!
 	for _ in $(seq 150); do
 		curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0

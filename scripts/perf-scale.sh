@@ -86,7 +86,9 @@ REDIS_URL=redis://$REDIS_HOST:$REDIS_PORT/$REDIS_DB
 serve() {
 	local name=$1 port=$2
 	shift 2
-	env AIRSHIP_ADDR=127.0.0.1:$port AIRSHIP_REDIS_PREFIX=$PREFIX AIRSHIP_LOG_LEVEL=warn "$@" \
+	# Metrics stay on, as in production, each process on a port of its own.
+	env AIRSHIP_ADDR=127.0.0.1:$port AIRSHIP_METRICS_ADDR=127.0.0.1:0 \
+		AIRSHIP_REDIS_PREFIX=$PREFIX AIRSHIP_LOG_LEVEL=warn "$@" \
 		"$AIRSHIP" serve >"$OUT/server_$name.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 150); do
