@@ -18,6 +18,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/redis/go-redis/v9"
 	batchv1 "k8s.io/api/batch/v1"
 )
 
@@ -508,6 +509,39 @@ func newDatabase(t *testing.T) database {
 		}
 	})
 	return database{url: u.String(), db: db}
+}
+
+// redisKeySpace returns a Redis key prefix of the test's own on this
+// machine's shared Redis; its keys are deleted when the test ends.
+func redisKeySpace(t *testing.T) string {
+	t.Helper()
+	prefix := "airship-helmtest:" + randomHex(6) + ":"
+	t.Cleanup(func() {
+		opts, err := redis.ParseURL(redisURL())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var keys []string
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("delete the Redis keys %s*: %v", prefix, err)
+			return
+		}
+		if len(keys) > 0 {
+			if err := rdb.Del(ctx, keys...).Err(); err != nil {
+				t.Errorf("delete the Redis keys %s*: %v", prefix, err)
+			}
+		}
+	})
+	return prefix
 }
 
 func redisURL() string {

@@ -160,7 +160,7 @@ func runPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec corev
 func runSplitPods(t *testing.T, ctx context.Context, c *cluster, ns string, r rendered, postgresURL, redisURL string) {
 	t.Helper()
 	services := map[string]string{} // Service URL -> the pod's address
-	prefix := "airship-helmtest:" + randomHex(6) + ":"
+	prefix := redisKeySpace(t)
 	var pods []*pod
 	for _, name := range []string{"airship-products", "airship-orders", "airship"} {
 		spec := r.named(t, "Deployment", name).(*appsv1.Deployment).Spec.Template.Spec
@@ -215,7 +215,7 @@ func startPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec cor
 	}
 	// This machine's Redis is shared: a key space of the test's own.
 	if prefix == "" {
-		prefix = "airship-helmtest:" + randomHex(6) + ":"
+		prefix = redisKeySpace(t)
 	}
 	env = setEnv(env, "AIRSHIP_REDIS_PREFIX", prefix)
 	ports, err := freePorts(2)
