@@ -45,7 +45,7 @@ func TestCloudFoundryEnvironment(t *testing.T) {
 			"tags": ["redis", "pivotal", "on-demand"], "credentials": {"host": %q, "port": %s}}]
 	}`, pgURL.String(), rdbURL.Hostname(), rdbURL.Port())
 
-	_, port, _ := net.SplitHostPort(freePort(t))
+	_, port, _ := net.SplitHostPort(testbackend.FreeAddr(t))
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(environWithout("AIRSHIP_", "PORT=", "VCAP_SERVICES="),

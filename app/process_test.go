@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,19 +64,10 @@ type process struct {
 	exited chan error
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess starts airship serve with env and waits until it answers.
 func startProcess(t *testing.T, env ...string) *process {
 	t.Helper()
-	addr := freePort(t)
+	addr := testbackend.FreeAddr(t)
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), append([]string{"AIRSHIP_ADDR=" + addr, "AIRSHIP_LOG_LEVEL=warn", "AIRSHIP_METRICS_ADDR=127.0.0.1:0"}, env...)...)

@@ -121,21 +121,6 @@ curl -fs -XPOST "$(url 0)/products" -H 'Content-Type: application/json' \
 	-d '{"id": "perf-product", "title": "Perf", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 2000000000}' >/dev/null
 ORDER_ID=$(curl -fs -XPOST "$(url 0)/orders" -H 'Content-Type: application/json' \
 	-d '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}' | tr -dc 0-9)
-cat >"$WORK/mixed.lua" <<EOF
--- GET product, GET order, POST order, GET /orders, in turn.
-local reqs, i = {}, 0
-function init(args)
-	local body = '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}'
-	reqs[1] = wrk.format("GET", "/products/perf-product")
-	reqs[2] = wrk.format("GET", "/orders/$ORDER_ID")
-	reqs[3] = wrk.format("POST", "/orders", {["Content-Type"] = "application/json"}, body)
-	reqs[4] = wrk.format("GET", "/orders")
-end
-function request()
-	i = i % #reqs + 1
-	return reqs[i]
-end
-EOF
 ms() { awk -v v="$1" 'BEGIN {u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v); print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v)}'; }
 
 # mixed SETUP ROUND: 32 connections over the setup's URLs; prints
@@ -146,7 +131,7 @@ mixed() {
 	n=${#urls[@]}
 	for i in $(seq 0 $((n - 1))); do
 		conns=$((32 / n + (i < 32 % n ? 1 : 0)))
-		timeout $((DURATION + 30)) wrk -t 1 -c "$conns" -d "${DURATION}s" -s "$WORK/mixed.lua" "${urls[$i]}" \
+		timeout $((DURATION + 30)) wrk -t 1 -c "$conns" -d "${DURATION}s" -s "$ROOT/scripts/mixed.lua" "${urls[$i]}" -- "$ORDER_ID" \
 			>"$OUT/mixed_${setup}_${round}_$i.wrk" 2>&1 &
 		pids+=($!)
 	done

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -274,4 +275,16 @@ func LegacyPostgresURL(t testing.TB, statements ...string) string {
 		}
 	}
 	return u
+}
+
+// FreeAddr returns a loopback address with a port no one listens on now,
+// for a process the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -71,16 +70,6 @@ func TestPromtool(t *testing.T) {
 			t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs a command until the test ends, its output in the test's log
@@ -297,7 +286,7 @@ func TestPrometheusEvaluatesDashboardAndRules(t *testing.T) {
 	redisProxy := testbackend.NewProxy(t, ru.Host)
 	proxied := *ru
 	proxied.Host = redisProxy.Addr()
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := testbackend.FreeAddr(t), testbackend.FreeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(),
@@ -314,7 +303,7 @@ func TestPrometheusEvaluatesDashboardAndRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := testbackend.FreeAddr(t)
 	config := fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
