@@ -98,10 +98,11 @@ type Counts struct {
 	Lines    int64 `json:"lines"`
 }
 
-// IDs are the highest order and line ids a store ever handed out.
+// IDs are the highest order and line ids a store ever handed out; 0 where
+// a dump does not say.
 type IDs struct {
-	LastOrderID int64 `json:"last_order_id"`
-	LastLineID  int64 `json:"last_line_id"`
+	LastOrderID int64 `json:"last_order_id,omitempty"`
+	LastLineID  int64 `json:"last_line_id,omitempty"`
 }
 
 // Writer writes a dump: every product, then every order, then Close.
@@ -320,7 +321,10 @@ func (d *Reader) end(t *trailer) error {
 	if t.Counts != d.counts {
 		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer counts %+v but the dump holds %+v: records are missing or added", t.Counts, d.counts)}
 	}
-	if t.LastOrderID < d.lastOrder || t.LastLineID < d.lastLine || t.LastOrderID > maxID || t.LastLineID > maxID {
+	// A dump written before trailers gave ids has none (0): the ids of its
+	// records are then the highest there are.
+	below := func(last, seen int64) bool { return last != 0 && last < seen }
+	if below(t.LastOrderID, d.lastOrder) || below(t.LastLineID, d.lastLine) || t.LastOrderID > maxID || t.LastLineID > maxID {
 		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's last ids %+v are below the ids of the records or out of range", t.IDs)}
 	}
 	if sum := hex.EncodeToString(d.sum.Sum(nil)); t.SHA256 != sum {

@@ -84,6 +84,27 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // TestDamagedDumps: every kind of damage is found, with its line.
+// TestTrailerWithoutIDs: a dump whose trailer gives no last ids (written
+// before trailers had them) is read; its records' ids are the highest.
+func TestTrailerWithoutIDs(t *testing.T) {
+	old := bytes.Replace(sample(t), []byte(`"last_order_id":7,"last_line_id":40,`), nil, 1)
+	if bytes.Contains(old, []byte("last_order_id")) {
+		t.Fatal("the sample's trailer has no last ids to take out")
+	}
+	r, err := NewReader(bytes.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err = r.Next(); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, io.EOF) || r.IDs() != (IDs{}) {
+		t.Fatalf("read a dump without last ids: %v, ids %+v; want io.EOF and no ids", err, r.IDs())
+	}
+}
+
 func TestDamagedDumps(t *testing.T) {
 	b := sample(t)
 	lines := strings.SplitAfter(string(b), "\n")
