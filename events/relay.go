@@ -110,8 +110,8 @@ func (r *Relay) Notify() {
 }
 
 // Run publishes events until ctx ends: a round at once, then whenever
-// Notify wakes it or Interval passes; while the outbox holds more than a
-// batch, round after round; after a failure (the broker or the database
+// Notify wakes it or Interval passes; after a round that published
+// anything, the next at once (a round takes one event per order); after a failure (the broker or the database
 // unreachable), again after a backoff. Events wait in the outbox
 // meanwhile.
 func (r *Relay) Run(ctx context.Context) {
@@ -127,8 +127,10 @@ func (r *Relay) Run(ctx context.Context) {
 		default:
 			r.recovered()
 			backoff = minBackoff
-			if n == r.cfg.BatchSize {
-				wait = 0 // there may be more
+			if n > 0 {
+				// There may be more: a full batch, or the next events of the
+				// orders just published (a round takes one event per order).
+				wait = 0
 			}
 		}
 		if ctx.Err() != nil {
