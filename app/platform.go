@@ -37,7 +37,7 @@ func setExplicitly(v *viper.Viper, flags *pflag.FlagSet) func(key string) bool {
 		if flags == nil {
 			return false
 		}
-		f := flags.Lookup(strings.ReplaceAll(key, "_", "-"))
+		f := flags.Lookup(flagName(key))
 		return f != nil && f.Changed
 	}
 }
@@ -53,7 +53,8 @@ func setExplicitly(v *viper.Viper, flags *pflag.FlagSet) func(key string) bool {
 //     PostgreSQL, username and name).
 //
 // When VCAP_SERVICES is set, it must be valid and must bind exactly one
-// usable service for each backend URL not set otherwise; anything else is
+// usable service for each backend URL not set otherwise that the modules
+// of this process use; anything else is
 // an error, never a quiet start on the embedded store. The embedded store
 // is used there only if data_dir is set explicitly and neither backend is
 // bound. Error messages name services and fields, never credentials.
@@ -72,7 +73,11 @@ func applyPlatform(c *Config, getenv func(string) string, explicitlySet func(key
 	if err := json.Unmarshal([]byte(raw), &byLabel); err != nil {
 		return fmt.Errorf("VCAP_SERVICES is not a JSON object of service lists: %w", err)
 	}
-	needPG, needRedis := !explicitlySet("postgres_url"), !explicitlySet("redis_url")
+	// Only the modules this process runs need their backends: orders
+	// PostgreSQL, products Redis, the gateway neither.
+	all := c.Modules == "" || c.Modules == ModulesAll
+	needPG := (all || c.Modules == ModuleOrders) && !explicitlySet("postgres_url")
+	needRedis := (all || c.Modules == ModuleProducts) && !explicitlySet("redis_url")
 	if !needPG && !needRedis {
 		return nil
 	}

@@ -61,6 +61,7 @@ func TestApplyPlatform(t *testing.T) {
 		name     string
 		env      map[string]string
 		explicit []string // keys set by file, AIRSHIP_* or flag
+		modules  string   // the modules setting; all when empty
 		want     want
 	}{
 		{
@@ -197,6 +198,24 @@ func TestApplyPlatform(t *testing.T) {
 			want: want{err: []string{"VCAP_SERVICES is not a JSON object of service lists"}},
 		},
 		{
+			name:    "the gateway module takes no backend",
+			env:     map[string]string{"VCAP_SERVICES": `{}`},
+			modules: ModuleGateway,
+			want:    want{addr: ":8000"},
+		},
+		{
+			name:    "the orders module takes PostgreSQL only",
+			env:     map[string]string{"VCAP_SERVICES": vcap(elephantSQL, tanzuRedis)},
+			modules: ModuleOrders,
+			want:    want{addr: ":8000", pg: "postgres://xkrgbqto:pw-elephant@rogue.db.elephantsql.com/xkrgbqto"},
+		},
+		{
+			name:    "the products module takes Redis only",
+			env:     map[string]string{"VCAP_SERVICES": vcap(tanzuRedis)},
+			modules: ModuleProducts,
+			want:    want{addr: ":8000", redis: "redis://:pw-tanzu@q-s0.redis-instance.default.service-instance-0b1f6c2e.bosh:6379"},
+		},
+		{
 			name:     "bad VCAP_SERVICES is an error even with both URLs set",
 			env:      map[string]string{"VCAP_SERVICES": `{oops`},
 			explicit: []string{"postgres_url", "redis_url"},
@@ -205,6 +224,9 @@ func TestApplyPlatform(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()
+			if tc.modules != "" {
+				c.Modules = tc.modules
+			}
 			err := applyPlatform(&c,
 				func(k string) string { return tc.env[k] },
 				func(k string) bool { return slices.Contains(tc.explicit, k) })
