@@ -223,6 +223,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if a.inst.metrics != nil {
 		var err error
 		if metricsLn, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+			ln.Close()
 			return fmt.Errorf("metrics listener on %s (metrics_addr): %w", a.cfg.MetricsAddr, err)
 		}
 	}

@@ -27,7 +27,7 @@ import (
 // that opens the backends; otherwise of serve only). config.yaml and the
 // README's table list the same keys; a test keeps them in step.
 type Config struct {
-	Addr string `key:"addr" default:":8000" validate:"required" help:"listen address of the API"`
+	Addr string `key:"addr" default:":8000" validate:"required,listen_addr" help:"listen address of the API"`
 
 	PostgresURL string `key:"postgres_url" secret:"url" scope:"all" validate:"omitempty,postgres_url" help:"PostgreSQL URL or key=value connection string; with redis_url: the production backends"`
 	RedisURL    string `key:"redis_url" secret:"url" scope:"all" validate:"omitempty,redis_url" help:"Redis URL; with postgres_url: the production backends"`
@@ -64,9 +64,9 @@ type Config struct {
 	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
 	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
 	AccessLog string `key:"access_log" default:"errors" validate:"access_log" help:"successful requests logged at info: all, errors (none) or sample:N (one in N); refusals and errors always are"`
-	DebugAddr string `key:"debug_addr" help:"serve pprof on this separate address (off when empty)"`
+	DebugAddr string `key:"debug_addr" validate:"omitempty,listen_addr" help:"serve pprof on this separate address (off when empty)"`
 
-	MetricsAddr string `key:"metrics_addr" default:":9464" help:"serve Prometheus metrics on /metrics of this separate address (off when empty)"`
+	MetricsAddr string `key:"metrics_addr" default:":9464" validate:"omitempty,listen_addr" help:"serve Prometheus metrics on /metrics of this separate address (off when empty)"`
 }
 
 // Limits of API keys.

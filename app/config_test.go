@@ -97,6 +97,10 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"AIRSHIP_EVENTS_BATCH_SIZE", "0", "events_batch_size must be positive"},
 		{"AIRSHIP_EVENTS_BATCH_SIZE", "20000", "events_batch_size must be at most 10000"},
 		{"AIRSHIP_EVENTS_INTERVAL", "0s", "events_interval must be positive"},
+		{"AIRSHIP_ADDR", "8000", "addr: must be host:port or :port"},
+		{"AIRSHIP_METRICS_ADDR", "nonsense", "metrics_addr: must be host:port or :port"},
+		{"AIRSHIP_DEBUG_ADDR", "localhost:http", "debug_addr: must be host:port or :port"},
+		{"AIRSHIP_PRODUCTS_URL", "http://u:pw@products:8001", "products_url: must not hold a user or password"},
 	}
 	for _, c := range cases {
 		t.Run(c.env+"="+c.value, func(t *testing.T) {

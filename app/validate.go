@@ -2,8 +2,10 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -21,6 +23,7 @@ var validate = func() *validator.Validate {
 		"postgres_url": func(s string) bool { return postgresURLProblem(s) == "" },
 		"redis_url":    func(s string) bool { return redisURLProblem(s) == "" },
 		"module_url":   func(s string) bool { return moduleURLProblem(s) == "" },
+		"listen_addr":  func(s string) bool { return listenAddrProblem(s) == "" },
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
 		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
@@ -64,6 +67,8 @@ func describe(c Config, fe validator.FieldError) string {
 		return key + ": " + redisURLProblem(value)
 	case "module_url":
 		return key + ": " + moduleURLProblem(value)
+	case "listen_addr":
+		return key + ": " + listenAddrProblem(value)
 	case "redis_prefix":
 		return key + ": " + redisPrefixProblem(value)
 	case "access_log":
@@ -188,6 +193,18 @@ func moduleURLProblem(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "must be an http:// or https:// URL such as http://products:8001"
+	}
+	if u.User != nil {
+		return "must not hold a user or password (module calls carry none)"
+	}
+	return ""
+}
+
+// listenAddrProblem says what is wrong with an address to listen on, or "".
+func listenAddrProblem(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return "must be host:port or :port, such as :8000 or 127.0.0.1:9464"
 	}
 	return ""
 }
