@@ -403,5 +403,8 @@ func StatementNames() map[string]string {
 		insertKey: "insert_key", selectKey: "select_key", dropExpiredKey: "drop_expired_key",
 		takeOverKey: "take_over_key", completeKey: "complete_key", yieldKey: "yield_key",
 		purgeKeys: "purge_keys", seedOrders: "seed_orders",
+		createOrderAndEvent: "create_order", insertEvent: "insert_event",
+		pgPendingEvents: "outbox_pending", pgMarkPublished: "outbox_mark_published",
+		pgBacklog: "outbox_backlog", pgPurgeEvents: "outbox_purge",
 	}
 }

@@ -52,7 +52,7 @@ var legacyTables = []string{"orders", "order_details", "alembic_version"}
 
 // airshipTables are the tables airship's migrations or Adopt create; one
 // of them beside the legacy tables means another schema.
-var airshipTables = []string{"stock_reservations", "stock_returns", "idempotency_keys", "airship_adoption"}
+var airshipTables = []string{"stock_reservations", "stock_returns", "idempotency_keys", "outbox", "airship_adoption"}
 
 // column is a column as information_schema describes it.
 type column struct {
