@@ -40,9 +40,11 @@ func NewRedisCluster(t testing.TB) *RedisCluster {
 			t.Fatalf("the Redis Cluster tests start their own cluster and need %s: %s", bin, installRedis)
 		}
 	}
+	// The directory first: cleanups run last first, so the servers stop
+	// before their directory is removed.
+	dir := t.TempDir()
 	c := &RedisCluster{}
 	t.Cleanup(c.stop)
-	dir := t.TempDir()
 	ports := freePorts(t, 6)
 	for _, port := range ports {
 		p := strconv.Itoa(port)
@@ -259,9 +261,9 @@ func NewRedisSentinel(t testing.TB) *RedisSentinel {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("the Sentinel tests start their own servers and need redis-server: %s", installRedis)
 	}
+	dir := t.TempDir() // before the servers' cleanup, which then runs first
 	s := &RedisSentinel{}
 	t.Cleanup(func() { (&RedisCluster{procs: s.procs}).stop() })
-	dir := t.TempDir()
 	ports := freePorts(t, 3)
 	primary, replica, sentinel := strconv.Itoa(ports[0]), strconv.Itoa(ports[1]), strconv.Itoa(ports[2])
 	start := func(args ...string) {

@@ -100,6 +100,10 @@ loop:
 	for _, r := range rows {
 		lat = append(lat, received[r.ID].Sub(r.CreatedAt))
 	}
+	if len(lat) == 0 {
+		fmt.Printf("events %d, but none of their orders is in the database: no latency to report\n", len(received))
+		os.Exit(1)
+	}
 	slices.Sort(lat)
 	q := func(p float64) string {
 		return fmt.Sprintf("%.2fms", float64(lat[int(p*float64(len(lat)-1))].Microseconds())/1000)
