@@ -283,7 +283,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	// The latency histograms have classic buckets, ending at +Inf.
 	m := after.series("airship_http_request_duration_seconds", map[string]string{"route": "/orders", "method": "POST", "status": "2xx"})
-	if m == nil || len(m.Histogram.Bucket) < 10 || !math.IsInf(m.Histogram.Bucket[len(m.Histogram.Bucket)-1].GetUpperBound(), 1) &&
+	if m == nil || len(m.Histogram.Bucket) < 10 || !math.IsInf(m.Histogram.Bucket[len(m.Histogram.Bucket)-1].GetUpperBound(), 1) ||
 		m.Histogram.Bucket[len(m.Histogram.Bucket)-1].GetCumulativeCount() != m.Histogram.GetSampleCount() {
 		t.Errorf("POST /orders latency histogram without classic buckets: %v", m)
 	}

@@ -33,35 +33,43 @@ func event(id, orderID int64, typ string) orders.OutboxEvent {
 // comparison is real.
 func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 	for _, namekoFirst := range []bool{true, false} {
-		amqpURL := testbackend.AMQPURL(t)
-		var c *eventstest.Consumer
-		if namekoFirst {
-			c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
-		}
-		pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
-		if n, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(1, 3, orders.EventCreated)}); err != nil || n != 1 {
-			t.Fatalf("publish (nameko declared first: %v) = %d, %v", namekoFirst, n, err)
-		}
-		if !namekoFirst {
-			c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
-			if _, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(2, 3, orders.EventCreated)}); err != nil {
+		// One closure per case, so that its deferred closes run when the
+		// case ends, also when it fails.
+		func() {
+			amqpURL := testbackend.AMQPURL(t)
+			var c *eventstest.Consumer
+			if namekoFirst {
+				c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
+			}
+			pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
+			defer pub.Close()
+			if n, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(1, 3, orders.EventCreated)}); err != nil || n != 1 {
+				t.Fatalf("publish (nameko declared first: %v) = %d, %v", namekoFirst, n, err)
+			}
+			if !namekoFirst {
+				c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
+				if _, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(2, 3, orders.EventCreated)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.AwaitCount(t, 1, 30*time.Second)
+			pub.Close()
+
+			conn, err := amqp.Dial(amqpURL)
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-		c.AwaitCount(t, 1, 30*time.Second)
-		pub.Close()
-
-		conn, err := amqp.Dial(amqpURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, _ := conn.Channel()
-		err = ch.ExchangeDeclare(events.DefaultExchange, amqp.ExchangeTopic, true, true, false, false, nil)
-		var aerr *amqp.Error
-		if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
-			t.Fatalf("declaring orders.events auto-deleted = %v; want PRECONDITION_FAILED", err)
-		}
-		conn.Close()
+			defer conn.Close()
+			ch, err := conn.Channel()
+			if err != nil {
+				t.Fatalf("open a channel: %v", err)
+			}
+			err = ch.ExchangeDeclare(events.DefaultExchange, amqp.ExchangeTopic, true, true, false, false, nil)
+			var aerr *amqp.Error
+			if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
+				t.Fatalf("declaring orders.events auto-deleted = %v; want PRECONDITION_FAILED", err)
+			}
+		}()
 	}
 }
 

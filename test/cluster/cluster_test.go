@@ -289,12 +289,28 @@ func testFailover(t *testing.T, c *testbackend.RedisCluster, s *products.RedisSt
 			}
 		})
 	}
+	// Should the test end early (t.Fatal), the workers end with it.
+	t.Cleanup(func() {
+		stop.Store(true)
+		wg.Wait()
+	})
 
 	time.Sleep(time.Second)
 	victim := masterOf(t, c, s, ids[0])
 	before := acked.Load()
 	promoted := c.Failover(t, victim)
-	time.Sleep(1500 * time.Millisecond)
+	failedOver := time.Now()
+	// The storm goes on for 1.5 s after the failover and until a
+	// reservation is acknowledged after it, however slowly the machine
+	// serves it.
+	const recovery = 30 * time.Second
+	for deadline := failedOver.Add(recovery); acked.Load() == before || time.Since(failedOver) < 1500*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reservation acknowledged in %s after the failover of %s to %s (%d before; %d unavailable errors)",
+				recovery, victim, promoted, before, unavailable.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	stop.Store(true)
 	wg.Wait()
 	after := acked.Load()
