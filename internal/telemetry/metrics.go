@@ -243,10 +243,14 @@ func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
 // Handler serves the registry in the Prometheus text format, or in the
-// protobuf format to a Prometheus that asks for it.
+// protobuf format to a Prometheus that asks for it. A collector that fails
+// (the outbox backlog while the database is down) leaves out its own
+// series only: the rest, the backends' errors among them, are served all
+// the same, and promhttp_metric_handler_errors_total counts the failure.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+		ErrorHandling: promhttp.ContinueOnError,
 	})
 }
 

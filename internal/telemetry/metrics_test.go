@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -190,3 +192,28 @@ func (fakeStmt) Close() error                               { return nil }
 func (fakeStmt) NumInput() int                              { return -1 }
 func (fakeStmt) Exec([]driver.Value) (driver.Result, error) { return nil, nil }
 func (fakeStmt) Query([]driver.Value) (driver.Rows, error)  { return nil, nil }
+
+type failingBacklog struct{}
+
+func (failingBacklog) Backlog(context.Context) (int, time.Duration, error) {
+	return 0, 0, errors.New("database unreachable")
+}
+
+// TestMetricsServedWhenTheOutboxCannotBeRead: while the database is down
+// the scrape still answers with every other series; only the outbox's are
+// missing.
+func TestMetricsServedWhenTheOutboxCannotBeRead(t *testing.T) {
+	m := NewMetrics(Build{Version: "test"})
+	if err := m.Register(NewOutboxCollector(failingBacklog{})); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, "airship_build_info") {
+		t.Fatalf("scrape answered %d without airship_build_info:\n%.300s", rec.Code, body)
+	}
+	if strings.Contains(body, "airship_events_outbox_pending ") {
+		t.Fatalf("the outbox's series served though it could not be read:\n%s", body)
+	}
+}
