@@ -11,7 +11,9 @@
 #
 # Settings (environment): PRODUCTS, ORDERS, PG_ADMIN_URL (a server where
 # the user may CREATE DATABASE), REDIS_URL, WORK (a directory for the
-# binary, dumps and the embedded store; removed at the end unless KEEP=1).
+# binary, dumps and the embedded store; when unset, a new temporary one;
+# at the end, unless KEEP=1, the temporary directory is removed, or only
+# what the script put in a WORK you gave).
 # It creates the databases airship_dumpperf_a and airship_dumpperf_b and
 # the Redis prefixes airship-dumpperf-a: and airship-dumpperf-b:, and
 # removes them at the end.
@@ -22,7 +24,11 @@ PRODUCTS=${PRODUCTS:-1000000}
 ORDERS=${ORDERS:-100000}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
-WORK=${WORK:-$(mktemp -d /tmp/airship-dump-perf.XXXXXX)}
+MADE_WORK=
+if [ -z "${WORK:-}" ]; then
+  WORK=$(mktemp -d /tmp/airship-dump-perf.XXXXXX)
+  MADE_WORK=1
+fi
 mkdir -p "$WORK"
 
 pg_url() { echo "${PG_ADMIN_URL/\/postgres\?//$1?}"; }
@@ -35,7 +41,13 @@ cleanup() {
   for prefix in airship-dumpperf-a: airship-dumpperf-b:; do
     redis_cli --scan --pattern "$prefix*" | xargs -r -n 1000 redis-cli -u "$REDIS_URL" unlink >/dev/null || true
   done
-  [ "${KEEP:-}" = 1 ] || rm -rf "$WORK"
+  if [ "${KEEP:-}" != 1 ]; then
+    if [ -n "$MADE_WORK" ]; then
+      rm -rf "$WORK"
+    else
+      rm -rf "$WORK/airship" "$WORK/embedded" "$WORK/time.txt" "$WORK/a.jsonl" "$WORK/e.jsonl" "$WORK/b.jsonl"
+    fi
+  fi
 }
 trap cleanup EXIT
 

@@ -9,9 +9,10 @@
 #      scenario (airship loadtest, USERS users, HOLD), events on:
 #      scripts/eventlatency prints p50/p90/p99/max.
 #
-# Needs: go, psql, wrk, curl, rabbitmqctl, and the local PostgreSQL, Redis
-# and RabbitMQ. Environment (defaults in brackets): ROUNDS [4], DURATION
-# [20], USERS [3], HOLD [60s], PG_ADMIN_URL, REDIS_URL, OUT [perf-events-out].
+# Needs: go, psql, redis-cli, wrk, curl, rabbitmqctl, and the local
+# PostgreSQL, Redis and RabbitMQ. Environment (defaults in brackets):
+# ROUNDS [4], DURATION [20], USERS [3], HOLD [60s], PG_ADMIN_URL, REDIS_URL,
+# OUT [perf-events-out].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ OUT=${OUT:-perf-events-out}
 ADDR=127.0.0.1:8097
 BASE=http://$ADDR
 
-for tool in go psql wrk curl rabbitmqctl; do
+for tool in go psql redis-cli wrk curl rabbitmqctl; do
 	command -v "$tool" >/dev/null || { echo "perf-events: $tool is required" >&2; exit 2; }
 done
 mkdir -p "$OUT"
@@ -42,6 +43,7 @@ cleanup() {
 	[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
 	psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 	rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
+	redis-cli -u "$REDIS_URL" --scan --pattern "$PREFIX*" 2>/dev/null | xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,9 +55,10 @@ rabbitmqctl -q add_vhost "$VHOST" >/dev/null
 rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
 
 # serve [env...]: starts airship on the shared database, waits until ready.
+# Its metrics listener takes any free port, never the default :9464.
 serve() {
 	env AIRSHIP_ADDR=$ADDR AIRSHIP_POSTGRES_URL="$PG_URL" AIRSHIP_REDIS_URL="$REDIS_URL" \
-		AIRSHIP_REDIS_PREFIX="$PREFIX" AIRSHIP_LOG_LEVEL=warn "$@" "$WORK/airship" serve >>"$OUT/server.log" 2>&1 &
+		AIRSHIP_REDIS_PREFIX="$PREFIX" AIRSHIP_METRICS_ADDR=127.0.0.1:0 AIRSHIP_LOG_LEVEL=warn "$@" "$WORK/airship" serve >>"$OUT/server.log" 2>&1 &
 	SERVER=$!
 	for _ in $(seq 100); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && return; sleep 0.1; done
 	echo "perf-events: airship did not start" >&2

@@ -16,7 +16,8 @@
 # each round and a summary, and checks that the split setup's average
 # latency at 3 users is within 2x that of one replica: the median of the
 # rounds' ratios, each between two measurements taken one after the other
-# (so under about the same load from the rest of the machine).
+# (so under about the same load from the rest of the machine), and that no
+# request of any setup failed: either failing, it exits 1.
 #
 # Needs: go, psql, redis-cli, wrk (apt-get install wrk), curl, jq.
 # Environment (defaults in brackets):
@@ -160,6 +161,7 @@ scenario() {
 
 declare -A BEST_RPS BEST_AVG BEST_P90 ALL_RPS ALL_AVG
 RATIOS=()
+ERRORS=()
 for round in $(seq "$ROUNDS"); do
 	echo "-- round $round of $ROUNDS (load average $(cut -d' ' -f1 /proc/loadavg))"
 	for setup in "${SETUPS[@]}"; do
@@ -167,7 +169,10 @@ for round in $(seq "$ROUNDS"); do
 		read -r reqs errs avg p90 < <(scenario "$setup" "$round")
 		printf '   %-6s 32 connections: %6s req/s, avg %6s ms, %s errors | 3 users: %7s requests, %s errors, avg %5.2f ms, p90 %5.2f ms\n' \
 			"$setup" "$rps" "$mlat" "$merr" "$reqs" "$errs" "$avg" "$p90"
-		[[ $merr == 0 && $errs == 0 ]] || echo "   ($setup: errors, see $OUT)"
+		if [[ $merr != 0 || $errs != 0 ]]; then
+			echo "   ($setup: errors, see $OUT)"
+			ERRORS+=("round $round, $setup: $merr errors at 32 connections, $errs in the load scenario")
+		fi
 		ALL_RPS[$setup]+=" $rps"
 		ALL_AVG[$setup]+=" $avg"
 		BEST_RPS[$setup]=$(printf '%s\n' "${BEST_RPS[$setup]:-0}" "$rps" | sort -g | tail -1)
@@ -189,9 +194,18 @@ done
 best_ratio=$(awk -v a="${BEST_AVG[split]}" -v b="${BEST_AVG[1]}" 'BEGIN {printf "%.2f", a / b}')
 ratio=$(printf '%s\n' "${RATIOS[@]}" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
 echo "   split / one replica, average latency at 3 users: rounds ${RATIOS[*]}; median ${ratio}x; best / best ${best_ratio}x"
+FAILED=0
 if awk -v r="$ratio" 'BEGIN {exit !(r <= 2)}'; then
 	echo "   PASS split average latency at 3 users is ${ratio}x one replica's (median of the rounds; limit 2x)"
 else
 	echo "   FAIL split average latency at 3 users is ${ratio}x one replica's (median of the rounds; limit 2x)"
-	exit 1
+	FAILED=1
 fi
+if [[ ${#ERRORS[@]} == 0 ]]; then
+	echo "   PASS no errors"
+else
+	echo "   FAIL errors in ${#ERRORS[@]} of the measurements:"
+	printf '     %s\n' "${ERRORS[@]}"
+	FAILED=1
+fi
+exit $FAILED

@@ -183,14 +183,16 @@ inspect '{{index .Config.Labels "org.opencontainers.image.created"}}' | grep -Eq
 out=$(docker run --rm --network none --read-only "$image" version) || fail "airship version in the image: $out"
 check "airship version" "$out" "airship $version"
 
-# docker run with what both runs share.
+# docker run with what both runs share. On the host's network the metrics
+# listener takes any free port, so that it never fights another airship
+# over the default :9464 (nothing here scrapes it).
 run_airship() {
   local name=$1
   shift
   started+=("$name")
   docker run -d --name "$name" --network host --read-only --user 65532 \
     --stop-timeout $((SHUTDOWN_TIMEOUT + 5)) --health-interval 1s \
-    -e AIRSHIP_LOG_LEVEL=info "$@" "$image" >/dev/null || fail "docker run $name failed"
+    -e AIRSHIP_LOG_LEVEL=info -e AIRSHIP_METRICS_ADDR=127.0.0.1:0 "$@" "$image" >/dev/null || fail "docker run $name failed"
 }
 
 # --- 1. PostgreSQL + Redis, and the smoke test ----------------------------

@@ -39,10 +39,13 @@ func TestBreakpointInGetProduct(t *testing.T) {
 	apiAddr, dlvAddr := freeAddr(t), freeAddr(t)
 	base := "http://" + apiAddr
 
-	// make debug, as a developer runs it, on the embedded store.
+	// make debug, as a developer runs it, on the embedded store; the
+	// metrics listener on any free port, never the default :9464 another
+	// airship may hold.
 	cmd := exec.Command("make", "--no-print-directory", "-C", root, "debug", "DLV_ADDR="+dlvAddr)
 	cmd.Env = append(environWithout("AIRSHIP_", "PORT=", "VCAP_SERVICES="),
-		"AIRSHIP_ADDR="+apiAddr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_LOG_LEVEL=warn")
+		"AIRSHIP_ADDR="+apiAddr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_METRICS_ADDR=127.0.0.1:0",
+		"AIRSHIP_LOG_LEVEL=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make, dlv and airship: one group to end
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
