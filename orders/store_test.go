@@ -40,32 +40,76 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestCommitInBackground: with CommitInBackground, Place answers before
-// the reservation is committed; once Wait returns, every reservation is
-// committed and the stock is what the orders took.
+// gatedStock holds every Commit until the gate opens.
+type gatedStock struct {
+	orders.Stock
+	gate    chan struct{}
+	commits chan struct{} // one value per Commit that began
+}
+
+func (g gatedStock) Commit(ctx context.Context, r products.Reservation) error {
+	g.commits <- struct{}{}
+	<-g.gate
+	return g.Stock.Commit(ctx, r)
+}
+
+// TestCommitInBackground: with CommitInBackground, Place answers while
+// the reservation's commit is still under way, and Wait waits for it;
+// once Wait returns, every reservation is committed and the stock is what
+// the orders took.
 func TestCommitInBackground(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := testbackend.Redis(t)
-	stock := products.NewRedisStore(rdb, prefix)
+	redisStock := products.NewRedisStore(rdb, prefix)
+	const n = 20
+	stock := gatedStock{Stock: redisStock, gate: make(chan struct{}), commits: make(chan struct{}, n)}
 	svc := orders.NewService(orders.NewPGStore(testbackend.Postgres(t)), stock,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), orders.Config{HoldFor: time.Minute, CommitInBackground: true})
-	if err := stock.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 50}); err != nil {
+	if err := redisStock.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 50}); err != nil {
 		t.Fatal(err)
 	}
+	opened := false
+	defer func() {
+		if !opened { // a failure below: let the commits end with the test
+			close(stock.gate)
+		}
+	}()
 	var wg sync.WaitGroup
-	for range 20 {
+	for range n {
 		wg.Go(func() {
 			if _, err := svc.Place(ctx, []orders.NewLine{{ProductID: "a", Price: decimal.RequireFromString("1.00"), Quantity: 2}}); err != nil {
 				t.Errorf("Place: %v", err)
 			}
 		})
 	}
-	wg.Wait()
-	svc.Wait()
-	if left, err := stock.Expired(ctx, time.Now().Add(time.Hour), 100); err != nil || len(left) != 0 {
+	answered := make(chan struct{})
+	go func() { wg.Wait(); close(answered) }()
+	select { // no commit can finish yet
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Place did not answer within 30 s while its commit was held")
+	}
+	waited := make(chan struct{})
+	go func() { svc.Wait(); close(waited) }()
+	for range n {
+		select {
+		case <-stock.commits:
+		case <-time.After(30 * time.Second):
+			t.Fatal("Place answered, but not every commit began within 30 s")
+		}
+	}
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while the commits were held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(stock.gate)
+	opened = true
+	<-waited
+	if left, err := redisStock.Expired(ctx, time.Now().Add(time.Hour), 100); err != nil || len(left) != 0 {
 		t.Fatalf("reservations left after Wait: %d, %v", len(left), err)
 	}
-	if p, _ := stock.Get(ctx, "a"); p.InStock != 10 {
+	if p, _ := redisStock.Get(ctx, "a"); p.InStock != 10 {
 		t.Fatalf("stock %d; want 10", p.InStock)
 	}
 }
