@@ -61,10 +61,6 @@ func TracingFromEnv(ctx context.Context, version string) (*Tracing, error) {
 			break
 		}
 	}
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
-	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName("airship"), semconv.ServiceVersion(version)),
 		resource.WithTelemetrySDK(),
@@ -72,6 +68,11 @@ func TracingFromEnv(ctx context.Context, version string) (*Tracing, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("trace resource: %w", err)
+	}
+	// The exporter last: nothing after it can fail and leave it open.
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracing{
