@@ -135,7 +135,7 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger, in instrume
 			store := orders.NewSQLStore(d.db, opts...)
 			b.products = products.NewSQLStore(d.db)
 			b.orders, b.outbox = store, store
-			b.tx = orders.NewSQLTransactor(d.db, opts...)
+			b.tx = orders.NewSQLTransactor(d.db, store)
 			return b, nil
 		}
 		store := orders.NewPGStore(d.db, opts...)

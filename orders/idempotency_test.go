@@ -27,7 +27,8 @@ var keyStores = map[string]func(t *testing.T) (*sqlx.DB, orders.Store, products.
 	},
 	"embedded": func(t *testing.T) (*sqlx.DB, orders.Store, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
-		return db, orders.NewSQLStore(db), products.NewSQLStore(db), orders.NewSQLTransactor(db)
+		store := orders.NewSQLStore(db)
+		return db, store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store)
 	},
 }
 

@@ -37,7 +37,8 @@ var outboxStores = map[string]func(t *testing.T, opts ...orders.StoreOption) (ou
 	},
 	"embedded": func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
-		return orders.NewSQLStore(db, opts...), products.NewSQLStore(db), orders.NewSQLTransactor(db, opts...)
+		store := orders.NewSQLStore(db, opts...)
+		return store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store)
 	},
 }
 

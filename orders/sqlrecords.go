@@ -29,7 +29,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
 // WithTx returns the store bound to tx: its calls run in tx and commit or
 // roll back with it.
 func (s *SQLStore) WithTx(tx *sqlx.Tx) *SQLStore {
-	return newSQLStore(s.conn.WithTx(tx), storeOptions{events: s.events})
+	return newSQLStore(s.conn.WithTx(tx), s.opts)
 }
 
 // Records returns up to limit orders with id > after, oldest first, with

@@ -24,8 +24,7 @@ import (
 // still hold when it commits.
 type SQLStore struct {
 	conn sqlite.Conn
-	// events: write an event to the outbox with every change (WithEvents).
-	events bool
+	opts storeOptions // WithEvents: an event in the outbox with every change
 	keyRecords
 }
 
@@ -38,12 +37,12 @@ func NewSQLStore(pool *sqlx.DB, opts ...StoreOption) *SQLStore {
 }
 
 func newSQLStore(conn sqlite.Conn, o storeOptions) *SQLStore {
-	return &SQLStore{conn: conn, events: o.events, keyRecords: keyRecords{q: conn.Q, classify: sqlite.Classify}}
+	return &SQLStore{conn: conn, opts: o, keyRecords: keyRecords{q: conn.Q, classify: sqlite.Classify}}
 }
 
 // event writes an event about o to the outbox in tx, if events are on.
 func (s *SQLStore) event(ctx context.Context, tx *sqlx.Tx, eventType string, o Order) error {
-	if !s.events {
+	if !s.opts.events {
 		return nil
 	}
 	return sqlite.Classify(writeEvent(ctx, tx, eventType, o))
@@ -304,20 +303,21 @@ func (s *SQLStore) RestockDone(ctx context.Context, id string) error {
 // the embedded database, where both live: Service uses it so that an
 // order and its stock change commit together, and a failure undoes both.
 type SQLTransactor struct {
-	pool *sqlx.DB
-	opts storeOptions
+	pool   *sqlx.DB
+	orders *SQLStore
 }
 
-// NewSQLTransactor returns a transactor on the embedded database; the
-// orders stores it binds to transactions have the options.
-func NewSQLTransactor(pool *sqlx.DB, opts ...StoreOption) SQLTransactor {
-	return SQLTransactor{pool: pool, opts: applyOptions(opts)}
+// NewSQLTransactor returns a transactor on the embedded database pool
+// whose orders store is orders (bound to each transaction with its
+// options).
+func NewSQLTransactor(pool *sqlx.DB, orders *SQLStore) SQLTransactor {
+	return SQLTransactor{pool: pool, orders: orders}
 }
 
 // InTx runs fn with stores bound to one new transaction, committed if fn
 // returns nil and rolled back otherwise.
 func (t SQLTransactor) InTx(ctx context.Context, fn func(Store, Stock) error) error {
 	return sqlite.InTx(ctx, t.pool, func(tx *sqlx.Tx) error {
-		return fn(newSQLStore(sqlite.NewConn(t.pool).WithTx(tx), t.opts), products.NewSQLStore(t.pool).WithTx(tx))
+		return fn(t.orders.WithTx(tx), products.NewSQLStore(t.pool).WithTx(tx))
 	})
 }

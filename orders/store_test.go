@@ -31,7 +31,8 @@ func TestPGStore(t *testing.T) {
 func TestSQLStore(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		db := testbackend.SQLite(t)
-		return orderstest.Stores{Orders: orders.NewSQLStore(db), Products: products.NewSQLStore(db), Tx: orders.NewSQLTransactor(db)}
+		store := orders.NewSQLStore(db)
+		return orderstest.Stores{Orders: store, Products: products.NewSQLStore(db), Tx: orders.NewSQLTransactor(db, store)}
 	})
 }
 
