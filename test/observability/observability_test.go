@@ -465,26 +465,40 @@ func checkRules(t *testing.T, prom string) {
 // route, with random methods, and checks that Prometheus holds no more
 // airship series afterwards than before.
 func checkCardinality(t *testing.T, a airship, prom string) {
-	const series = `count({job="airship"})`
-	seriesNow := func() int {
-		resp, err := http.Get(prom + "/api/v1/query?" + url.Values{"query": {series}}.Encode())
-		if err != nil {
-			t.Fatal(err)
+	// seriesAfter returns the number of airship series of a successful
+	// scrape that began after since: it waits for one (a scrape may time
+	// out on a busy machine, and its series then go stale).
+	seriesAfter := func(since time.Time) int {
+		t.Helper()
+		query := fmt.Sprintf(`count({job="airship"}) and on() (up{job="airship"} == 1) and on() (timestamp(up{job="airship"}) > %d)`, since.Unix()+1)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get(prom + "/api/v1/query?" + url.Values{"query": {query}}.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Data struct {
+					Result []struct {
+						Value [2]any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			if len(r.Data.Result) == 1 {
+				var n int
+				fmt.Sscan(r.Data.Result[0].Value[1].(string), &n)
+				return n
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no successful scrape of airship within 60 s after %s", since.Format(time.TimeOnly))
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		defer resp.Body.Close()
-		var r struct {
-			Data struct {
-				Result []struct {
-					Value [2]any `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Data.Result) != 1 {
-			t.Fatalf("%s: %v %+v", series, err, r)
-		}
-		var n int
-		fmt.Sscan(r.Data.Result[0].Value[1].(string), &n)
-		return n
 	}
 	// One unmatched request of each kind first, so that the series they
 	// make exist before the count.
@@ -492,8 +506,7 @@ func checkCardinality(t *testing.T, a airship, prom string) {
 	for _, m := range methods {
 		a.call(m, "/warm/up", "")
 	}
-	time.Sleep(2500 * time.Millisecond) // two scrapes
-	before := seriesNow()
+	before := seriesAfter(time.Now())
 	work := make(chan int)
 	done := make(chan struct{})
 	for w := 0; w < 8; w++ {
@@ -515,8 +528,7 @@ func checkCardinality(t *testing.T, a airship, prom string) {
 	for range 8 {
 		<-done
 	}
-	time.Sleep(2500 * time.Millisecond)
-	if after := seriesNow(); after != before {
+	if after := seriesAfter(time.Now()); after != before {
 		t.Errorf("Prometheus holds %d airship series after 10,000 requests to random paths, %d before", after, before)
 	} else {
 		t.Logf("%d airship series before and after 10,000 requests to random paths", before)
