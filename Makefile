@@ -160,7 +160,7 @@ generate: ## Regenerate the Go code under api/ from its .proto files (needs prot
 check-generate: generate ## Fail if the generated code under api/ differs from what make generate writes
 	@git add -N api && git diff --exit-code --stat -- api || { echo "api/: generated code is stale; run make generate and commit it"; exit 1; }
 
-perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~8 min)
+perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~10 min)
 	scripts/perf-scale.sh
 
 perf-overhead: ## Cost of metrics: servers with metrics off and on side by side, interleaved rounds (ROUNDS=, HOLD=, DURATION=; ~15 min)

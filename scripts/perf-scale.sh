@@ -2,7 +2,11 @@
 # perf-scale.sh — airship scaled out, side by side in one run, on one
 # PostgreSQL and one Redis: 1, 2 and 3 replicas of `airship serve`, and the
 # modules split in three processes (gateway, products, orders) calling each
-# other over Connect. For each setup, in turn, round after round:
+# other over Connect, twice: each module's Go runtime sized to its share of
+# the machine's CPUs ("split": GOMAXPROCS = CPUs / 3, at least 1, as
+# docs/scaling.md recommends for modules sharing cores), and at the
+# runtime's default ("split-default": every process sized to all CPUs).
+# For each setup, in turn, round after round:
 #
 #   1. a 32-connection mixed load (GET product, GET order, POST order,
 #      GET /orders, in turn) for DURATION seconds: wrk, its connections
@@ -14,7 +18,8 @@
 # best result of each setup over ROUNDS counts (other work on a shared
 # machine only ever adds latency and takes throughput away). It prints
 # each round and a summary, and checks that the split setup's average
-# latency at 3 users is within 2x that of one replica: the median of the
+# latency at 3 users is within 2x that of one replica (the split-default
+# setup's ratio is printed beside it, not checked): the median of the
 # rounds' ratios, each between two measurements taken one after the other
 # (so under about the same load from the rest of the machine), and that no
 # request of any setup failed: either failing, it exits 1.
@@ -23,7 +28,8 @@
 # Environment (defaults in brackets):
 #   PG_ADMIN_URL  [postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable]
 #   REDIS_HOST    [127.0.0.1]   REDIS_PORT [6379]   REDIS_DB [4]
-#   PORT          [18180]       first of six listen ports (PORT..PORT+5)
+#   PORT          [18180]       first of nine listen ports (PORT..PORT+8)
+#   SPLIT_GOMAXPROCS [CPUs / 3, at least 1]  GOMAXPROCS of each split module
 #   DURATION      [10]          seconds of each 32-connection load
 #   HOLD          [20s]         hold of each load scenario
 #   ROUNDS        [3]           rounds
@@ -38,6 +44,7 @@ PORT=${PORT:-18180}
 DURATION=${DURATION:-10}
 HOLD=${HOLD:-20s}
 ROUNDS=${ROUNDS:-3}
+SPLIT_GOMAXPROCS=${SPLIT_GOMAXPROCS:-$(($(nproc) / 3 > 1 ? $(nproc) / 3 : 1))}
 DB=airship_scale
 PREFIX=airship-scale:
 PG_URL=${PG_ADMIN_URL/\/postgres\?//$DB?}
@@ -103,11 +110,19 @@ serve() {
 for i in 0 1 2; do
 	serve "replica$i" $((PORT + i)) AIRSHIP_POSTGRES_URL="$PG_URL" AIRSHIP_REDIS_URL="$REDIS_URL"
 done
-serve products $((PORT + 3)) AIRSHIP_MODULES=products AIRSHIP_REDIS_URL="$REDIS_URL"
-serve orders $((PORT + 4)) AIRSHIP_MODULES=orders AIRSHIP_POSTGRES_URL="$PG_URL" \
-	AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$((PORT + 3))
-serve gateway $((PORT + 5)) AIRSHIP_MODULES=gateway AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$((PORT + 3)) \
-	AIRSHIP_ORDERS_URL=http://127.0.0.1:$((PORT + 4))
+# start_split NAME FIRST ENV...: the three modules on ports FIRST..FIRST+2, the
+# gateway last.
+start_split() {
+	local name=$1 first=$2
+	shift 2
+	serve "${name}_products" "$first" "$@" AIRSHIP_MODULES=products AIRSHIP_REDIS_URL="$REDIS_URL"
+	serve "${name}_orders" $((first + 1)) "$@" AIRSHIP_MODULES=orders AIRSHIP_POSTGRES_URL="$PG_URL" \
+		AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$first
+	serve "${name}_gateway" $((first + 2)) "$@" AIRSHIP_MODULES=gateway AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$first \
+		AIRSHIP_ORDERS_URL=http://127.0.0.1:$((first + 1))
+}
+start_split split $((PORT + 3)) GOMAXPROCS="$SPLIT_GOMAXPROCS"
+start_split split-default $((PORT + 6))
 
 url() { echo "http://127.0.0.1:$(($PORT + $1))"; }
 declare -A URLS=(
@@ -115,8 +130,12 @@ declare -A URLS=(
 	[2]="$(url 0),$(url 1)"
 	[3]="$(url 0),$(url 1),$(url 2)"
 	[split]="$(url 5)"
+	[split-default]="$(url 8)"
 )
-SETUPS=(1 2 3 split)
+SETUPS=(1 2 3 split split-default)
+# Measured in this order, so that the split setup's run follows one
+# replica's at once.
+ORDER=(1 split split-default 2 3)
 
 curl -fs -XPOST "$(url 0)/products" -H 'Content-Type: application/json' \
 	-d '{"id": "perf-product", "title": "Perf", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 2000000000}' >/dev/null
@@ -161,13 +180,14 @@ scenario() {
 
 declare -A BEST_RPS BEST_AVG BEST_P90 ALL_RPS ALL_AVG
 RATIOS=()
+DEFAULT_RATIOS=()
 ERRORS=()
 for round in $(seq "$ROUNDS"); do
 	echo "-- round $round of $ROUNDS (load average $(cut -d' ' -f1 /proc/loadavg))"
-	for setup in "${SETUPS[@]}"; do
+	for setup in "${ORDER[@]}"; do
 		read -r rps mlat merr < <(mixed "$setup" "$round")
 		read -r reqs errs avg p90 < <(scenario "$setup" "$round")
-		printf '   %-6s 32 connections: %6s req/s, avg %6s ms, %s errors | 3 users: %7s requests, %s errors, avg %5.2f ms, p90 %5.2f ms\n' \
+		printf '   %-13s 32 connections: %6s req/s, avg %6s ms, %s errors | 3 users: %7s requests, %s errors, avg %5.2f ms, p90 %5.2f ms\n' \
 			"$setup" "$rps" "$mlat" "$merr" "$reqs" "$errs" "$avg" "$p90"
 		if [[ $merr != 0 || $errs != 0 ]]; then
 			echo "   ($setup: errors, see $OUT)"
@@ -181,19 +201,22 @@ for round in $(seq "$ROUNDS"); do
 		fi
 		[[ $setup == 1 ]] && one=$avg
 		[[ $setup == split ]] && RATIOS+=("$(awk -v a="$avg" -v b="$one" 'BEGIN {printf "%.2f", a / b}')")
+		[[ $setup == split-default ]] && DEFAULT_RATIOS+=("$(awk -v a="$avg" -v b="$one" 'BEGIN {printf "%.2f", a / b}')")
 	done
 done
 
 echo
 echo "== best of $ROUNDS rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '   %-6s %18s %16s %16s\n' setup "32 conns req/s" "3 users avg ms" "3 users p90 ms"
+printf '   %-13s %18s %16s %16s\n' setup "32 conns req/s" "3 users avg ms" "3 users p90 ms"
 for setup in "${SETUPS[@]}"; do
-	printf '   %-6s %18s %16.2f %16.2f   (rounds: req/s%s; avg ms%s)\n' "$setup" "${BEST_RPS[$setup]}" \
+	printf '   %-13s %18s %16.2f %16.2f   (rounds: req/s%s; avg ms%s)\n' "$setup" "${BEST_RPS[$setup]}" \
 		"${BEST_AVG[$setup]}" "${BEST_P90[$setup]}" "${ALL_RPS[$setup]}" "${ALL_AVG[$setup]}"
 done
 best_ratio=$(awk -v a="${BEST_AVG[split]}" -v b="${BEST_AVG[1]}" 'BEGIN {printf "%.2f", a / b}')
-ratio=$(printf '%s\n' "${RATIOS[@]}" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
-echo "   split / one replica, average latency at 3 users: rounds ${RATIOS[*]}; median ${ratio}x; best / best ${best_ratio}x"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+ratio=$(median "${RATIOS[@]}")
+echo "   split (GOMAXPROCS=$SPLIT_GOMAXPROCS) / one replica, average latency at 3 users: rounds ${RATIOS[*]}; median ${ratio}x; best / best ${best_ratio}x"
+echo "   split-default / one replica, the same: rounds ${DEFAULT_RATIOS[*]}; median $(median "${DEFAULT_RATIOS[@]}")x; best / best $(awk -v a="${BEST_AVG[split-default]}" -v b="${BEST_AVG[1]}" 'BEGIN {printf "%.2f", a / b}')x (not checked)"
 FAILED=0
 if awk -v r="$ratio" 'BEGIN {exit !(r <= 2)}'; then
 	echo "   PASS split average latency at 3 users is ${ratio}x one replica's (median of the rounds; limit 2x)"

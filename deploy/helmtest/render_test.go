@@ -121,7 +121,9 @@ func variants() []variant {
 		},
 	}, {
 		name: "split",
-		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true"),
+		// Each module sized to one CPU, as docs/scaling.md shows.
+		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true",
+			"--set", "extraEnv[0].name=GOMAXPROCS", "--set-string", "extraEnv[0].value=1"),
 		kinds: []string{"ConfigMap", "Deployment", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
 			"HorizontalPodAutoscaler", "Job", "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
 			"Secret", "Secret", "Service", "Service", "Service", "ServiceAccount"},
@@ -213,12 +215,12 @@ func checkSplit(t *testing.T, r rendered) {
 		absent    []string
 	}{
 		"airship": {"server", map[string]string{"AIRSHIP_MODULES": "gateway", "AIRSHIP_PRODUCTS_URL": "http://airship-products:8001",
-			"AIRSHIP_ORDERS_URL": "http://airship-orders:8001", "AIRSHIP_API_KEYS": "secret"},
+			"AIRSHIP_ORDERS_URL": "http://airship-orders:8001", "AIRSHIP_API_KEYS": "secret", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_REDIS_URL"}},
-		"airship-products": {"products", map[string]string{"AIRSHIP_MODULES": "products", "AIRSHIP_REDIS_URL": "secret"},
+		"airship-products": {"products", map[string]string{"AIRSHIP_MODULES": "products", "AIRSHIP_REDIS_URL": "secret", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_PRODUCTS_URL", "AIRSHIP_ORDERS_URL"}},
 		"airship-orders": {"orders", map[string]string{"AIRSHIP_MODULES": "orders", "AIRSHIP_POSTGRES_URL": "secret",
-			"AIRSHIP_PRODUCTS_URL": "http://airship-products:8001"},
+			"AIRSHIP_PRODUCTS_URL": "http://airship-products:8001", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_REDIS_URL", "AIRSHIP_ORDERS_URL"}},
 	}
 	for name, w := range want {
