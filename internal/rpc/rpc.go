@@ -10,9 +10,11 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -195,17 +197,51 @@ func HandlerOptions() []connect.HandlerOption {
 
 // NewHTTPClient returns the HTTP client of module calls: HTTP/1.1 with a
 // pool of keep-alive connections as large as the callers' concurrency
-// (a call's deadline travels in its headers), connecting within dial.
+// (a call's deadline travels in its headers), connecting within dial, and
+// each call's request sent in one write (see oneWrite).
 func NewHTTPClient(dial time.Duration, conns int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: oneWrite{&http.Transport{
 		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 0, // the call's deadline bounds it
 		DisableCompression:    true,
-	}}
+		WriteBufferSize:       2 * maxOneWrite, // a request of maxOneWrite, and its headers
+	}}}
 }
+
+// maxOneWrite is the largest request body oneWrite sends with its headers:
+// any call of the modules but those carrying hundreds of order lines.
+const maxOneWrite = 8 << 10
+
+// oneWrite sends a request whose body is at most maxOneWrite bytes in one
+// write with its headers. net/http writes the headers of a request on
+// their own, before the body, unless it knows the body to be in memory
+// (a *bytes.Reader, for example), and a Connect call's body is not one it
+// knows: every call would cost the caller a second system call, and the
+// module a second wake-up to read the body.
+type oneWrite struct{ next *http.Transport }
+
+func (t oneWrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > maxOneWrite {
+		return t.next.RoundTrip(req)
+	}
+	body := make([]byte, req.ContentLength)
+	_, err := io.ReadFull(req.Body, body)
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	r := *req // RoundTrip must not change req: a shallow copy with the body
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return t.next.RoundTrip(&r)
+}
+
+// CloseIdleConnections closes the transport's idle connections (what
+// http.Client.CloseIdleConnections calls).
+func (t oneWrite) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
 // Mux returns the handler of a module's process: its Connect service at
 // path, /healthz (the process runs) and /readyz (ready reports whether its
