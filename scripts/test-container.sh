@@ -71,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in curl jq psql redis-cli; do
+for tool in curl jq perl psql redis-cli; do
   command -v "$tool" >/dev/null || fail "$tool is required (apt-get install -y curl jq postgresql-client redis-tools)"
 done
 pg_isready -d "$PG_ADMIN_URL" -q || fail "PostgreSQL is not reachable at $PG_ADMIN_URL: start it with \`pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start\`"
@@ -96,27 +96,20 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { tail -20 "$DOCKERD_LOG" >&2; fail "dockerd did not answer within 60s (log above)"; }
 fi
 
-# free_port: a loopback port nothing listens on (never 8000, which a
-# developer's airship may use).
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  fail "no free port found"
-}
-
 # wait_healthy CONTAINER: until Docker's HEALTHCHECK (airship healthcheck)
-# reports healthy.
+# reports healthy. Returns 1 when the container exited because another
+# listener had taken its port; fails on anything else.
 wait_healthy() {
   local status
   for _ in $(seq 120); do
     status=$(docker inspect -f '{{.State.Status}} {{.State.Health.Status}}' "$1")
     case $status in
-      "running healthy") return ;;
+      "running healthy") return 0 ;;
       running*) sleep 0.5 ;;
-      *) fail "$1 is $status, not running" ;;
+      *)
+        # (grep -c reads all of the logs; see run 1.)
+        docker logs "$1" 2>&1 | grep -c 'bind: address already in use' >/dev/null && return 1
+        fail "$1 is $status, not running" ;;
     esac
   done
   fail "$1 did not become healthy within 60s: $(docker inspect -f '{{json .State.Health}}' "$1")"
@@ -183,16 +176,27 @@ inspect '{{index .Config.Labels "org.opencontainers.image.created"}}' | grep -Eq
 out=$(docker run --rm --network none --read-only "$image" version) || fail "airship version in the image: $out"
 check "airship version" "$out" "airship $version"
 
-# docker run with what both runs share. On the host's network the metrics
-# listener takes any free port, so that it never fights another airship
-# over the default :9464 (nothing here scrapes it).
-run_airship() {
-  local name=$1
+# start_airship NAME ENV...: docker run with what both runs share, on a
+# free port (set in $port), until the container is healthy. On the host's
+# network the metrics listener takes any free port, so that it never fights
+# another airship over the default :9464 (nothing here scrapes it). Another
+# process can still bind the port between free-port.sh's pick and airship's
+# listen; then the container is removed and started on another port.
+start_airship() {
+  local name=$1 attempt
   shift
   started+=("$name")
-  docker run -d --name "$name" --network host --read-only --user 65532 \
-    --stop-timeout $((SHUTDOWN_TIMEOUT + 5)) --health-interval 1s \
-    -e AIRSHIP_LOG_LEVEL=info -e AIRSHIP_METRICS_ADDR=127.0.0.1:0 "$@" "$image" >/dev/null || fail "docker run $name failed"
+  for attempt in 1 2 3; do
+    port=$(scripts/free-port.sh) || fail "scripts/free-port.sh found no free loopback port"
+    docker run -d --name "$name" --network host --read-only --user 65532 \
+      --stop-timeout $((SHUTDOWN_TIMEOUT + 5)) --health-interval 1s \
+      -e AIRSHIP_ADDR="127.0.0.1:$port" -e AIRSHIP_LOG_LEVEL=info -e AIRSHIP_METRICS_ADDR=127.0.0.1:0 \
+      "$@" "$image" >/dev/null || fail "docker run $name failed"
+    wait_healthy "$name" && return
+    say "$name lost port $port to another listener (attempt $attempt); starting it again on another port"
+    docker rm -f -v "$name" >/dev/null
+  done
+  fail "$name lost its port to another listener 3 times"
 }
 
 # --- 1. PostgreSQL + Redis, and the smoke test ----------------------------
@@ -201,10 +205,8 @@ psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $database" >/dev/null || fail "cannot 
 made_db=1
 pg_url="${PG_ADMIN_URL%%\?*}"
 pg_url="${pg_url%/*}/$database?${PG_ADMIN_URL#*\?}"
-port=$(free_port)
-run_airship "$pg_container" -e AIRSHIP_ADDR="127.0.0.1:$port" \
+start_airship "$pg_container" \
   -e AIRSHIP_POSTGRES_URL="$pg_url" -e AIRSHIP_REDIS_URL="$REDIS_URL" -e AIRSHIP_REDIS_PREFIX="$prefix"
-wait_healthy "$pg_container"
 # (grep reads all of the logs: with -q it would stop at the first match and,
 # under pipefail, docker logs' broken pipe would fail the check.)
 docker logs "$pg_container" 2>&1 | grep -c '"backend":"postgres+redis"' >/dev/null || fail "$pg_container is not on PostgreSQL + Redis"
@@ -219,10 +221,8 @@ stop_cleanly "$pg_container"
 say "run 2: on the embedded store in volume $volume"
 docker volume create "$volume" >/dev/null
 made_volume=1
-port=$(free_port)
+start_airship "$embedded_container" -v "$volume:/data"
 base=http://127.0.0.1:$port
-run_airship "$embedded_container" -e AIRSHIP_ADDR="127.0.0.1:$port" -v "$volume:/data"
-wait_healthy "$embedded_container"
 docker logs "$embedded_container" 2>&1 | grep -c '"backend":"embedded"' >/dev/null || fail "$embedded_container is not on the embedded store"
 
 stock=100000
@@ -250,7 +250,7 @@ n_acked=$(wc -l <"$acked")
 say "$n_acked orders acknowledged before and during docker stop"
 
 docker start "$embedded_container" >/dev/null
-wait_healthy "$embedded_container"
+wait_healthy "$embedded_container" || fail "$embedded_container lost port $port to another listener across docker stop/start"
 missing=0
 while read -r id; do
   [ "$(http GET "$base/orders/$id" | head -1)" = 200 ] || { echo "order $id is missing" >&2; missing=$((missing + 1)); }

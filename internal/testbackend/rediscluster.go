@@ -27,7 +27,8 @@ type RedisCluster struct {
 }
 
 // NewRedisCluster starts six `redis-server --cluster-enabled yes` on free
-// loopback ports below 55535 (each node's bus port is its port + 10000),
+// loopback ports below the ephemeral range (each node's bus port is its
+// port + 10000, below that range too),
 // joins them with `redis-cli --cluster create … --cluster-replicas 1`,
 // and waits until every node reports the cluster ok and every replica is
 // in sync. The nodes keep nothing on disk but their cluster state, in a
@@ -213,12 +214,19 @@ func (c *RedisCluster) stop() {
 	}
 }
 
-// freePorts returns n consecutive loopback ports below 55535 such that
-// each port and its cluster bus port (port + 10000) are free.
+// freePorts returns n consecutive loopback ports such that each port and
+// its cluster bus port (port + 10000) are free and below the kernel's
+// ephemeral range: there no outgoing connection can take a port between
+// this check and the server's bind, and none in TIME_WAIT can hold it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	const lowest = 10000
+	highest := ephemeralLow() - 10000 - n // the last bus port stays below the range
+	if highest < lowest {
+		t.Fatalf("the ephemeral port range starts at %d: no room below it for %d ports and their bus ports", ephemeralLow(), n)
+	}
 	for range 50 {
-		base := 20000 + rand.IntN(35535-20000-n)
+		base := lowest + rand.IntN(highest-lowest+1)
 		var ports []int
 		for p := base; p < base+n; p++ {
 			if !portFree(p) || !portFree(p+10000) {
@@ -230,10 +238,32 @@ func freePorts(t testing.TB, n int) []int {
 			return ports
 		}
 	}
-	t.Fatalf("found no %d free loopback ports (with their bus ports) below 55535", n)
+	t.Fatalf("found no %d free loopback ports (with their bus ports) below the ephemeral range", n)
 	return nil
 }
 
+// ephemeralLow is the first port of the kernel's ephemeral range, from
+// which outgoing connections take their local ports (Linux's default when
+// the range cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return low
+}
+
+// portFree reports whether a listener can bind the loopback port now.
+// It binds rather than connects: a port that a client connection holds,
+// even in TIME_WAIT, refuses connections but cannot be bound.
 func portFree(port int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
