@@ -415,7 +415,7 @@ func TestRunLeavesNothingWhenCutShort(t *testing.T) {
 	if !s.Interrupted {
 		t.Fatal("run not interrupted")
 	}
-	time.Sleep(500 * time.Millisecond) // what was cut short has landed by now
+	srv.Close() // waits for the create cut short to land
 	shop.mu.Lock()
 	defer shop.mu.Unlock()
 	if len(shop.products) != 0 {
