@@ -65,7 +65,7 @@ if [[ ! -x $bindir/kube-apiserver ]]; then
   (cd "$w" && go mod tidy)
   minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
   pkg=k8s.io/component-base/version
-  (cd "$w" && nice -n 10 go build -trimpath -o "$tmp/kube-apiserver" \
+  (cd "$w" && go build -trimpath -o "$tmp/kube-apiserver" \
     -ldflags "-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" .)
   mv "$tmp/kube-apiserver" "$bindir/kube-apiserver"
 fi
@@ -94,7 +94,7 @@ go $(go env GOVERSION | sed 's/^go//')
 
 require go.etcd.io/etcd/server/v3 $ETCD_VERSION
 MOD
-  (cd "$w" && go mod tidy && nice -n 10 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" .)
+  (cd "$w" && go mod tidy && go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" .)
   mv "$tmp/etcd" "$bindir/etcd"
 fi
 
