@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airshipltd/airship/internal/testbackend"
 )
 
 // freePort runs free-port.sh with the environment and returns its port,
@@ -31,25 +33,11 @@ func freePort(t *testing.T, env ...string) (port int, ok bool) {
 	return port, true
 }
 
-// ephemeralLow is the start of the kernel's ephemeral port range.
-func ephemeralLow(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	low, err := strconv.Atoi(strings.Fields(string(b))[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return low
-}
-
 // TestFreePortBelowEphemeralRange: every port it picks lies below the
 // kernel's ephemeral range, where outgoing connections take their ports,
 // and can be bound.
 func TestFreePortBelowEphemeralRange(t *testing.T) {
-	low := ephemeralLow(t)
+	low := testbackend.EphemeralPortLow()
 	for range 20 {
 		port, ok := freePort(t)
 		if !ok {

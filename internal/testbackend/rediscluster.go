@@ -221,9 +221,9 @@ func (c *RedisCluster) stop() {
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	const lowest = 10000
-	highest := ephemeralLow() - 10000 - n // the last bus port stays below the range
+	highest := EphemeralPortLow() - 10000 - n // the last bus port stays below the range
 	if highest < lowest {
-		t.Fatalf("the ephemeral port range starts at %d: no room below it for %d ports and their bus ports", ephemeralLow(), n)
+		t.Fatalf("the ephemeral port range starts at %d: no room below it for %d ports and their bus ports", EphemeralPortLow(), n)
 	}
 	for range 50 {
 		base := lowest + rand.IntN(highest-lowest+1)
@@ -242,10 +242,10 @@ func freePorts(t testing.TB, n int) []int {
 	return nil
 }
 
-// ephemeralLow is the first port of the kernel's ephemeral range, from
-// which outgoing connections take their local ports (Linux's default when
-// the range cannot be read).
-func ephemeralLow() int {
+// EphemeralPortLow is the first port of the kernel's ephemeral range,
+// from which outgoing connections take their local ports (Linux's default
+// when the range cannot be read).
+func EphemeralPortLow() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 32768

@@ -6,7 +6,7 @@ import "testing"
 // servers, and their cluster bus ports, lie below the ephemeral range, so
 // that no outgoing connection can take one before the server binds it.
 func TestFreePortsBelowEphemeralRange(t *testing.T) {
-	low := ephemeralLow()
+	low := EphemeralPortLow()
 	for range 30 {
 		ports := freePorts(t, 6)
 		for i, p := range ports {
