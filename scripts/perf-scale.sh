@@ -178,6 +178,9 @@ scenario() {
 	jq -r '.total | "\(.requests) \(.errors) \(.avg_ms * 100 | round / 100) \(.p90_ms * 100 | round / 100)"' "$dir/summary.json"
 }
 
+# ratio_of A B: A / B to two decimals.
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
 declare -A BEST_RPS BEST_AVG BEST_P90 ALL_RPS ALL_AVG
 RATIOS=()
 DEFAULT_RATIOS=()
@@ -200,8 +203,8 @@ for round in $(seq "$ROUNDS"); do
 			BEST_AVG[$setup]=$avg BEST_P90[$setup]=$p90
 		fi
 		[[ $setup == 1 ]] && one=$avg
-		[[ $setup == split ]] && RATIOS+=("$(awk -v a="$avg" -v b="$one" 'BEGIN {printf "%.2f", a / b}')")
-		[[ $setup == split-default ]] && DEFAULT_RATIOS+=("$(awk -v a="$avg" -v b="$one" 'BEGIN {printf "%.2f", a / b}')")
+		[[ $setup == split ]] && RATIOS+=("$(ratio_of "$avg" "$one")")
+		[[ $setup == split-default ]] && DEFAULT_RATIOS+=("$(ratio_of "$avg" "$one")")
 	done
 done
 
@@ -212,11 +215,11 @@ for setup in "${SETUPS[@]}"; do
 	printf '   %-13s %18s %16.2f %16.2f   (rounds: req/s%s; avg ms%s)\n' "$setup" "${BEST_RPS[$setup]}" \
 		"${BEST_AVG[$setup]}" "${BEST_P90[$setup]}" "${ALL_RPS[$setup]}" "${ALL_AVG[$setup]}"
 done
-best_ratio=$(awk -v a="${BEST_AVG[split]}" -v b="${BEST_AVG[1]}" 'BEGIN {printf "%.2f", a / b}')
+best_ratio=$(ratio_of "${BEST_AVG[split]}" "${BEST_AVG[1]}")
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 ratio=$(median "${RATIOS[@]}")
 echo "   split (GOMAXPROCS=$SPLIT_GOMAXPROCS) / one replica, average latency at 3 users: rounds ${RATIOS[*]}; median ${ratio}x; best / best ${best_ratio}x"
-echo "   split-default / one replica, the same: rounds ${DEFAULT_RATIOS[*]}; median $(median "${DEFAULT_RATIOS[@]}")x; best / best $(awk -v a="${BEST_AVG[split-default]}" -v b="${BEST_AVG[1]}" 'BEGIN {printf "%.2f", a / b}')x (not checked)"
+echo "   split-default / one replica, the same: rounds ${DEFAULT_RATIOS[*]}; median $(median "${DEFAULT_RATIOS[@]}")x; best / best $(ratio_of "${BEST_AVG[split-default]}" "${BEST_AVG[1]}")x (not checked)"
 FAILED=0
 if awk -v r="$ratio" 'BEGIN {exit !(r <= 2)}'; then
 	echo "   PASS split average latency at 3 users is ${ratio}x one replica's (median of the rounds; limit 2x)"
