@@ -59,8 +59,15 @@ func loadConfig(cmd *cobra.Command) (Config, *slog.Logger, error) {
 	if err != nil {
 		return Config{}, nil, err
 	}
-	log, err := NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-	return cfg, log, err
+	log, err := NewLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	_, unknown := unknownEnv(os.Environ())
+	for _, name := range unknown {
+		log.Warn("an AIRSHIP_* variable that is no setting of airship is ignored", "variable", name)
+	}
+	return cfg, log, nil
 }
 
 // changedFlags returns only the flags given on the command line, so that

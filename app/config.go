@@ -3,9 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,17 +125,28 @@ func newViper() *viper.Viper {
 	return v
 }
 
-func decode(v *viper.Viper) (Config, error) {
+// decode reads settings (key → value) into a Config, each value by the
+// rule of its field's type (see strictValue), and returns a sentence
+// naming the key for every value that breaks it and every unknown key.
+func decode(settings map[string]any) (Config, []string) {
 	var c Config
-	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.TagName = "key" })
-	return c, err
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:     "key",
+		ErrorUnused: true,
+		DecodeHook:  strictValue,
+		Result:      &c,
+	})
+	if err != nil {
+		panic(err) // the configuration above is wrong
+	}
+	return c, decodeProblems(d.Decode(settings))
 }
 
 // Defaults returns the configuration with every default value.
 func Defaults() Config {
-	c, err := decode(newViper())
-	if err != nil {
-		panic(fmt.Sprintf("config defaults: %v", err)) // the tags above are wrong
+	c, problems := decode(newViper().AllSettings())
+	if len(problems) > 0 {
+		panic(fmt.Sprintf("config defaults: %s", strings.Join(problems, "; "))) // the tags above are wrong
 	}
 	return c
 }
@@ -154,20 +169,24 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 // LoadConfig reads and validates the configuration. configFile may be
 // empty: then ./config.yaml is read if it exists. flags, if not nil,
 // override; each flag is named like its key with "-" for "_".
+//
+// A value means the same and breaks the same rule whichever of the three
+// gives it: the file's scalars are read as their text, like the
+// environment's and the flags'. The file is checked whole, even where the
+// environment or a flag overrides a key, and a key it does not know is an
+// error; so is an AIRSHIP_* variable a letter or two from a key's (see
+// unknownEnv).
 func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
-	v := newViper()
-	if configFile != "" {
-		v.SetConfigFile(configFile)
-	} else {
-		v.SetConfigName("config")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
+	file, err := readConfigFile(configFile)
+	if err != nil {
+		return Config{}, err
 	}
-	if err := v.ReadInConfig(); err != nil {
-		var notFound viper.ConfigFileNotFoundError
-		if configFile != "" || !errors.As(err, &notFound) {
-			return Config{}, fmt.Errorf("read config: %w", err)
-		}
+	if typos, _ := unknownEnv(os.Environ()); len(typos) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(typos, "; "))
+	}
+	v := newViper()
+	if err := v.MergeConfigMap(file); err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
 	}
 	v.SetEnvPrefix("AIRSHIP")
 	v.AutomaticEnv()
@@ -180,9 +199,9 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 			}
 		}
 	}
-	c, err := decode(v)
-	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
+	c, problems := decode(v.AllSettings())
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
 	}
 	if err := applyPlatformEnv(&c, v, flags); err != nil {
 		return Config{}, err
@@ -196,6 +215,260 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	}
 	c.normalize()
 	return c, c.Validate()
+}
+
+// readConfigFile reads configFile, or ./config.yaml if configFile is
+// empty and that file exists, and checks it: every key must be one of
+// Config's and every value must read as its key's type. It returns what
+// the file sets, key → value, empty when there is no file.
+func readConfigFile(configFile string) (map[string]any, error) {
+	v := viper.New()
+	if configFile != "" {
+		v.SetConfigFile(configFile)
+	} else {
+		v.SetConfigName("config")
+		v.SetConfigType("yaml")
+		v.AddConfigPath(".")
+	}
+	if err := v.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if configFile != "" || !errors.As(err, &notFound) {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		return map[string]any{}, nil
+	}
+	settings := v.AllSettings()
+	var problems []string
+	known := ConfigKeys()
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		if _, ok := slices.BinarySearch(known, k); !ok {
+			problems = append(problems, fmt.Sprintf("unknown key %q%s", k, didYouMean(k, strings.TrimPrefix(k, "airship_"), "")))
+			delete(settings, k)
+		}
+	}
+	_, wrong := decode(settings)
+	if problems = append(problems, wrong...); len(problems) > 0 {
+		return nil, fmt.Errorf("config file %s: %s", v.ConfigFileUsed(), strings.Join(problems, "; "))
+	}
+	return settings, nil
+}
+
+// unknownEnv sorts the AIRSHIP_* variables of environ that are no key's:
+// typos, one or two letters from a key's variable (AIRSHIP_API_KEY for
+// AIRSHIP_API_KEYS), each as a sentence that names both, and the others,
+// by name. The variables Kubernetes sets for a Service named airship
+// (AIRSHIP_SERVICE_HOST, AIRSHIP_PORT_8000_TCP, …) are neither.
+func unknownEnv(environ []string) (typos, unknown []string) {
+	known := ConfigKeys()
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		rest, ok := strings.CutPrefix(name, "AIRSHIP_")
+		if !ok || serviceLinkVar.MatchString(name) {
+			continue
+		}
+		key := strings.ToLower(rest)
+		if _, ok := slices.BinarySearch(known, key); ok {
+			continue
+		}
+		if hint := didYouMean(key, key, "AIRSHIP_"); hint != "" {
+			typos = append(typos, name+" is not a setting of airship"+hint)
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(typos)
+	slices.Sort(unknown)
+	return typos, unknown
+}
+
+// serviceLinkVar matches the variables Kubernetes sets in a pod for each
+// Service of its namespace, for the Services airship's chart names
+// airship and airship-MODULE.
+var serviceLinkVar = regexp.MustCompile(`^AIRSHIP(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+// didYouMean returns " (did you mean KEY?)" for the key nearest to name
+// (or to its other spelling alt) if it is a letter or two away, with
+// prefix before KEY in capitals (an environment variable) when prefix is
+// set; "" when no key is that near.
+func didYouMean(name, alt, prefix string) string {
+	best, bestDist := "", 3
+	for _, k := range ConfigKeys() {
+		for _, n := range []string{name, alt, strings.ReplaceAll(alt, "-", "_")} {
+			if d := levenshtein(n, k); d < bestDist && d <= len(n)/3 {
+				best, bestDist = k, d
+			}
+		}
+	}
+	switch {
+	case best == "":
+		return ""
+	case prefix != "":
+		return " (did you mean " + prefix + strings.ToUpper(best) + "?)"
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// levenshtein is the edit distance between a and b, in bytes.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// valueError is a value that breaks the rule of its key's type, said as
+// the end of a sentence that begins with the key.
+type valueError string
+
+func (e valueError) Error() string { return string(e) }
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// strictValue is the decode hook that reads each value by the rule of its
+// field's type. Environment variables, flags and defaults are text; a
+// config file's values may also be numbers, booleans, lists and mappings:
+//
+//   - a duration is text with a unit ("5s", "1m"; "0" is zero), and a
+//     number in the file is read as its text, so 5 is refused like "5";
+//   - a whole number is its decimal text, or a whole number in the file
+//     (1.5 and true are refused);
+//   - text must be text: a number or boolean in the file would lose its
+//     form (0123 is 83 to YAML), so it is refused with "quote it";
+//   - a list of text is a list or comma-separated text.
+//
+// A value a secret may be in is never quoted.
+func strictValue(from, to reflect.Value) (any, error) {
+	in := from.Interface()
+	if to.Type() == durationType {
+		s, ok := scalarText(in)
+		if !ok {
+			return nil, valueError("must be a duration with a unit, such as 5s or 1m, not " + shape(in))
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, valueError(fmt.Sprintf("must be a duration with a unit, such as 5s or 1m, not %q", s))
+		}
+		return d, nil
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		s, ok := scalarText(in)
+		if !ok {
+			return nil, valueError("must be a whole number, not " + shape(in))
+		}
+		n, err := strconv.ParseInt(s, 10, to.Type().Bits())
+		if err != nil {
+			return nil, valueError(fmt.Sprintf("must be a whole number, not %q", s))
+		}
+		return n, nil
+	case reflect.String:
+		if s, ok := in.(string); ok {
+			return s, nil
+		}
+		if _, ok := scalarText(in); ok {
+			return nil, valueError("must be text, not " + shape(in) + ": quote it")
+		}
+		return nil, valueError("must be text, not " + shape(in))
+	case reflect.Slice:
+		switch v := in.(type) {
+		case string:
+			if v == "" {
+				return []string{}, nil
+			}
+			return strings.Split(v, ","), nil
+		case []any:
+			return v, nil // each entry is checked as text
+		}
+		return nil, valueError("must be a list or a comma-separated string, not " + shape(in))
+	}
+	return in, nil
+}
+
+// scalarText returns a scalar as the text it would be in an environment
+// variable: 5, 1.5 and true as "5", "1.5" and "true".
+func scalarText(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		return strconv.FormatBool(v), true
+	case int:
+		return strconv.Itoa(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case uint64:
+		return strconv.FormatUint(v, 10), true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// shape names the kind of a value that is not what its key takes.
+func shape(v any) string {
+	switch v.(type) {
+	case bool:
+		return "true or false"
+	case int, int64, uint64, float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// decodeProblems turns mapstructure's errors into sentences that begin
+// with the key: "request_timeout must be …", "api_keys: entry 2 must be …".
+func decodeProblems(err error) []string {
+	var problems []string
+	var walk func(error)
+	walk = func(err error) {
+		if de, ok := err.(*mapstructure.DecodeError); ok {
+			name := de.Name()
+			var i int
+			if key, _, ok := strings.Cut(name, "["); ok {
+				fmt.Sscanf(name[len(key):], "[%d]", &i)
+				name = fmt.Sprintf("%s: entry %d", key, i+1)
+			}
+			var ve valueError
+			if errors.As(de, &ve) {
+				problems = append(problems, name+" "+ve.Error())
+			} else {
+				problems = append(problems, name+": "+de.Unwrap().Error())
+			}
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if u := errors.Unwrap(err); u != nil {
+			walk(u)
+			return
+		}
+		problems = append(problems, err.Error())
+	}
+	if err != nil {
+		walk(err)
+	}
+	return problems
 }
 
 // normalize trims what people type around values: spaces around API keys

@@ -317,3 +317,207 @@ func TestConfigModulesAndRedisModes(t *testing.T) {
 		})
 	}
 }
+
+// loadWith loads the configuration with key set to text in one place: the
+// config file (text written as YAML as it is, unquoted), the AIRSHIP_*
+// variable or the flag.
+func loadWith(t *testing.T, source, key, text string) (Config, error) {
+	t.Helper()
+	t.Chdir(t.TempDir()) // no ./config.yaml
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	body := "{}\n"
+	if source == "file" {
+		body = key + ": " + text + "\n"
+	}
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	AddFlags(flags, true)
+	switch source {
+	case "env":
+		t.Setenv(EnvName(key), text)
+	case "flag":
+		if err := flags.Parse([]string{"--" + flagName(key) + "=" + text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return LoadConfig(file, changedFlags(flags))
+}
+
+// TestConfigSourcesAgree: a value means the same, and a wrong value is
+// refused with the same message, whether it comes from config.yaml, an
+// AIRSHIP_* variable or a flag. The file used to read a bare number as a
+// duration in nanoseconds (request_timeout: 5 made every request 503)
+// and to cut a fraction off a whole number (body_limit: 1.5 became 1),
+// where the environment and the flags refused both.
+func TestConfigSourcesAgree(t *testing.T) {
+	cases := []struct {
+		key, text string
+		want      string            // the error, or "" when valid
+		check     func(Config) bool // when valid
+	}{
+		{key: "request_timeout", text: "5", want: `request_timeout must be a duration with a unit, such as 5s or 1m, not "5"`},
+		{key: "request_timeout", text: "1.5", want: `request_timeout must be a duration with a unit, such as 5s or 1m, not "1.5"`},
+		{key: "request_timeout", text: "soon", want: `request_timeout must be a duration with a unit, such as 5s or 1m, not "soon"`},
+		{key: "request_timeout", text: "-1s", want: "request_timeout must be positive"},
+		{key: "request_timeout", text: "5s", check: func(c Config) bool { return c.RequestTimeout == 5*time.Second }},
+		{key: "startup_timeout", text: "0", check: func(c Config) bool { return c.StartupTimeout == 0 }},
+		{key: "body_limit", text: "1.5", want: `body_limit must be a whole number, not "1.5"`},
+		{key: "body_limit", text: "true", want: `body_limit must be a whole number, not "true"`},
+		{key: "body_limit", text: "0", want: "body_limit must be positive"},
+		{key: "body_limit", text: "2048", check: func(c Config) bool { return c.BodyLimit == 2048 }},
+		{key: "events_batch_size", text: "ten", want: `events_batch_size must be a whole number, not "ten"`},
+		{key: "events_batch_size", text: "20000", want: "events_batch_size must be at most 10000"},
+		{key: "api_keys", text: key1 + "," + key2, check: func(c Config) bool { return slices.Equal(c.APIKeys, []string{key1, key2}) }},
+		{key: "api_keys", text: key1, check: func(c Config) bool { return slices.Equal(c.APIKeys, []string{key1}) }},
+		{key: "api_keys", text: "short", want: "api_keys: entry 1 of 1 is shorter than 16 characters"},
+		{key: "log_format", text: "xml", want: `log_format must be one of json, text, not "xml"`},
+	}
+	for _, c := range cases {
+		for _, source := range []string{"file", "env", "flag"} {
+			t.Run(source+"/"+c.key+"="+c.text, func(t *testing.T) {
+				cfg, err := loadWith(t, source, c.key, c.text)
+				switch {
+				case c.want == "" && err != nil:
+					t.Fatalf("%s %s=%s refused: %v", source, c.key, c.text, err)
+				case c.want == "" && !c.check(cfg):
+					t.Fatalf("%s %s=%s read as %v", source, c.key, c.text, cfg.Masked())
+				case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+					t.Fatalf("%s %s=%s: error %v; want one containing %q", source, c.key, c.text, err, c.want)
+				}
+			})
+		}
+	}
+}
+
+// TestConfigFileRefusesMistakes: a key config.yaml does not know, a value
+// of the wrong shape and a number where text is expected stop the start
+// with a message naming the key; they used to be ignored (api_key: left
+// writes open) or read as something else (redis_prefix: 0123 became "83").
+func TestConfigFileRefusesMistakes(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{"api_key: " + key1 + "\n", `unknown key "api_key" (did you mean api_keys?)`},
+		{"api-keys: " + key1 + "\n", `unknown key "api-keys" (did you mean api_keys?)`},
+		{"AIRSHIP_API_KEYS: " + key1 + "\n", `unknown key "airship_api_keys" (did you mean api_keys?)`},
+		{"redis:\n  url: redis://cache:6379/0\n", `unknown key "redis"`},
+		{"request_timeout: 5\n", `request_timeout must be a duration with a unit, such as 5s or 1m, not "5"`},
+		{"request_timeout: [5s]\n", "request_timeout must be a duration with a unit, such as 5s or 1m, not a list"},
+		{"body_limit: 1.5\n", `body_limit must be a whole number, not "1.5"`},
+		{"body_limit: {bytes: 1}\n", "body_limit must be a whole number, not a mapping"},
+		{"addr: 8000\n", "addr must be text, not a number: quote it"},
+		{"redis_prefix: 0123\n", "redis_prefix must be text, not a number: quote it"},
+		{"log_format: true\n", "log_format must be text, not true or false: quote it"},
+		{"redis_url:\n  host: cache\n", "redis_url must be text, not a mapping"},
+		{"log_level: [info]\n", "log_level must be text, not a list"},
+		{"api_keys: {first: " + key1 + "}\n", "api_keys must be a list or a comma-separated string, not a mapping"},
+		{"api_keys: [" + key1 + ", 12345678901234567]\n", "api_keys: entry 2 must be text, not a number: quote it"},
+	}
+	for _, c := range cases {
+		t.Run(c.body, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			file := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(file, []byte(c.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(file, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), file) {
+				t.Fatalf("config file %q: error %v; want one naming the file and containing %q", c.body, err, c.want)
+			}
+			if strings.Contains(strings.ReplaceAll(err.Error(), file, ""), key1) { // the path has the test's name
+				t.Fatalf("error %v quotes an API key", err)
+			}
+		})
+	}
+	// A mistake in the file stops the start even where the environment
+	// overrides the key.
+	t.Run("overridden", func(t *testing.T) {
+		t.Setenv("AIRSHIP_REQUEST_TIMEOUT", "3s")
+		if _, err := loadWith(t, "file", "request_timeout", "5"); err == nil || !strings.Contains(err.Error(), "request_timeout") {
+			t.Fatalf("request_timeout: 5 under AIRSHIP_REQUEST_TIMEOUT=3s: %v; want the file refused", err)
+		}
+	})
+	// Lists, comma-separated strings and integral numbers are read as
+	// before; a blank value leaves the default.
+	for body, check := range map[string]func(Config) bool{
+		"api_keys: [" + key1 + ", " + key2 + "]\n":   func(c Config) bool { return slices.Equal(c.APIKeys, []string{key1, key2}) },
+		"api_keys: \"" + key1 + ", " + key2 + "\"\n": func(c Config) bool { return slices.Equal(c.APIKeys, []string{key1, key2}) },
+		"api_keys: []\n":           func(c Config) bool { return len(c.APIKeys) == 0 },
+		"body_limit: 1e6\n":        func(c Config) bool { return c.BodyLimit == 1_000_000 },
+		"request_timeout:\n":       func(c Config) bool { return c.RequestTimeout == 2*time.Second },
+		"redis_prefix: \"0123\"\n": func(c Config) bool { return c.RedisPrefix == "0123" },
+	} {
+		t.Run(body, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			file := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadConfig(file, nil)
+			if err != nil || !check(c) {
+				t.Fatalf("config file %q: %v, %v", body, c.Masked(), err)
+			}
+		})
+	}
+}
+
+// TestConfigUnknownEnvironment: an AIRSHIP_* variable a letter or two from
+// a key's is taken for a typo and refused (AIRSHIP_API_KEY used to leave
+// writes open); other unknown AIRSHIP_* variables are reported for a
+// warning, except the ones Kubernetes sets for a Service named airship.
+func TestConfigUnknownEnvironment(t *testing.T) {
+	for name, want := range map[string]string{
+		"AIRSHIP_API_KEY":          "AIRSHIP_API_KEY is not a setting of airship (did you mean AIRSHIP_API_KEYS?)",
+		"AIRSHIP_REQUEST_TIMEOUTS": "AIRSHIP_REQUEST_TIMEOUTS is not a setting of airship (did you mean AIRSHIP_REQUEST_TIMEOUT?)",
+		"AIRSHIP_DATADIR":          "AIRSHIP_DATADIR is not a setting of airship (did you mean AIRSHIP_DATA_DIR?)",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, key1)
+			_, err := loadFromEnv(t)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("%s set: error %v; want one containing %q", name, err, want)
+			}
+			if strings.Contains(err.Error(), key1) {
+				t.Fatalf("error %v quotes the value", err)
+			}
+		})
+	}
+
+	environ := []string{
+		"AIRSHIP_ADDR=:8000", "AIRSHIP_TEST_POSTGRES_URL=postgres://x", "AIRSHIP_K8S_BIN=/bin",
+		"AIRSHIP_PORT=tcp://10.0.0.1:8000", "AIRSHIP_PORT_8000_TCP=tcp://10.0.0.1:8000", "AIRSHIP_PORT_8000_TCP_ADDR=10.0.0.1",
+		"AIRSHIP_PORT_8000_TCP_PORT=8000", "AIRSHIP_PORT_8000_TCP_PROTO=tcp", "AIRSHIP_SERVICE_HOST=10.0.0.1",
+		"AIRSHIP_SERVICE_PORT=8000", "AIRSHIP_SERVICE_PORT_HTTP=8000", "AIRSHIP_PRODUCTS_SERVICE_HOST=10.0.0.2",
+		"AIRSHIP_ORDERS_PORT_8002_TCP_ADDR=10.0.0.3", "PATH=/bin", "AIRSHIP_API_KEY=" + key1,
+	}
+	typos, unknown := unknownEnv(environ)
+	if want := []string{"AIRSHIP_K8S_BIN", "AIRSHIP_TEST_POSTGRES_URL"}; !slices.Equal(unknown, want) {
+		t.Errorf("unknown variables %v; want %v (Kubernetes' service variables left out)", unknown, want)
+	}
+	if len(typos) != 1 || !strings.Contains(typos[0], "AIRSHIP_API_KEY ") {
+		t.Errorf("typos %v; want AIRSHIP_API_KEY", typos)
+	}
+
+	// Unknown variables are not refused.
+	t.Setenv("AIRSHIP_TEST_POSTGRES_URL", "postgres://x")
+	t.Setenv("AIRSHIP_SERVICE_HOST", "10.0.0.1")
+	if _, err := loadFromEnv(t); err != nil {
+		t.Fatalf("unknown AIRSHIP_* variables refused: %v", err)
+	}
+}
+
+// TestConfigUnknownEnvironmentWarned: a command that reads the configuration
+// logs each unknown AIRSHIP_* variable as a warning naming it.
+func TestConfigUnknownEnvironmentWarned(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("AIRSHIP_SOMETHING_ELSE", "x")
+	cmd := serveCommand()
+	var logs bytes.Buffer
+	cmd.SetErr(&logs)
+	if _, _, err := loadConfig(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"variable":"AIRSHIP_SOMETHING_ELSE"`) {
+		t.Fatalf("log %q; want a warning naming AIRSHIP_SOMETHING_ELSE", logs.String())
+	}
+}
