@@ -23,7 +23,7 @@ func healthcheckCommand() *cobra.Command {
 		Use:   "healthcheck",
 		Short: "Exit 0 if the API is ready (GET /readyz answers 200), 1 otherwise",
 		Long: `Ask a running airship whether it is ready: GET /readyz must answer 200
-within --timeout. Exits 0 when it does, 1 otherwise.
+within --timeout (positive). Exits 0 when it does, 1 otherwise.
 
 For container HEALTHCHECKs and orchestrators on images without curl. The
 default URL is /readyz on the configured address (addr, AIRSHIP_ADDR or
@@ -31,6 +31,10 @@ $PORT, read like airship serve reads them), on the loopback interface
 when the address has no host.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A timeout that leaves no time would blame the server.
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout must be positive, such as 3s, not %s", timeout)
+			}
 			if url == "" {
 				file, _ := cmd.Flags().GetString("config")
 				cfg, err := LoadConfig(file, nil)

@@ -122,3 +122,15 @@ func TestHealthcheckTimeout(t *testing.T) {
 		t.Fatalf("healthcheck of a server that never answers: %v; want a timeout", err)
 	}
 }
+
+// TestHealthcheckRefusesTimeout: a --timeout that leaves no time is a
+// usage error naming the flag, not a "not ready" that blames the server.
+func TestHealthcheckRefusesTimeout(t *testing.T) {
+	ready := readyzServer(t, http.StatusOK)
+	for _, timeout := range []string{"0s", "0", "-1s"} {
+		_, err := runHealthcheck(t, "--url", ready.URL+"/readyz", "--timeout", timeout)
+		if err == nil || !strings.Contains(err.Error(), "--timeout must be positive") {
+			t.Errorf("healthcheck --timeout %s: %v; want a usage error naming --timeout", timeout, err)
+		}
+	}
+}
