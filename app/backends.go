@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,6 +180,11 @@ func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger,
 		}
 		log.Info("redis mode detected", "redis_mode", mode)
 	}
+	if mode == "sentinel" {
+		if err := waitFor(ctx, "redis", func(ctx context.Context) error { return askSentinels(ctx, cfg) }, st, log); err != nil {
+			return nil, nil, err
+		}
+	}
 	rdb, err := OpenRedis(cfg, mode)
 	if err != nil {
 		return nil, nil, err
@@ -331,6 +337,78 @@ func DetectRedisMode(ctx context.Context, cfg Config) (string, error) {
 		return "cluster", nil
 	}
 	return "single", nil
+}
+
+// askSentinels asks each Sentinel of cfg.RedisURL for the address of the
+// master named by master_name: nil as soon as one knows it. When every
+// Sentinel answers and none monitors a master of that name, the error is
+// permanent and names the masters they do monitor; go-redis would call
+// such Sentinels unreachable.
+func askSentinels(ctx context.Context, cfg Config) error {
+	o, err := redis.ParseFailoverURL(cfg.RedisURL)
+	if err != nil {
+		return errors.New("redis_url " + redisModeProblem(cfg.RedisURL, "sentinel"))
+	}
+	var unreachable []error
+	var answered, monitored []string
+	for _, addr := range o.SentinelAddrs {
+		c := redis.NewSentinelClient(&redis.Options{
+			Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			DialTimeout: cfg.BackendTimeout, ReadTimeout: cfg.BackendTimeout, WriteTimeout: cfg.BackendTimeout,
+			// One command, one dial: a pool of 2 never has every
+			// connection fail, which would start go-redis' background
+			// redialling that outlives Close by a second.
+			PoolSize: 2, MaxRetries: -1,
+		})
+		_, err := c.GetMasterAddrByName(ctx, o.MasterName).Result()
+		if errors.Is(err, redis.Nil) {
+			answered = append(answered, addr)
+			monitored = append(monitored, masterNames(c.Masters(ctx).Val())...)
+		}
+		c.Close()
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, redis.Nil):
+			unreachable = append(unreachable, fmt.Errorf("sentinel %s: %w", addr, err))
+		}
+	}
+	if len(answered) == 0 {
+		return errors.Join(unreachable...)
+	}
+	slices.Sort(monitored)
+	names := "none"
+	if monitored = slices.Compact(monitored); len(monitored) > 0 {
+		names = `"` + strings.Join(monitored, `", "`) + `"`
+	}
+	unknown := fmt.Errorf("the Sentinels at %s answer but monitor no master named %q (they monitor %s): set master_name in redis_url to the name in their sentinel monitor line",
+		strings.Join(answered, ", "), o.MasterName, names)
+	if len(unreachable) > 0 {
+		// One of those that did not answer may know it.
+		return errors.Join(append([]error{unknown}, unreachable...)...)
+	}
+	return permanentError{unknown}
+}
+
+// masterNames returns the names in a SENTINEL MASTERS reply: a list of
+// field-value lists (RESP2) or of maps (RESP3).
+func masterNames(reply []any) []string {
+	var names []string
+	for _, m := range reply {
+		switch m := m.(type) {
+		case []any:
+			for i := 0; i+1 < len(m); i += 2 {
+				if m[i] == "name" {
+					names = append(names, fmt.Sprint(m[i+1]))
+				}
+			}
+		case map[any]any:
+			if n, ok := m["name"]; ok {
+				names = append(names, fmt.Sprint(n))
+			}
+		}
+	}
+	return names
 }
 
 // permanentError is a start-up failure that waiting cannot mend.
