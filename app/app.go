@@ -56,7 +56,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := newInstruments(ctx, cfg)
+	in, err := newInstruments(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -41,13 +41,13 @@ type instruments struct {
 }
 
 // newInstruments sets up metrics when metrics_addr is set and tracing when
-// the OTEL_* environment asks for it.
-func newInstruments(ctx context.Context, cfg Config) (instruments, error) {
+// the OTEL_* environment asks for it; OpenTelemetry's errors go to log.
+func newInstruments(ctx context.Context, cfg Config, log *slog.Logger) (instruments, error) {
 	var in instruments
 	if cfg.MetricsAddr != "" {
 		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit()})
 	}
-	tr, err := telemetry.TracingFromEnv(ctx, Version)
+	tr, err := telemetry.TracingFromEnv(ctx, Version, log)
 	if err != nil {
 		return instruments{}, err
 	}

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/testbackend"
 )
 
 // otlpReceiver is an OTLP/HTTP trace receiver: it keeps every span
@@ -202,6 +205,78 @@ func TestTraces(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no access log line for POST /orders:\n%s", logs.String())
+	}
+}
+
+// TestTracingExportErrorsLogged: when the OTLP endpoint refuses, the
+// exporter's errors reach airship's log as JSON lines like every other:
+// the process's stderr stays JSON lines from start to exit. OpenTelemetry
+// used to print them as plain text through its own logger.
+func TestTracingExportErrorsLogged(t *testing.T) {
+	addr := testbackend.FreeAddr(t)
+	endpoint := testbackend.FreeAddr(t) // nothing listens there
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(environWithout("AIRSHIP_", "OTEL_", "PORT=", "VCAP_SERVICES="),
+		"AIRSHIP_ADDR="+addr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_METRICS_ADDR=", "AIRSHIP_LOG_LEVEL=info",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+endpoint, "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_EXPORTER_OTLP_TIMEOUT=2000")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	// Requests make spans; their export fails. Wait for the failure to be
+	// reported, making a request now and then.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), "traces export") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no trace export error reported after 60s; stderr:\n%s", stderr.String())
+		}
+		if resp, err := http.Get("http://" + addr + "/products"); err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("airship exited with %v on SIGTERM", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("airship did not exit on SIGTERM; stderr:\n%s", stderr.String())
+	}
+
+	reported := false
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("stderr line is not JSON: %s", line)
+			continue
+		}
+		if msg, _ := rec["err"].(string); strings.Contains(msg, "traces export") {
+			reported = true
+			if rec["level"] != "WARN" {
+				t.Errorf("trace export error logged at %v, want WARN: %s", rec["level"], line)
+			}
+		}
+	}
+	if !reported {
+		t.Errorf("no JSON line reports the trace export error:\n%s", stderr.String())
+	}
+	if out := stdout.String(); out != "" {
+		t.Errorf("airship serve wrote to stdout: %s", out)
 	}
 }
 

@@ -3,9 +3,12 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -49,10 +52,19 @@ func TracingEnabled() bool {
 // OTEL_BSP_* (batching), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
 // Only OTLP over HTTP (protobuf) is spoken: OTEL_EXPORTER_OTLP_PROTOCOL
 // other than http/protobuf is an error.
-func TracingFromEnv(ctx context.Context, version string) (*Tracing, error) {
+//
+// OpenTelemetry's own errors (a failed export: the collector refuses or
+// is not there) and messages go to log, as structured lines like every
+// other, instead of plain text on stderr: errors at warn (the API is not
+// affected, traces are lost), OpenTelemetry's warnings at debug.
+func TracingFromEnv(ctx context.Context, version string, log *slog.Logger) (*Tracing, error) {
 	if !TracingEnabled() {
 		return nil, nil
 	}
+	otel.SetLogger(logr.FromSlogHandler(log.Handler()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("opentelemetry error", "err", err)
+	}))
 	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		if p := os.Getenv(v); p != "" {
 			if p != "http/protobuf" {
