@@ -347,7 +347,8 @@ var durationType = reflect.TypeFor[time.Duration]()
 //     (1.5 and true are refused);
 //   - text must be text: a number or boolean in the file would lose its
 //     form (0123 is 83 to YAML), so it is refused with "quote it";
-//   - a list of text is a list or comma-separated text.
+//   - a list of text is a list or comma-separated text;
+//   - a boolean is true or false (or what strconv.ParseBool reads).
 //
 // A value a secret may be in is never quoted.
 func strictValue(from, to reflect.Value) (any, error) {
@@ -374,6 +375,13 @@ func strictValue(from, to reflect.Value) (any, error) {
 			return nil, valueError(fmt.Sprintf("must be a whole number, not %q", s))
 		}
 		return n, nil
+	case reflect.Bool:
+		s, _ := scalarText(in)
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, valueError("must be true or false")
+		}
+		return b, nil
 	case reflect.String:
 		if s, ok := in.(string); ok {
 			return s, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -519,5 +520,21 @@ func TestConfigUnknownEnvironmentWarned(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"variable":"AIRSHIP_SOMETHING_ELSE"`) {
 		t.Fatalf("log %q; want a warning naming AIRSHIP_SOMETHING_ELSE", logs.String())
+	}
+}
+
+// TestConfigBoolValues: a boolean key (none yet) reads true and false from
+// text and from the file, and refuses anything else.
+func TestConfigBoolValues(t *testing.T) {
+	to := reflect.ValueOf(new(bool)).Elem()
+	for in, want := range map[any]bool{"true": true, "false": false, true: true, false: false} {
+		if got, err := strictValue(reflect.ValueOf(in), to); err != nil || got != want {
+			t.Errorf("%#v as a boolean: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []any{"yes please", 2, []any{true}} {
+		if _, err := strictValue(reflect.ValueOf(in), to); err == nil || err.Error() != "must be true or false" {
+			t.Errorf("%#v as a boolean: %v; want refused", in, err)
+		}
 	}
 }
