@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 
@@ -66,5 +67,51 @@ func TestOtherSchemaRefused(t *testing.T) {
 		if err == nil || !strings.Contains(out, "column orders.customer is not in the old schema") || !strings.Contains(out, "nothing was changed") {
 			t.Fatalf("migrate %s: %v\n%s", args[0], err, out)
 		}
+	}
+}
+
+// TestAdoptRefusesALedgerBreakingSchema: an old schema that would break
+// the ledger once adopted (a rule that keeps deleted orders, a table a
+// crash may empty, a sequence that hands out ids again) is refused by
+// `migrate status` and `migrate up`, each problem named, and left as it
+// was.
+func TestAdoptRefusesALedgerBreakingSchema(t *testing.T) {
+	url := testbackend.LegacyPostgresURL(t, testbackend.LegacyOrders,
+		`CREATE RULE keep_orders AS ON DELETE TO orders DO INSTEAD NOTHING`,
+		`ALTER TABLE order_details SET UNLOGGED`,
+		`ALTER SEQUENCE orders_id_seq MAXVALUE 5 CYCLE`)
+	env := []string{"AIRSHIP_POSTGRES_URL=" + url, "AIRSHIP_REDIS_URL=" + testbackend.RedisURL(), "AIRSHIP_REDIS_PREFIX=" + testbackend.RedisPrefix(t)}
+	problems := []string{
+		"rule orders.keep_orders (ON DELETE TO public.orders DO INSTEAD NOTHING) is not in the old schema",
+		"table order_details is UNLOGGED",
+		"sequence order_details_id_seq is UNLOGGED",
+		"sequence orders_id_seq ends at 5 (MAXVALUE)",
+		"sequence orders_id_seq cycles",
+		"nothing was changed",
+	}
+	for _, args := range [][]string{{"status"}, {"up"}} {
+		out, err := migrateCmd(t, env, args...)
+		if err == nil {
+			t.Fatalf("migrate %s succeeded:\n%s", args[0], out)
+		}
+		for _, p := range problems {
+			if !strings.Contains(out, p) {
+				t.Errorf("migrate %s does not say %q:\n%s", args[0], p, out)
+			}
+		}
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var adopted, versioned, rule bool
+	if err := db.QueryRowContext(t.Context(), `SELECT to_regclass('airship_adoption') IS NOT NULL,
+    to_regclass('goose_db_version') IS NOT NULL, EXISTS (SELECT 1 FROM pg_rules WHERE rulename = 'keep_orders')`).
+		Scan(&adopted, &versioned, &rule); err != nil {
+		t.Fatal(err)
+	}
+	if adopted || versioned || !rule {
+		t.Fatalf("after the refusals: adoption record %v, goose table %v, rule still there %v; want false, false, true", adopted, versioned, rule)
 	}
 }

@@ -23,6 +23,11 @@ package migrations
 //
 // Any other schema with an orders or order_details table and no airship
 // migration is refused with the list of differences, and left untouched.
+// Exactly includes what the old services never depended on but airship's
+// ledger does (ledgerDifferences): no rule, trigger, policy or row level
+// security that could change what a statement does; plain, logged tables;
+// id sequences that hand out every id of the API's range once, after the
+// ids already there.
 
 import (
 	"context"
@@ -30,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -57,6 +63,7 @@ var airshipTables = []string{"stock_reservations", "stock_returns", "idempotency
 // column is a column as information_schema describes it.
 type column struct {
 	Type     string // data_type
+	Domain   string // domain_name: a domain's checks apply to the column
 	Nullable bool
 	Length   sql.NullInt64  // character_maximum_length
 	Decimal  [2]int64       // numeric precision and scale, when numeric
@@ -71,10 +78,16 @@ func (c column) String() string {
 	if c.Type == "numeric" {
 		s += fmt.Sprintf("(%d,%d)", c.Decimal[0], c.Decimal[1])
 	}
+	if c.Domain != "" {
+		s += " (domain " + c.Domain + ")"
+	}
 	if !c.Nullable {
 		s += " NOT NULL"
 	}
-	if c.Default.Valid {
+	switch {
+	case c.Default.Valid && strings.HasPrefix(c.Default.String, "GENERATED "):
+		s += " " + c.Default.String
+	case c.Default.Valid:
 		s += " DEFAULT " + c.Default.String
 	}
 	return s
@@ -124,8 +137,9 @@ var legacyIndexes = []string{"order_details.order_details_pkey", "orders.orders_
 const (
 	sqlTables = `SELECT table_name FROM information_schema.tables
 WHERE table_schema = current_schema() AND table_name = ANY($1)`
-	sqlColumns = `SELECT table_name, column_name, data_type, is_nullable = 'YES',
-    character_maximum_length, COALESCE(numeric_precision, 0), COALESCE(numeric_scale, 0), column_default
+	sqlColumns = `SELECT table_name, column_name, data_type, COALESCE(domain_name, ''), is_nullable = 'YES',
+    character_maximum_length, COALESCE(numeric_precision, 0), COALESCE(numeric_scale, 0),
+    COALESCE(column_default, 'GENERATED ALWAYS AS (' || generation_expression || ') STORED')
 FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ANY($1)`
 	sqlConstraints = `SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
@@ -232,7 +246,7 @@ func differences(ctx context.Context, q querier, present []string) ([]string, er
 	for rows.Next() {
 		var table, name string
 		var c column
-		if err := rows.Scan(&table, &name, &c.Type, &c.Nullable, &c.Length, &c.Decimal[0], &c.Decimal[1], &c.Default); err != nil {
+		if err := rows.Scan(&table, &name, &c.Type, &c.Domain, &c.Nullable, &c.Length, &c.Decimal[0], &c.Decimal[1], &c.Default); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read columns: %w", err)
 		}
@@ -300,17 +314,231 @@ func differences(ctx context.Context, q querier, present []string) ([]string, er
 	for _, name := range sortedKeys(triggers) {
 		diffs = append(diffs, fmt.Sprintf("trigger %s is not in the old schema", name))
 	}
-	if len(diffs) > 0 {
-		return diffs, nil
-	}
-	versions, err := texts(ctx, q, sqlAlembicVersions)
+	ledger, err := ledgerDifferences(ctx, q, have)
 	if err != nil {
-		return nil, fmt.Errorf("read alembic_version: %w", err)
+		return nil, err
 	}
-	if len(versions) != 1 || versions[0] != LegacyRevision {
-		diffs = append(diffs, fmt.Sprintf("alembic_version holds %q; the old schema is revision %q", versions, LegacyRevision))
+	diffs = append(diffs, ledger...)
+	if have["alembic_version"]["version_num"] == legacyColumns["alembic_version"]["version_num"] {
+		versions, err := texts(ctx, q, sqlAlembicVersions)
+		if err != nil {
+			return nil, fmt.Errorf("read alembic_version: %w", err)
+		}
+		if len(versions) != 1 || versions[0] != LegacyRevision {
+			diffs = append(diffs, fmt.Sprintf("alembic_version holds %q; the old schema is revision %q", versions, LegacyRevision))
+		}
 	}
 	return diffs, nil
+}
+
+// maxID is the largest order and line id: the API's ids and the old
+// schema's integer columns end there.
+const maxID = math.MaxInt32
+
+const (
+	// sqlRelations describes the legacy tables: their kind (r: a plain
+	// table), persistence (p: logged), row level security, and the
+	// tables they inherit from or that inherit from them.
+	sqlRelations = `SELECT c.relname, c.relkind::text, c.relpersistence::text, c.relrowsecurity, c.relforcerowsecurity,
+    COALESCE((SELECT string_agg(p.inhparent::regclass::text, ', ' ORDER BY p.inhparent::regclass::text)
+        FROM pg_inherits p WHERE p.inhrelid = c.oid), ''),
+    COALESCE((SELECT string_agg(h.inhrelid::regclass::text, ', ' ORDER BY h.inhrelid::regclass::text)
+        FROM pg_inherits h WHERE h.inhparent = c.oid), '')
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1)
+ORDER BY c.relname`
+	// sqlRules lists the rules on the legacy tables; a table has none of
+	// its own (a view's _RETURN rule is refused as a view).
+	sqlRules = `SELECT c.relname, r.rulename, pg_get_ruledef(r.oid)
+FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1) AND r.rulename <> '_RETURN'
+ORDER BY c.relname, r.rulename`
+	sqlPolicies = `SELECT c.relname, p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1)
+ORDER BY c.relname, p.polname`
+	// sqlSequence describes the sequence <table>_id_seq that the id
+	// column's default draws from: persistence, options, the column that
+	// owns it, and where it stands against the ids in the table. %[1]s is
+	// the table, %[2]s the sequence (names from legacyColumns).
+	sqlSequence = `SELECT s.relpersistence::text, q.seqincrement, q.seqmin, q.seqmax, q.seqcycle,
+    COALESCE((SELECT d.refobjid::regclass::text || '.' || a.attname
+        FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass
+            AND d.deptype IN ('a', 'i')), ''),
+    v.last_value, v.is_called, (SELECT COALESCE(max(id), 0) FROM %[1]s)
+FROM pg_class s JOIN pg_sequence q ON q.seqrelid = s.oid, %[2]s v
+WHERE s.oid = '%[2]s'::regclass`
+)
+
+// ledgerDifferences lists what, beyond the columns, keys and indexes,
+// would let the adopted tables break the ledger: a rule or policy that
+// changes what airship's statements do (a DELETE that deletes nothing and
+// reports success), a table that is not a plain logged one (UNLOGGED:
+// emptied by a crash; partitioned, inherited, a view), row level security,
+// and an id sequence that could hand out an id twice or run out. have is
+// the tables' columns; a sequence is checked when its column's default is
+// the old schema's.
+func ledgerDifferences(ctx context.Context, q querier, have map[string]map[string]column) ([]string, error) {
+	var diffs []string
+	rows, err := q.QueryContext(ctx, sqlRelations, pq.Array(legacyTables))
+	if err != nil {
+		return nil, fmt.Errorf("read tables: %w", err)
+	}
+	for rows.Next() {
+		var (
+			name, kind, persistence string
+			security, forced        bool
+			parents, children       string
+		)
+		if err := rows.Scan(&name, &kind, &persistence, &security, &forced, &parents, &children); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read tables: %w", err)
+		}
+		if k, ok := relationKinds[kind]; kind != "r" {
+			if !ok {
+				k = "of kind " + kind
+			}
+			diffs = append(diffs, fmt.Sprintf("table %s is %s; the old schema's is a plain table", name, k))
+		}
+		if p := persistences[persistence]; persistence != "p" && name != "alembic_version" {
+			diffs = append(diffs, fmt.Sprintf("table %s is %s: a crash of PostgreSQL empties it; the old schema's is logged", name, p))
+		}
+		if security || forced {
+			diffs = append(diffs, fmt.Sprintf("table %s has row level security enabled: its policies would hide or refuse rows", name))
+		}
+		if parents != "" {
+			diffs = append(diffs, fmt.Sprintf("table %s inherits from %s; the old schema's inherits from none", name, parents))
+		}
+		if children != "" {
+			for _, c := range strings.Split(children, ", ") {
+				diffs = append(diffs, fmt.Sprintf("table %s inherits from %s: its rows would be read and changed with those of %s", c, name, name))
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read tables: %w", err)
+	}
+
+	rules, err := q.QueryContext(ctx, sqlRules, pq.Array(legacyTables))
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	for rules.Next() {
+		var table, name, def string
+		if err := rules.Scan(&table, &name, &def); err != nil {
+			rules.Close()
+			return nil, fmt.Errorf("read rules: %w", err)
+		}
+		diffs = append(diffs, fmt.Sprintf("rule %s.%s (%s) is not in the old schema: it changes what airship's statements do",
+			table, name, ruleAction(def)))
+	}
+	if err := rules.Close(); err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	policies, err := texts(ctx, q, `SELECT relname || '.' || polname FROM (`+sqlPolicies+`) p`, legacyTables)
+	if err != nil {
+		return nil, fmt.Errorf("read policies: %w", err)
+	}
+	for _, p := range policies {
+		diffs = append(diffs, fmt.Sprintf("policy %s is not in the old schema", p))
+	}
+
+	for _, table := range []string{"orders", "order_details"} {
+		if have[table]["id"] != legacyColumns[table]["id"] {
+			continue // refused for its column already; the default names no sequence of the old schema
+		}
+		d, err := sequenceDifferences(ctx, q, table)
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(diffs, d...)
+	}
+	var replicationRole string
+	if err := q.QueryRowContext(ctx, `SELECT current_setting('session_replication_role')`).Scan(&replicationRole); err != nil {
+		return nil, fmt.Errorf("read session_replication_role: %w", err)
+	}
+	if replicationRole != "origin" {
+		diffs = append(diffs, fmt.Sprintf("session_replication_role is %s (a setting of the database or role): "+
+			"PostgreSQL would fire no trigger, so no foreign key would be checked or cascade", replicationRole))
+	}
+	return diffs, nil
+}
+
+// sequenceDifferences lists how the sequence of table's id column
+// differs from the old schema's (serial: integer, start 1, increment 1,
+// no cycle, owned by the column) in ways that matter: it must hand out
+// every id once, in the API's range, and continue after the ids there.
+func sequenceDifferences(ctx context.Context, q querier, table string) ([]string, error) {
+	seq := table + "_id_seq"
+	var (
+		persistence, owner   string
+		inc, lowest, highest int64
+		cycle, called        bool
+		last, maxInTable     int64
+	)
+	err := q.QueryRowContext(ctx, fmt.Sprintf(sqlSequence, table, seq)).Scan(
+		&persistence, &inc, &lowest, &highest, &cycle, &owner, &last, &called, &maxInTable)
+	if err != nil {
+		return nil, fmt.Errorf("read sequence %s: %w", seq, err)
+	}
+	var diffs []string
+	if persistence != "p" {
+		diffs = append(diffs, fmt.Sprintf("sequence %s is %s: a crash of PostgreSQL resets it; the old schema's is logged",
+			seq, persistences[persistence]))
+	}
+	if inc != 1 {
+		diffs = append(diffs, fmt.Sprintf("sequence %s increments by %d; the old schema's by 1", seq, inc))
+	}
+	if lowest < 1 {
+		diffs = append(diffs, fmt.Sprintf("sequence %s starts its range at %d (MINVALUE); ids start at 1", seq, lowest))
+	}
+	if highest < maxID {
+		diffs = append(diffs, fmt.Sprintf("sequence %s ends at %d (MAXVALUE); the old schema's at %d, the end of the API's ids",
+			seq, highest, maxID))
+	}
+	if cycle {
+		diffs = append(diffs, fmt.Sprintf("sequence %s cycles (CYCLE): it would hand out ids again", seq))
+	}
+	if want := table + ".id"; owner != want {
+		if owner == "" {
+			owner = "no column"
+		}
+		diffs = append(diffs, fmt.Sprintf("sequence %s belongs to %s; the old schema's belongs to %s", seq, owner, want))
+	}
+	next := last
+	if called {
+		next = last + inc
+		if last > math.MaxInt64-inc {
+			next = math.MaxInt64 // and beyond
+		}
+	}
+	switch {
+	case next > min(highest, maxID) && !cycle:
+		diffs = append(diffs, fmt.Sprintf("sequence %s is exhausted: it handed out %d, the last id it may", seq, last))
+	case next <= maxInTable:
+		diffs = append(diffs, fmt.Sprintf("sequence %s hands out %d next, but %s holds ids up to %d "+
+			"(SELECT setval('%s', %d) moves it past them)", seq, next, table, maxInTable, seq, maxInTable))
+	}
+	return diffs, nil
+}
+
+// relationKinds and persistences name pg_class's relkind and
+// relpersistence.
+var (
+	relationKinds = map[string]string{"r": "a plain table", "p": "partitioned", "v": "a view", "m": "a materialized view",
+		"f": "a foreign table"}
+	persistences = map[string]string{"p": "logged", "u": "UNLOGGED", "t": "temporary"}
+)
+
+// ruleAction is a rule's definition without its name, on one line:
+// "ON DELETE TO public.orders DO INSTEAD NOTHING".
+func ruleAction(def string) string {
+	def = strings.Join(strings.Fields(def), " ")
+	def = strings.TrimSuffix(def, ";")
+	if _, rest, ok := strings.Cut(def, " AS "); ok {
+		return rest
+	}
+	return def
 }
 
 // adoptionStep is one change Adopt makes; what it says goes to the log

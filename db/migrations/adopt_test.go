@@ -165,7 +165,8 @@ func TestAdoptKeepsLinesThatBreakTheRules(t *testing.T) {
 	db := open(t, testbackend.LegacyPostgresURL(t, `
 INSERT INTO orders (id, created_at, updated_at) VALUES (1, now(), now());
 INSERT INTO order_details (order_id, product_id, price, quantity, created_at, updated_at)
-VALUES (1, 'a', -1, 0, now(), now());`))
+VALUES (1, 'a', -1, 0, now(), now());
+SELECT setval('orders_id_seq', 1);`))
 	if err := up(ctx, db); err != nil {
 		t.Fatalf("migrate up: %v", err)
 	}
@@ -180,7 +181,11 @@ VALUES (1, 'a', -1, 0, now(), now());`))
 
 // TestAdoptRefusesOtherSchemas: a database with the old tables in any
 // other shape is refused with a message naming the difference, and left
-// exactly as it was.
+// exactly as it was. That includes what the old shop's services did not
+// notice but would break airship's ledger once adopted: a rule or a
+// trigger that swallows a write, a table or sequence that a crash may
+// empty, a sequence that hands out ids again or runs out, row level
+// security, inheritance.
 func TestAdoptRefusesOtherSchemas(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -202,6 +207,67 @@ func TestAdoptRefusesOtherSchemas(t *testing.T) {
 		{"no alembic", []string{`DROP TABLE alembic_version`}, "table alembic_version is missing"},
 		{"airship table beside", []string{`CREATE TABLE stock_returns (id text)`}, "table stock_returns belongs to airship's own schema"},
 		{"orders only", []string{`DROP TABLE order_details`}, "table order_details is missing"},
+		// What would break the ledger once adopted.
+		{"rule keeps deleted orders", []string{`CREATE RULE keep_orders AS ON DELETE TO orders DO INSTEAD NOTHING`},
+			"rule orders.keep_orders (ON DELETE TO public.orders DO INSTEAD NOTHING) is not in the old schema"},
+		{"rule on lines", []string{`CREATE RULE no_updates AS ON UPDATE TO order_details DO INSTEAD NOTHING`},
+			"rule order_details.no_updates"},
+		{"trigger swallows deletes", []string{`CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$`,
+			`CREATE TRIGGER keep_orders BEFORE DELETE ON orders FOR EACH ROW EXECUTE FUNCTION swallow()`},
+			"trigger orders.keep_orders is not in the old schema"},
+		{"unlogged", []string{`ALTER TABLE order_details SET UNLOGGED`},
+			"table order_details is UNLOGGED"},
+		{"unlogged sequence", []string{`ALTER SEQUENCE orders_id_seq SET UNLOGGED`},
+			"sequence orders_id_seq is UNLOGGED"},
+		{"cycling sequence", []string{`ALTER SEQUENCE orders_id_seq MAXVALUE 5 CYCLE`},
+			"sequence orders_id_seq ends at 5 (MAXVALUE)"},
+		{"cycle", []string{`ALTER SEQUENCE order_details_id_seq CYCLE`},
+			"sequence order_details_id_seq cycles"},
+		{"increment", []string{`ALTER SEQUENCE order_details_id_seq INCREMENT 2`},
+			"sequence order_details_id_seq increments by 2"},
+		{"negative ids", []string{`ALTER SEQUENCE orders_id_seq MINVALUE -10`},
+			"sequence orders_id_seq starts its range at -10 (MINVALUE)"},
+		{"sequence owned by no column", []string{`ALTER SEQUENCE orders_id_seq OWNED BY NONE`},
+			"sequence orders_id_seq belongs to no column; the old schema's belongs to orders.id"},
+		{"sequence owned elsewhere", []string{`CREATE TABLE other (n integer)`, `ALTER SEQUENCE order_details_id_seq OWNED BY other.n`},
+			"sequence order_details_id_seq belongs to other.n; the old schema's belongs to order_details.id"},
+		{"sequence behind the ids", []string{`SELECT setval('orders_id_seq', 2)`},
+			"sequence orders_id_seq hands out 3 next, but orders holds ids up to 4"},
+		{"sequence exhausted", []string{`SELECT setval('order_details_id_seq', 2147483647)`},
+			"sequence order_details_id_seq is exhausted"},
+		{"row level security", []string{`ALTER TABLE orders ENABLE ROW LEVEL SECURITY`},
+			"table orders has row level security enabled"},
+		{"policy", []string{`CREATE POLICY only_some ON order_details USING (quantity < 100)`},
+			"policy order_details.only_some is not in the old schema"},
+		{"inherited", []string{`CREATE TABLE orders_archive () INHERITS (orders)`},
+			"table orders_archive inherits from orders"},
+		{"domain", []string{`CREATE DOMAIN small AS integer CHECK (VALUE < 10)`, `ALTER TABLE order_details ALTER COLUMN quantity TYPE small`},
+			"column order_details.quantity is integer (domain small) NOT NULL"},
+		{"generated column", []string{`ALTER TABLE order_details DROP COLUMN updated_at`,
+			`ALTER TABLE order_details ADD COLUMN updated_at timestamp NOT NULL GENERATED ALWAYS AS (created_at) STORED`},
+			"column order_details.updated_at is timestamp without time zone NOT NULL GENERATED ALWAYS AS (created_at) STORED"},
+		{"replica role", []string{`DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET session_replication_role = replica', current_database()); END$$`},
+			"session_replication_role is replica"},
+		{"partitioned", []string{`DROP TABLE order_details, orders`,
+			`CREATE TABLE orders (
+    id SERIAL NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id)
+) PARTITION BY RANGE (id)`,
+			`CREATE TABLE orders_all PARTITION OF orders FOR VALUES FROM (MINVALUE) TO (MAXVALUE)`,
+			`CREATE TABLE order_details (
+    id SERIAL NOT NULL,
+    order_id INTEGER NOT NULL,
+    product_id VARCHAR NOT NULL,
+    price NUMERIC(18, 2) NOT NULL,
+    quantity INTEGER NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT fk_order_details_orders FOREIGN KEY(order_id) REFERENCES orders (id)
+)`, oldRows},
+			"table orders is partitioned"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
