@@ -98,10 +98,12 @@ func writeEvent(ctx context.Context, q sqlx.ExecerContext, eventType string, o O
 	if err != nil {
 		return fmt.Errorf("%s event of order %d: %w", eventType, o.ID, err)
 	}
-	if _, err := q.ExecContext(ctx, insertEvent, uuid.NewString(), o.ID, eventType, EventSchemaVersion, string(body)); err != nil {
-		return fmt.Errorf("%s event of order %d: %w", eventType, o.ID, err)
+	what := fmt.Sprintf("%s event of order %d", eventType, o.ID)
+	res, err := q.ExecContext(ctx, insertEvent, uuid.NewString(), o.ID, eventType, EventSchemaVersion, string(body))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return nil
+	return expectRows(res, 1, what)
 }
 
 // DispatchFunc publishes events in the order given and returns how many

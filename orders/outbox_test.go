@@ -17,6 +17,7 @@ import (
 
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/orderstest"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -26,6 +27,7 @@ type outboxStore interface {
 	DispatchEvents(ctx context.Context, limit int, publish orders.DispatchFunc) (int, error)
 	EventBacklog(ctx context.Context) (int, time.Time, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
 }
 
 // outboxStores are the stores the outbox is tested on, with events on
@@ -222,6 +224,86 @@ func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...orders.Stor
 	got := drain(t, s, 10)
 	if len(got) != 1 || got[0].Type != orders.EventCreated || got[0].OrderID != o.ID {
 		t.Fatalf("events %+v; want only order_created of order %d", got, o.ID)
+	}
+}
+
+// records reads every order of s with its timestamps.
+func records(t *testing.T, s outboxStore) []orders.Record {
+	t.Helper()
+	rs, err := s.Records(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// swallowingOutboxStores are the stores of outboxStores, events on, with
+// what makes their database swallow writes (orderstest.Swallow).
+var swallowingOutboxStores = map[string]func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow){
+	"postgres": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
+		rdb, prefix := testbackend.Redis(t)
+		db := testbackend.Postgres(t)
+		return orders.NewPGStore(db, orders.WithEvents()), products.NewRedisStore(rdb, prefix), nil, orderstest.PostgresSwallow(db)
+	},
+	"embedded": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
+		db := testbackend.SQLite(t)
+		store := orders.NewSQLStore(db, orders.WithEvents())
+		return store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store), orderstest.SQLiteSwallow(db)
+	},
+}
+
+// TestOutboxWritesChecked: when the database swallows the write of an
+// event, the change it reports fails and rolls back (no change without
+// its event); when it swallows the mark of a published event, the mark
+// fails and the event stays pending.
+func TestOutboxWritesChecked(t *testing.T) {
+	for name, open := range swallowingOutboxStores {
+		t.Run(name, func(t *testing.T) {
+			t.Run("EventSwallowed", func(t *testing.T) {
+				ctx := t.Context()
+				s, p, tx, swallow := open(t)
+				newProduct(t, p, "a", 10)
+				svc := quietService(s, p, tx)
+				o, err := svc.Place(ctx, []orders.NewLine{line("a", "1", 3)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				swallow(t, "INSERT", "outbox")
+				if placed, err := svc.Place(ctx, []orders.NewLine{line("a", "1", 1)}); err == nil {
+					t.Errorf("Place with its event swallowed placed order %d; want an error", placed.ID)
+				}
+				one := int64(1)
+				if _, err := svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &one}}); err == nil {
+					t.Error("Update with its event swallowed succeeded; want an error")
+				}
+				if err := svc.Delete(ctx, o.ID); err == nil {
+					t.Error("Delete with its event swallowed succeeded; want an error")
+				}
+				rs := records(t, s)
+				if len(rs) != 1 || rs[0].ID != o.ID || rs[0].Lines[0].Quantity != 3 {
+					t.Errorf("orders after the refused changes: %+v; want order %d as placed", rs, o.ID)
+				}
+				if n, _, err := s.EventBacklog(ctx); err != nil || n != 1 {
+					t.Errorf("backlog %d, %v; want 1 (order_created of order %d)", n, err, o.ID)
+				}
+			})
+			t.Run("MarkSwallowed", func(t *testing.T) {
+				ctx := t.Context()
+				s, p, tx, swallow := open(t)
+				newProduct(t, p, "a", 10)
+				if _, err := quietService(s, p, tx).Place(ctx, []orders.NewLine{line("a", "1", 3)}); err != nil {
+					t.Fatal(err)
+				}
+				swallow(t, "UPDATE", "outbox")
+				r := &recorder{}
+				if n, err := s.DispatchEvents(ctx, 10, r.publish); err == nil {
+					t.Errorf("DispatchEvents with the mark swallowed = %d, nil; want an error", n)
+				}
+				if n, _, err := s.EventBacklog(ctx); err != nil || n != 1 {
+					t.Errorf("backlog %d, %v; want the event still pending", n, err)
+				}
+			})
+		})
 	}
 }
 

@@ -50,8 +50,13 @@ func (s *PGStore) DispatchEvents(ctx context.Context, limit int, publish Dispatc
 		return 0, pgErr(err)
 	}
 	return publishThenMark(ctx, events, publish, func(ids []int64) error {
-		if _, err := tx.ExecContext(ctx, pgMarkPublished, pq.Int64Array(ids)); err != nil {
+		res, err := tx.ExecContext(ctx, pgMarkPublished, pq.Int64Array(ids))
+		if err != nil {
 			return pgErr(err)
+		}
+		// The events are locked by this transaction since it read them.
+		if err := expectRows(res, int64(len(ids)), fmt.Sprintf("mark %d events published", len(ids))); err != nil {
+			return err
 		}
 		return pgErr(tx.Commit())
 	})

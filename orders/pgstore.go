@@ -81,12 +81,19 @@ func (p *prepared) get(ctx context.Context, db *sqlx.DB) (*sql.Stmt, error) {
 // ($6 its message id, $7 the schema version), its body built as EventBody
 // builds it: numeric(18,2) as text has exactly two decimals, and the
 // relay compacts the whitespace json_build_object puts around colons.
+//
+// The statement checks that it wrote one order, every line, one claim
+// (and one event): if a trigger in the database swallowed a row, its last
+// column fails to convert a text naming the counts to an integer, which
+// fails the statement and so rolls back its transaction. (A check in Go
+// would come after the commit. The text is built from the counts, not a
+// constant, so that PostgreSQL cannot evaluate it while planning.)
 const (
 	createOrderWrites = `
 WITH o AS (
     INSERT INTO orders DEFAULT VALUES RETURNING id
 ), claim AS (
-    INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o
+    INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o RETURNING id
 ), d AS (
     INSERT INTO order_details (order_id, product_id, price, quantity, product_incarnation)
     SELECT o.id, l.product_id, l.price, l.quantity, l.incarnation
@@ -103,12 +110,27 @@ WITH o AS (
             'id', d.id, 'product_id', d.product_id, 'price', d.price::text, 'quantity', d.quantity) ORDER BY d.id) FROM d)
     ))::text
     FROM o
+    RETURNING id
 )`
-	createOrderResult = `
-SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id) FROM d`
 
-	createOrder         = createOrderWrites + createOrderResult
-	createOrderAndEvent = createOrderWrites + createOrderEvent + createOrderResult
+	createOrder = createOrderWrites + `
+SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id),
+    CASE WHEN (SELECT count(*) FROM o) = 1 AND count(*) = cardinality($2::text[]) AND (SELECT count(*) FROM claim) = 1
+    THEN 0
+    ELSE ('order not written whole: ' || (SELECT count(*) FROM o) || ' order rows, ' || count(*) || ' of ' ||
+        cardinality($2::text[]) || ' lines, ' || (SELECT count(*) FROM claim) || ' claims')::int
+    END
+FROM d`
+	createOrderAndEvent = createOrderWrites + createOrderEvent + `
+SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id),
+    CASE WHEN (SELECT count(*) FROM o) = 1 AND count(*) = cardinality($2::text[]) AND (SELECT count(*) FROM claim) = 1
+        AND (SELECT count(*) FROM ev) = 1
+    THEN 0
+    ELSE ('order not written whole: ' || (SELECT count(*) FROM o) || ' order rows, ' || count(*) || ' of ' ||
+        cardinality($2::text[]) || ' lines, ' || (SELECT count(*) FROM claim) || ' claims, ' ||
+        (SELECT count(*) FROM ev) || ' events')::int
+    END
+FROM d`
 )
 
 // Create writes an order and claims its reservation atomically.
@@ -123,6 +145,7 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 	var (
 		orderID int64
 		lineIDs pq.Int64Array
+		whole   int
 	)
 	args := []any{reservationID, pq.StringArray(ids), pq.StringArray(prices), pq.Int64Array(qtys), pq.StringArray(incs)}
 	if s.events {
@@ -130,16 +153,18 @@ func (s *PGStore) Create(ctx context.Context, reservationID string, lines []NewL
 	}
 	st, err := s.create.get(ctx, s.db)
 	if err == nil {
-		err = st.QueryRowContext(ctx, args...).Scan(&orderID, &lineIDs)
+		err = st.QueryRowContext(ctx, args...).Scan(&orderID, &lineIDs, &whole)
 	}
 	if isUniqueViolation(err) {
 		return Order{}, ErrReservationVoid
 	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "22P02" && strings.Contains(pqErr.Message, "not written whole") {
+		return Order{}, fmt.Errorf("create order: the database did not write it whole (a rule or trigger?), "+
+			"so the statement was rolled back: %w", err)
+	}
 	if err != nil {
 		return Order{}, fmt.Errorf("create order: %w", pgErr(err))
-	}
-	if len(lineIDs) != len(lines) {
-		return Order{}, fmt.Errorf("create order: %d lines written, %d expected", len(lineIDs), len(lines))
 	}
 	o := Order{ID: orderID, Lines: make([]Line, len(lines))}
 	for i, l := range lines {
@@ -207,13 +232,18 @@ func (s *PGStore) query(ctx context.Context, p *prepared, args ...any) ([]Order,
 	return scanOrders(rs)
 }
 
+// Every write below checks how many rows it changed (expectRows): the
+// order and its lines were read and locked in the same transaction, so
+// another count means that something in the database changed the
+// statement, and the whole change is rolled back.
 const (
-	lockLines  = `SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation FROM orders o JOIN order_details d ON d.order_id = o.id WHERE o.id = $1 ORDER BY d.id FOR UPDATE`
-	updateLine = `UPDATE order_details SET price = $2, quantity = $3, updated_at = now() WHERE id = $1`
-	touchOrder = `UPDATE orders SET updated_at = now() WHERE id = $1`
-	claimRes   = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)`
-	addReturn  = `INSERT INTO stock_returns (id, lines) VALUES ($1, $2)`
-	deleteOrd  = `DELETE FROM orders WHERE id = $1`
+	lockLines   = `SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation FROM orders o JOIN order_details d ON d.order_id = o.id WHERE o.id = $1 ORDER BY d.id FOR UPDATE`
+	updateLine  = `UPDATE order_details SET price = $3, quantity = $4, updated_at = now() WHERE id = $1 AND order_id = $2`
+	touchOrder  = `UPDATE orders SET updated_at = now() WHERE id = $1`
+	claimRes    = `INSERT INTO stock_reservations (id, order_id) VALUES ($1, $2)`
+	addReturn   = `INSERT INTO stock_returns (id, lines) VALUES ($1, $2)`
+	deleteLines = `DELETE FROM order_details WHERE order_id = $1`
+	deleteOrd   = `DELETE FROM orders WHERE id = $1`
 )
 
 // Update applies line updates, claims the change's reservation and records
@@ -229,11 +259,19 @@ func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c 
 			return err
 		}
 		for _, l := range out.Lines {
-			if _, err := tx.ExecContext(ctx, updateLine, l.ID, l.Price.StringFixed(2), l.Quantity); err != nil {
+			res, err := tx.ExecContext(ctx, updateLine, l.ID, id, l.Price.StringFixed(2), l.Quantity)
+			if err != nil {
+				return err
+			}
+			if err := expectRows(res, 1, fmt.Sprintf("update order %d line %d", id, l.ID)); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, touchOrder, id); err != nil {
+		res, err := tx.ExecContext(ctx, touchOrder, id)
+		if err != nil {
+			return err
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("update order %d", id)); err != nil {
 			return err
 		}
 		if s.events {
@@ -256,7 +294,19 @@ func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, deleteOrd, id); err != nil {
+		// The lines first, rather than by the foreign key's cascade, so
+		// that their count is checked too.
+		res, err := tx.ExecContext(ctx, deleteLines, id)
+		if err != nil {
+			return err
+		}
+		if err := expectRows(res, int64(len(o.Lines)), fmt.Sprintf("delete the lines of order %d", id)); err != nil {
+			return err
+		}
+		if res, err = tx.ExecContext(ctx, deleteOrd, id); err != nil {
+			return err
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("delete order %d", id)); err != nil {
 			return err
 		}
 		if s.events {
@@ -274,10 +324,14 @@ func (s *PGStore) Delete(ctx context.Context, id int64, c Change) error {
 
 func (s *PGStore) recordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change) error {
 	if c.ReservationID != "" {
-		if _, err := tx.ExecContext(ctx, claimRes, c.ReservationID, orderID); err != nil {
-			if isUniqueViolation(err) {
-				return ErrReservationVoid
-			}
+		res, err := tx.ExecContext(ctx, claimRes, c.ReservationID, orderID)
+		if isUniqueViolation(err) {
+			return ErrReservationVoid
+		}
+		if err != nil {
+			return err
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("order %d: claim reservation %s", orderID, c.ReservationID)); err != nil {
 			return err
 		}
 	}
@@ -286,7 +340,11 @@ func (s *PGStore) recordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, addReturn, c.RestockID, raw); err != nil {
+		res, err := tx.ExecContext(ctx, addReturn, c.RestockID, raw)
+		if err != nil {
+			return err
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("order %d: record restock %s", orderID, c.RestockID)); err != nil {
 			return err
 		}
 	}
@@ -398,7 +456,7 @@ func StatementNames() map[string]string {
 	return map[string]string{
 		createOrder: "create_order", getOrder: "get_order", listOrders: "list_orders",
 		lockLines: "lock_lines", updateLine: "update_line", touchOrder: "touch_order",
-		claimRes: "claim_reservation", addReturn: "add_return", deleteOrd: "delete_order",
+		claimRes: "claim_reservation", addReturn: "add_return", deleteLines: "delete_lines", deleteOrd: "delete_order",
 		settle: "settle_reservation", pendingReturns: "pending_returns", returnDone: "return_done",
 		insertKey: "insert_key", selectKey: "select_key", dropExpiredKey: "drop_expired_key",
 		takeOverKey: "take_over_key", completeKey: "complete_key", yieldKey: "yield_key",

@@ -46,8 +46,12 @@ func (s *SQLStore) DispatchEvents(ctx context.Context, limit int, publish Dispat
 	return publishThenMark(ctx, events, publish, func(ids []int64) error {
 		raw, _ := json.Marshal(ids) // integers always marshal
 		return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
-			_, err := tx.ExecContext(ctx, liteMarkPublished, string(raw))
-			return err
+			res, err := tx.ExecContext(ctx, liteMarkPublished, string(raw))
+			if err != nil {
+				return sqlite.Classify(err)
+			}
+			// One relay: nothing else marks or purges pending events.
+			return expectRows(res, int64(len(ids)), fmt.Sprintf("mark %d events published", len(ids)))
 		})
 	})
 }

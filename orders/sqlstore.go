@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -135,7 +136,11 @@ func liteClaimReservation(ctx context.Context, tx *sqlx.Tx, reservationID string
 		return nil
 	}
 	var owner sql.NullInt64
-	if err := tx.GetContext(ctx, &owner, liteReservationOwner, reservationID); err != nil {
+	err = tx.GetContext(ctx, &owner, liteReservationOwner, reservationID)
+	if errors.Is(err, sql.ErrNoRows) { // neither inserted nor there: the insert was swallowed
+		return &RowCountError{What: fmt.Sprintf("order %d: claim reservation %s", orderID, reservationID), Got: 0, Want: 1}
+	}
+	if err != nil {
 		return fmt.Errorf("claim reservation %s: %w", reservationID, sqlite.Classify(err))
 	}
 	if !owner.Valid {
@@ -172,7 +177,10 @@ func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, e
 	return found, nil
 }
 
-// Update applies line updates and the change in one transaction.
+// Update applies line updates and the change in one transaction. Every
+// write checks how many rows it changed: the transaction holds the write
+// lock since it read the order, so another count means a trigger changed
+// the statement, and all is rolled back.
 func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var o Order
 	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -189,12 +197,20 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 				p := u.Price.StringFixed(2)
 				price = &p
 			}
-			if _, err := tx.ExecContext(ctx, liteUpdateLine, u.ID, id, price, u.Quantity); err != nil {
+			res, err := tx.ExecContext(ctx, liteUpdateLine, u.ID, id, price, u.Quantity)
+			if err != nil {
 				return fmt.Errorf("update order %d line %d: %w", id, u.ID, sqlite.Classify(err))
 			}
+			if err := expectRows(res, 1, fmt.Sprintf("update order %d line %d", id, u.ID)); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, liteTouchOrder, id); err != nil {
+		res, err := tx.ExecContext(ctx, liteTouchOrder, id)
+		if err != nil {
 			return fmt.Errorf("update order %d: %w", id, sqlite.Classify(err))
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("update order %d", id)); err != nil {
+			return err
 		}
 		if o, err = liteGetOne(ctx, tx, id); err != nil {
 			return err
@@ -217,17 +233,21 @@ func (s *SQLStore) Delete(ctx context.Context, id int64, c Change) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, liteDeleteLines, id); err != nil {
-			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
-		}
-		res, err := tx.ExecContext(ctx, liteDeleteOrder, id)
+		// The order was read in this transaction, which holds the write
+		// lock: a count other than its lines and one order means a trigger
+		// changed the statement.
+		res, err := tx.ExecContext(ctx, liteDeleteLines, id)
 		if err != nil {
 			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if err := expectRows(res, int64(len(current.Lines)), fmt.Sprintf("delete the lines of order %d", id)); err != nil {
+			return err
+		}
+		if res, err = tx.ExecContext(ctx, liteDeleteOrder, id); err != nil {
 			return fmt.Errorf("delete order %d: %w", id, sqlite.Classify(err))
-		} else if n == 0 {
-			return &NotFoundError{ID: id}
+		}
+		if err := expectRows(res, 1, fmt.Sprintf("delete order %d", id)); err != nil {
+			return err
 		}
 		if err := s.event(ctx, tx, EventDeleted, current); err != nil {
 			return err
@@ -249,10 +269,11 @@ func liteRecordChange(ctx context.Context, tx *sqlx.Tx, orderID int64, c Change)
 	if err != nil {
 		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, err)
 	}
-	if _, err := tx.ExecContext(ctx, liteInsertReturn, c.RestockID, string(lines)); err != nil {
+	res, err := tx.ExecContext(ctx, liteInsertReturn, c.RestockID, string(lines))
+	if err != nil {
 		return fmt.Errorf("order %d: restock %s: %w", orderID, c.RestockID, sqlite.Classify(err))
 	}
-	return nil
+	return expectRows(res, 1, fmt.Sprintf("order %d: record restock %s", orderID, c.RestockID))
 }
 
 // Settle decides a reservation: claimed by an order, or void from now on.

@@ -21,9 +21,11 @@ import (
 func TestPGStore(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		rdb, prefix := testbackend.Redis(t)
+		db := testbackend.Postgres(t)
 		return orderstest.Stores{
-			Orders:   orders.NewPGStore(testbackend.Postgres(t)),
+			Orders:   orders.NewPGStore(db),
 			Products: products.NewRedisStore(rdb, prefix),
+			Swallow:  orderstest.PostgresSwallow(db),
 		}
 	})
 }
@@ -32,7 +34,8 @@ func TestSQLStore(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		db := testbackend.SQLite(t)
 		store := orders.NewSQLStore(db)
-		return orderstest.Stores{Orders: store, Products: products.NewSQLStore(db), Tx: orders.NewSQLTransactor(db, store)}
+		return orderstest.Stores{Orders: store, Products: products.NewSQLStore(db), Tx: orders.NewSQLTransactor(db, store),
+			Swallow: orderstest.SQLiteSwallow(db)}
 	})
 }
 

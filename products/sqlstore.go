@@ -74,6 +74,7 @@ RETURNING incarnation`
 	sqlHeldFrom = `SELECT p.id, p.incarnation FROM product_holds h JOIN products p ON p.id = h.product_id
 WHERE h.reservation_id = $1`
 	sqlHold      = `INSERT INTO product_holds (reservation_id, product_id, quantity) VALUES ($1, $2, $3)`
+	sqlHeld      = `SELECT EXISTS (SELECT 1 FROM product_reservations WHERE id = $1)`
 	sqlDropHolds = `DELETE FROM product_holds WHERE reservation_id = $1`
 	// Gives every held quantity back to its product, if it still exists.
 	sqlReturnHolds = `UPDATE products SET in_stock = in_stock + (
@@ -84,6 +85,7 @@ WHERE id IN (SELECT product_id FROM product_holds WHERE reservation_id = $1)`
 WHERE deadline_ms < $1 ORDER BY deadline_ms, id LIMIT $2`
 
 	sqlRestockMarker = `INSERT INTO product_restocks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	sqlRestocked     = `SELECT EXISTS (SELECT 1 FROM product_restocks WHERE id = $1)`
 	sqlPruneRestocks = `DELETE FROM product_restocks WHERE created_at < $1`
 	sqlGiveStock     = `UPDATE products SET in_stock = in_stock + $2
 WHERE id = $1 AND ($3 = '' OR incarnation = $3)`
@@ -210,6 +212,9 @@ func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
 		} else if n == 0 { // already held: report what it holds
+			if err := mustExist(ctx, tx, sqlHeld, r.ID, "reserve "+r.ID+": the reservation's record"); err != nil {
+				return err
+			}
 			rows, err := tx.QueryxContext(ctx, sqlHeldFrom, r.ID)
 			if err != nil {
 				return fmt.Errorf("reserve %s: %w", r.ID, sqlite.Classify(err))
@@ -258,8 +263,15 @@ func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line)
 	if err != nil {
 		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
 	}
-	if _, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity); err != nil {
+	res, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity)
+	if err != nil {
 		return "", fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("reserve %s: hold on %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
+	} else if n != 1 {
+		return "", fmt.Errorf("reserve %s: hold on %s: %d rows written, 1 expected (a trigger in the database?)",
+			reservationID, l.ProductID, n)
 	}
 	return inc, nil
 }
@@ -327,8 +339,8 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("restock %s: %w", id, sqlite.Classify(err))
-		} else if n == 0 {
-			return nil // done before
+		} else if n == 0 { // done before
+			return mustExist(ctx, tx, sqlRestocked, id, "restock "+id+": its marker")
 		}
 		for _, l := range MergeLines(lines) {
 			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity, l.Incarnation); err != nil {
@@ -341,6 +353,21 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 		}
 		return nil
 	})
+}
+
+// mustExist checks that a row an insert ... ON CONFLICT DO NOTHING left
+// alone is there: if it is not, the insert was swallowed (a trigger in
+// the database), and the call must fail rather than act as if the row had
+// been written before.
+func mustExist(ctx context.Context, tx *sqlx.Tx, query, id, what string) error {
+	var ok bool
+	if err := tx.GetContext(ctx, &ok, query, id); err != nil {
+		return fmt.Errorf("%s: %w", what, sqlite.Classify(err))
+	}
+	if !ok {
+		return fmt.Errorf("%s was neither written nor there (a trigger in the database?)", what)
+	}
+	return nil
 }
 
 // sqlTimeFormat is how the sqlite migrations write timestamps

@@ -28,6 +28,10 @@ type Stores struct {
 	Orders   orders.Store
 	Products products.Store
 	Tx       orders.Transactor
+	// Swallow, when set, makes the orders store's database skip writes
+	// while reporting success (see Swallow); the cases that need it are
+	// skipped without it.
+	Swallow Swallow
 }
 
 // holdFor is the reservation timeout of the suite's services: short, so
@@ -59,6 +63,14 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 		{"RecoverPendingRestock", testRecoverRestock},
 		{"ParallelNoOversell", testParallelNoOversell},
 		{"ConcurrentLedger", testConcurrentLedger},
+		{"SwallowedDeleteOfTheOrder", func(t *testing.T, s Stores) { testSwallowedDelete(t, s, "DELETE", "orders") }},
+		{"SwallowedDeleteOfItsLines", func(t *testing.T, s Stores) { testSwallowedDelete(t, s, "DELETE", "order_details") }},
+		{"SwallowedRestockOfADelete", func(t *testing.T, s Stores) { testSwallowedDelete(t, s, "INSERT", "stock_returns") }},
+		{"SwallowedLineUpdate", func(t *testing.T, s Stores) { testSwallowedReduce(t, s, "UPDATE", "order_details") }},
+		{"SwallowedOrderUpdate", func(t *testing.T, s Stores) { testSwallowedReduce(t, s, "UPDATE", "orders") }},
+		{"SwallowedRestockOfAReduction", func(t *testing.T, s Stores) { testSwallowedReduce(t, s, "INSERT", "stock_returns") }},
+		{"SwallowedClaimOfARaise", testSwallowedClaimOfARaise},
+		{"SwallowedClaimOfAnOrder", testSwallowedClaimOfAnOrder},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStores(t)) })
@@ -688,5 +700,93 @@ func testStockStaysWithItsIncarnation(t *testing.T, s Stores) {
 	}
 	if got := stockOf(t, s, "rc3"); got != 10 {
 		t.Fatalf("stock of the re-created rc3 after the sweep replayed a restock of the old one = %d; want 10", got)
+	}
+}
+
+// swallowing places an order of 3 units of a product stocked 10, then
+// makes the database swallow op on table.
+func swallowing(t *testing.T, s Stores, op, table string) orders.Order {
+	t.Helper()
+	if s.Swallow == nil {
+		t.Skip("these stores cannot make their database swallow writes (Stores.Swallow)")
+	}
+	create(t, s, "a", 10)
+	o, err := service(s).Place(t.Context(), []orders.NewLine{nl("a", "1.00", 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Swallow(t, op, table)
+	return o
+}
+
+// unchanged checks that the order still has its one line of 3 units, the
+// product's stock is 7 and no restock is pending: a refused change left
+// nothing behind.
+func unchanged(t *testing.T, s Stores, o orders.Order) {
+	t.Helper()
+	ctx := t.Context()
+	got, err := s.Orders.Get(ctx, o.ID)
+	if err != nil || len(got.Lines) != 1 || got.Lines[0].Quantity != 3 {
+		t.Errorf("order after the refused change: %+v, %v; want its line of 3 units", got, err)
+	}
+	if stock := stockOf(t, s, "a"); stock != 7 {
+		t.Errorf("stock %d after the refused change; want 7 (nothing given back or taken)", stock)
+	}
+	if pending, err := s.Orders.PendingRestocks(ctx, time.Now().Add(time.Hour), 10); err != nil || len(pending) != 0 {
+		t.Errorf("pending restocks %+v, %v; want none", pending, err)
+	}
+}
+
+// testSwallowedDelete: when the database swallows a write of a delete
+// (the order's row, its lines, the restock record), the delete fails,
+// the order stays whole and its stock is not given back. (A rule ON
+// DELETE TO orders DO INSTEAD NOTHING made DELETE /orders/{id} answer
+// 204, give the stock back and keep the order.)
+func testSwallowedDelete(t *testing.T, s Stores, op, table string) {
+	o := swallowing(t, s, op, table)
+	err := service(s).Delete(t.Context(), o.ID)
+	if err == nil || errors.Is(err, orders.ErrNotFound) {
+		t.Fatalf("Delete with %s on %s swallowed: %v; want an error (the order exists)", op, table, err)
+	}
+	unchanged(t, s, o)
+}
+
+// testSwallowedReduce: when the database swallows a write of a change
+// that reduces a line (the line, the order's updated_at, the restock
+// record), the change fails and nothing moves.
+func testSwallowedReduce(t *testing.T, s Stores, op, table string) {
+	o := swallowing(t, s, op, table)
+	one := int64(1)
+	if _, err := service(s).Update(t.Context(), o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &one}}); err == nil {
+		t.Fatalf("Update with %s on %s swallowed succeeded; want an error", op, table)
+	}
+	unchanged(t, s, o)
+}
+
+// testSwallowedClaimOfARaise: a change that raises a line claims the
+// reservation of the extra stock with the change; if the database
+// swallows the claim, the change fails.
+func testSwallowedClaimOfARaise(t *testing.T, s Stores) {
+	o := swallowing(t, s, "INSERT", "stock_reservations")
+	five := int64(5)
+	if _, err := service(s).Update(t.Context(), o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &five}}); err == nil {
+		t.Fatal("Update with the claim of its reservation swallowed succeeded; want an error")
+	}
+	got, err := s.Orders.Get(t.Context(), o.ID)
+	if err != nil || got.Lines[0].Quantity != 3 {
+		t.Fatalf("order after the refused raise: %+v, %v; want its line of 3 units", got, err)
+	}
+}
+
+// testSwallowedClaimOfAnOrder: an order is written with the claim of its
+// reservation; if the database swallows the claim, no order is placed.
+func testSwallowedClaimOfAnOrder(t *testing.T, s Stores) {
+	o := swallowing(t, s, "INSERT", "stock_reservations")
+	if placed, err := service(s).Place(t.Context(), []orders.NewLine{nl("a", "1.00", 2)}); err == nil {
+		t.Fatalf("Place with the claim swallowed placed order %d; want an error", placed.ID)
+	}
+	list, err := s.Orders.List(t.Context(), 0, 10)
+	if err != nil || len(list) != 1 || list[0].ID != o.ID {
+		t.Fatalf("orders after the refused Place: %+v, %v; want only order %d", list, err, o.ID)
 	}
 }
