@@ -110,6 +110,7 @@ func TestOutbox(t *testing.T) {
 			t.Run("NoEventWithoutCommit", func(t *testing.T) { testNoEventWithoutCommit(t, open) })
 			t.Run("OnlyConfirmedMarked", func(t *testing.T) { testOnlyConfirmedMarked(t, open) })
 			t.Run("PurgeKeepsPending", func(t *testing.T) { testPurgeKeepsPending(t, open) })
+			t.Run("NoEventForAnUnchangedOrder", func(t *testing.T) { testNoEventForAnUnchangedOrder(t, open) })
 		})
 	}
 }
@@ -224,6 +225,64 @@ func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...orders.Stor
 	got := drain(t, s, 10)
 	if len(got) != 1 || got[0].Type != orders.EventCreated || got[0].OrderID != o.ID {
 		t.Fatalf("events %+v; want only order_created of order %d", got, o.ID)
+	}
+}
+
+// testNoEventForAnUnchangedOrder: an update whose lines keep their price
+// and quantity (PUT with the stored values) writes nothing: no
+// order_updated event, no updated_at moved, and the order comes back as
+// it was; through the Service and straight to the store. An update that
+// changes one line moves only that line's updated_at and the order's.
+func testNoEventForAnUnchangedOrder(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+	ctx := t.Context()
+	s, p, tx := open(t, orders.WithEvents())
+	newProduct(t, p, "a", 10)
+	svc := quietService(s, p, tx)
+	o, err := svc.Place(ctx, []orders.NewLine{line("a", "5", 2), line("a", "1.50", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := records(t, s)
+	// Timestamps are kept to the millisecond: let the clock pass the
+	// order's, so that a write would show.
+	time.Sleep(10 * time.Millisecond)
+
+	two, five := int64(2), decimal.RequireFromString("5.0")
+	same := []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &two, Price: &five}, {ID: o.Lines[1].ID}}
+	got, err := svc.Update(ctx, o.ID, same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(o) {
+		t.Errorf("Update that changes nothing returned %+v; want the order as it was, %+v", got, o)
+	}
+	if got, err = s.Update(ctx, o.ID, same, orders.Change{Expect: o.Lines}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(o) {
+		t.Errorf("store Update that changes nothing returned %+v; want the order as it was, %+v", got, o)
+	}
+	if n, _, err := s.EventBacklog(ctx); err != nil || n != 1 {
+		t.Errorf("backlog %d, %v after updates that change nothing; want 1 (order_created only)", n, err)
+	}
+	if after := records(t, s); !after[0].Equal(before[0]) {
+		t.Errorf("order after updates that change nothing: %+v; want it as it was, %+v", after[0], before[0])
+	}
+
+	three := int64(3)
+	if _, err := svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[1].ID, Quantity: &three}}); err != nil {
+		t.Fatal(err)
+	}
+	after := records(t, s)[0]
+	if !after.Lines[0].UpdatedAt.Equal(before[0].Lines[0].UpdatedAt) {
+		t.Errorf("line %d updated_at moved from %s to %s by a change of another line", o.Lines[0].ID,
+			before[0].Lines[0].UpdatedAt, after.Lines[0].UpdatedAt)
+	}
+	if !after.Lines[1].UpdatedAt.After(before[0].Lines[1].UpdatedAt) || !after.UpdatedAt.After(before[0].UpdatedAt) {
+		t.Errorf("the changed line's and the order's updated_at did not move: %+v, before %+v", after, before[0])
+	}
+	if n, _, err := s.EventBacklog(ctx); err != nil || n != 2 {
+		t.Errorf("backlog %d, %v after a change; want 2", n, err)
 	}
 }
 

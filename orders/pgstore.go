@@ -247,7 +247,9 @@ const (
 )
 
 // Update applies line updates, claims the change's reservation and records
-// its restock, all in one transaction.
+// its restock, all in one transaction. Only the lines whose price or
+// quantity change are written; a change that changes nothing writes
+// nothing (no updated_at, no event) and returns the order as it is.
 func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var out Order
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -258,7 +260,12 @@ func (s *PGStore) Update(ctx context.Context, id int64, updates []LineUpdate, c 
 		if out, err = applyUpdates(o, updates); err != nil {
 			return err
 		}
-		for _, l := range out.Lines {
+		changed := changedLines(o.Lines, out.Lines)
+		if len(changed) == 0 && c.ReservationID == "" && len(c.Restock) == 0 {
+			out = o
+			return nil
+		}
+		for _, l := range changed {
 			res, err := tx.ExecContext(ctx, updateLine, l.ID, id, l.Price.StringFixed(2), l.Quantity)
 			if err != nil {
 				return err

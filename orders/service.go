@@ -175,7 +175,9 @@ func (s *Service) List(ctx context.Context, after int64, limit int) ([]Order, er
 }
 
 // Update changes the price and quantity of existing lines; stock moves by
-// the quantity differences.
+// the quantity differences. An update that changes nothing (every line
+// named keeps its price and quantity) writes nothing and returns the
+// order as it is.
 func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (Order, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.orders.Get(ctx, id)
@@ -185,6 +187,11 @@ func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (O
 		next, err := applyUpdates(cur, updates)
 		if err != nil {
 			return Order{}, err
+		}
+		if len(changedLines(cur.Lines, next.Lines)) == 0 {
+			// Every line keeps its price and quantity: nothing to write,
+			// no updated_at to move, no order_updated event.
+			return cur, nil
 		}
 		take, give := stockDelta(cur.Lines, next.Lines)
 		c := Change{Expect: cur.Lines}
@@ -386,6 +393,19 @@ func (s *Service) restock(ctx context.Context, id string, lines []products.Line)
 	if err := s.orders.RestockDone(ctx, id); err != nil {
 		s.log.WarnContext(ctx, "restock done; the recovery sweep will retry", "restock", id, "err", err)
 	}
+}
+
+// changedLines returns the lines of after (the lines of before with
+// updates applied, in the same order) whose price or quantity, as
+// stored, differ from before's.
+func changedLines(before, after []Line) []Line {
+	var out []Line
+	for i, l := range after {
+		if l.Quantity != before[i].Quantity || l.Price.StringFixed(2) != before[i].Price.StringFixed(2) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // stockDelta returns, per product incarnation, the stock an update takes

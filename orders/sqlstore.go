@@ -77,10 +77,7 @@ FROM (SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT $2) o
 JOIN order_details d ON d.order_id = o.id
 ORDER BY o.id, d.id`
 
-	liteUpdateLine = `UPDATE order_details SET
-    price = COALESCE($3, price),
-    quantity = COALESCE($4, quantity),
-    updated_at = ` + liteNow + `
+	liteUpdateLine = `UPDATE order_details SET price = $3, quantity = $4, updated_at = ` + liteNow + `
 WHERE id = $1 AND order_id = $2`
 	liteTouchOrder = `UPDATE orders SET updated_at = ` + liteNow + ` WHERE id = $1`
 
@@ -177,10 +174,12 @@ func (s *SQLStore) List(ctx context.Context, after int64, limit int) ([]Order, e
 	return found, nil
 }
 
-// Update applies line updates and the change in one transaction. Every
-// write checks how many rows it changed: the transaction holds the write
-// lock since it read the order, so another count means a trigger changed
-// the statement, and all is rolled back.
+// Update applies line updates and the change in one transaction. Only
+// the lines whose price or quantity change are written; a change that
+// changes nothing writes nothing (no updated_at, no event) and returns
+// the order as it is. Every write checks how many rows it changed: the
+// transaction holds the write lock since it read the order, so another
+// count means a trigger changed the statement, and all is rolled back.
 func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c Change) (Order, error) {
 	var o Order
 	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -188,20 +187,21 @@ func (s *SQLStore) Update(ctx context.Context, id int64, updates []LineUpdate, c
 		if err != nil {
 			return err
 		}
-		if _, err := applyUpdates(current, updates); err != nil { // every line named exists
+		next, err := applyUpdates(current, updates)
+		if err != nil {
 			return err
 		}
-		for _, u := range updates {
-			var price *string
-			if u.Price != nil {
-				p := u.Price.StringFixed(2)
-				price = &p
-			}
-			res, err := tx.ExecContext(ctx, liteUpdateLine, u.ID, id, price, u.Quantity)
+		changed := changedLines(current.Lines, next.Lines)
+		if len(changed) == 0 && c.ReservationID == "" && len(c.Restock) == 0 {
+			o = current
+			return nil
+		}
+		for _, l := range changed {
+			res, err := tx.ExecContext(ctx, liteUpdateLine, l.ID, id, l.Price.StringFixed(2), l.Quantity)
 			if err != nil {
-				return fmt.Errorf("update order %d line %d: %w", id, u.ID, sqlite.Classify(err))
+				return fmt.Errorf("update order %d line %d: %w", id, l.ID, sqlite.Classify(err))
 			}
-			if err := expectRows(res, 1, fmt.Sprintf("update order %d line %d", id, u.ID)); err != nil {
+			if err := expectRows(res, 1, fmt.Sprintf("update order %d line %d", id, l.ID)); err != nil {
 				return err
 			}
 		}
