@@ -25,7 +25,7 @@ DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead seed vet lint image clean generate check-generate
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead seed vet lint lint-openapi image clean generate check-generate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,16 @@ vet: ## go vet (both builds) and gofmt
 lint: vet ## vet + staticcheck (installs it if missing)
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	staticcheck ./...
+
+# Stoplight Spectral's spectral:oas rules (.spectral.yaml) on the OpenAPI
+# document; a pinned spectral-cli installed with npm into this cache.
+SPECTRAL_VERSION := 6.16.3
+SPECTRAL_DIR     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-spectral-$(SPECTRAL_VERSION)
+
+lint-openapi: ## Lint gateway/apidocs/openapi.yaml with Spectral (spectral:oas); any error or warning fails (installs spectral-cli with npm)
+	@test -x '$(SPECTRAL_DIR)/node_modules/.bin/spectral' || npm install --silent --no-audit --no-fund --ignore-scripts \
+		--prefix '$(SPECTRAL_DIR)' @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+	'$(SPECTRAL_DIR)/node_modules/.bin/spectral' lint --ruleset .spectral.yaml --fail-severity warn gateway/apidocs/openapi.yaml
 
 build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the image and cf push; TAGS=remote for split modules)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(LINUX_BIN) .
