@@ -151,13 +151,18 @@ perf-dump: ## Time export and import of 1M products and 100k orders between the 
 	scripts/dump-perf.sh
 
 # The Go code under api/ is generated from the .proto files beside it by
-# protoc (Debian's protobuf-compiler) with these plugins, installed at
-# pinned versions into a cache.
+# protoc (Debian's protobuf-compiler) with these plugins, and the Go
+# client's under client/internal/gen from the OpenAPI document by
+# oapi-codegen (with client/internal/gen/oapi-codegen.yaml), each
+# installed at a pinned version into a cache.
 PROTOC_GEN_GO_VERSION         := v1.36.12
 PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
 PROTOC_GEN_BIN ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-protoc-gen
+OAPI_CODEGEN_VERSION := v2.8.2
+OAPI_CODEGEN_BIN     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-oapi-codegen
+GENERATED            := api client/internal/gen
 
-generate: ## Regenerate the Go code under api/ from its .proto files (needs protoc: apt-get install protobuf-compiler)
+generate: ## Regenerate the Go code under api/ from its .proto files (needs protoc: apt-get install protobuf-compiler) and the client's under client/internal/gen from openapi.yaml
 	@command -v protoc >/dev/null || { echo "make generate needs protoc: apt-get install -y protobuf-compiler"; exit 1; }
 	@GOBIN='$(PROTOC_GEN_BIN)' $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	@GOBIN='$(PROTOC_GEN_BIN)' $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
@@ -166,9 +171,11 @@ generate: ## Regenerate the Go code under api/ from its .proto files (needs prot
 		--go_out=.. --go_opt=module=github.com/airshipltd/airship \
 		--connect-go_out=.. --connect-go_opt=module=github.com/airshipltd/airship \
 		$$(find airship -name '*.proto' | sort)
+	@GOBIN='$(OAPI_CODEGEN_BIN)' $(GO) install github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@$(OAPI_CODEGEN_VERSION)
+	cd client/internal/gen && '$(OAPI_CODEGEN_BIN)/oapi-codegen' -config oapi-codegen.yaml ../../../gateway/apidocs/openapi.yaml
 
-check-generate: generate ## Fail if the generated code under api/ differs from what make generate writes
-	@git add -N api && git diff --exit-code --stat -- api || { echo "api/: generated code is stale; run make generate and commit it"; exit 1; }
+check-generate: generate ## Fail if the generated code under api/ or client/internal/gen differs from what make generate writes
+	@git add -N $(GENERATED) && git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale; run make generate and commit it"; exit 1; }
 
 perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~10 min)
 	scripts/perf-scale.sh
