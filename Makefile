@@ -141,7 +141,7 @@ clean: ## Remove build output and the embedded store's ./data
 bench: ## Benchmark the hot paths on real PostgreSQL + Redis
 	$(GO) test ./test/bench -run '^$$' -bench . -benchmem -benchtime 2s -count 3
 
-perf: ## Load test a running airship with short settings (URL=, USERS=, RAMP_UP=, HOLD=)
+perf: ## Load test a running airship for 35 s (URL=, USERS=, RAMP_UP=5s, HOLD=30s); fails past 1% errors
 	$(GO) run . loadtest --url $(URL) --users $(or $(USERS),3) --ramp-up $(or $(RAMP_UP),5s) --hold $(or $(HOLD),30s) --out loadtest-out
 
 perf-compare: ## Performance targets: 1k vs 1M products, airship vs redis-benchmark/pgbench, RSS, load scenario (~4 min)

@@ -62,6 +62,16 @@ when the address has no host.`,
 // readyURL is the /readyz URL of a listen address: ":8000" and
 // "0.0.0.0:8000" become http://127.0.0.1:8000/readyz.
 func readyURL(addr string) (string, error) {
+	base, err := baseURL(addr)
+	if err != nil {
+		return "", err
+	}
+	return base + "/readyz", nil
+}
+
+// baseURL is the URL of the API on a listen address: ":8000" and
+// "0.0.0.0:8000" become http://127.0.0.1:8000.
+func baseURL(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("addr %q: %w", addr, err)
@@ -69,7 +79,7 @@ func readyURL(addr string) (string, error) {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // checkReady returns nil if GET url answers 200 before ctx ends.

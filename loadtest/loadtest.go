@@ -2,13 +2,12 @@
 // airship (or any server speaking the contract) and reports latency per
 // step: each virtual user loops, with no think time, through create
 // product → get product → create order → get order → delete product →
-// list orders.
+// list orders. It talks to the API through the Go client (package
+// client), each request sent once.
 package loadtest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airshipltd/airship/client"
 )
 
 // The scenario's steps, in the order each iteration runs them.
@@ -52,7 +53,8 @@ type Config struct {
 	Rows []Row
 	// Progress, if not nil, gets a progress line every second.
 	Progress io.Writer
-	// Client, if not nil, replaces the default tuned HTTP client.
+	// Client, if not nil, replaces the default tuned HTTP client under the
+	// API client.
 	Client *http.Client
 }
 
@@ -95,11 +97,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if len(rows) == 0 {
 		rows = DefaultRows()
 	}
-	client := cfg.Client
-	if client == nil {
-		client = NewClient(cfg.Users)
-		defer client.CloseIdleConnections()
+	hc := cfg.Client
+	if hc == nil {
+		hc = NewClient(cfg.Users)
+		defer hc.CloseIdleConnections()
 	}
+	var err error
 
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.RampUp+cfg.Hold))
@@ -127,10 +130,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	rec := newRecorder(start, numSteps)
 	run := strconv.FormatInt(start.UnixNano()/1e6%(36*36*36*36*36*36), 36) // ids unique across runs
 
+	// The scenario's requests are sent once each: a retry would hide the
+	// failure the load test is there to count.
+	apis := make([]*client.Client, len(bases))
+	for i, b := range bases {
+		if apis[i], err = client.New(b, client.WithHTTPClient(hc), client.WithRetry(client.NoRetry)); err != nil {
+			return Summary{}, fmt.Errorf("loadtest: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	for u := range cfg.Users {
 		delay := time.Duration(int64(cfg.RampUp) * int64(u) / int64(cfg.Users))
-		vu := &user{id: u, run: run, base: bases[u%len(bases)], rows: rows, client: client, rec: rec}
+		vu := &user{id: u, run: run, rows: rows, api: apis[u%len(apis)], rec: rec}
 		wg.Go(func() {
 			select {
 			case <-runCtx.Done():
@@ -184,13 +195,11 @@ const interruptGrace = 5 * time.Second
 
 // user is one virtual user.
 type user struct {
-	id     int
-	run    string
-	base   string
-	rows   []Row
-	client *http.Client
-	rec    *recorder
-	buf    bytes.Buffer
+	id   int
+	run  string
+	rows []Row
+	api  *client.Client
+	rec  *recorder
 }
 
 // loop runs iterations until stop ends. Requests run under ctx, so that
@@ -203,23 +212,8 @@ func (u *user) loop(ctx, stop context.Context) {
 	}
 }
 
-type productDoc struct {
-	ID                string `json:"id"`
-	Title             string `json:"title"`
-	PassengerCapacity int64  `json:"passenger_capacity"`
-	MaximumSpeed      int64  `json:"maximum_speed"`
-	InStock           int64  `json:"in_stock"`
-}
-
-type orderLine struct {
-	ProductID string `json:"product_id"`
-	Price     string `json:"price"`
-	Quantity  int64  `json:"quantity"`
-}
-
-type newOrder struct {
-	OrderDetails []orderLine `json:"order_details"`
-}
+// orderPrice is the price of every order line of the scenario.
+var orderPrice = client.Price("100000.99")
 
 // iteration runs the scenario once; no step starts after stop ends. A step
 // whose result a later step needs ends the iteration when it fails. When
@@ -228,27 +222,38 @@ type newOrder struct {
 func (u *user) iteration(ctx, stop context.Context, n int) {
 	row := u.rows[(u.id+n)%len(u.rows)]
 	id := ProductID(row.ID, u.run, u.id, n)
-	p := productDoc{ID: id, Title: row.Title, PassengerCapacity: row.PassengerCapacity,
-		MaximumSpeed: row.MaximumSpeed, InStock: row.InStock}
 	deleted := false
 	defer func() {
 		if !deleted && (stop.Err() != nil || ctx.Err() != nil) {
 			u.cleanup(ctx, id)
 		}
 	}()
-	if !u.do(ctx, stop, StepCreateProduct, http.MethodPost, "/products", p, http.StatusOK, nil) {
+	created := u.step(ctx, stop, StepCreateProduct, func() error {
+		return u.api.CreateProduct(ctx, client.NewProduct{ID: id, Title: row.Title,
+			PassengerCapacity: int32(row.PassengerCapacity), MaximumSpeed: int32(row.MaximumSpeed), InStock: int32(row.InStock)})
+	})
+	if !created {
 		return
 	}
-	u.do(ctx, stop, StepGetProduct, http.MethodGet, "/products/"+id, nil, http.StatusOK, nil)
-	var created struct {
-		ID int64 `json:"id"`
+	u.step(ctx, stop, StepGetProduct, func() error {
+		_, err := u.api.GetProduct(ctx, id)
+		return err
+	})
+	var order int64
+	if u.step(ctx, stop, StepCreateOrder, func() (err error) {
+		order, err = u.api.CreateOrder(ctx, "", client.NewOrderLine{ProductID: id, Price: orderPrice, Quantity: 1})
+		return err
+	}) {
+		u.step(ctx, stop, StepGetOrder, func() error {
+			_, err := u.api.GetOrder(ctx, order)
+			return err
+		})
 	}
-	order := newOrder{OrderDetails: []orderLine{{ProductID: id, Price: "100000.99", Quantity: 1}}}
-	if u.do(ctx, stop, StepCreateOrder, http.MethodPost, "/orders", order, http.StatusOK, &created) {
-		u.do(ctx, stop, StepGetOrder, http.MethodGet, "/orders/"+strconv.FormatInt(created.ID, 10), nil, http.StatusOK, nil)
-	}
-	deleted = u.do(ctx, stop, StepDeleteProduct, http.MethodDelete, "/products/"+id, nil, http.StatusNoContent, nil)
-	u.do(ctx, stop, StepListOrders, http.MethodGet, "/orders", nil, http.StatusOK, nil)
+	deleted = u.step(ctx, stop, StepDeleteProduct, func() error { return u.api.DeleteProduct(ctx, id) })
+	u.step(ctx, stop, StepListOrders, func() error {
+		_, err := u.api.ListOrders(client.ListOrdersOptions{}).NextPage(ctx)
+		return err
+	})
 }
 
 // cleanup deletes a product the run may have left behind, without
@@ -256,45 +261,18 @@ func (u *user) iteration(ctx, stop context.Context, n int) {
 func (u *user) cleanup(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.base+"/products/"+id, nil)
-	if err != nil {
-		return
-	}
-	if resp, err := u.client.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	_ = u.api.DeleteProduct(ctx, id)
 }
 
-// do sends one request, unless stop has ended, checks its status, decodes
-// the body into out if not nil, and records the outcome; it reports
-// success. A request cut short because ctx ended is not recorded.
-func (u *user) do(ctx, stop context.Context, step int, method, path string, body any, want int, out any) bool {
+// step runs one request of the scenario with call, unless stop has
+// ended, and records its outcome; it reports success. A request cut short
+// because ctx ended is not recorded.
+func (u *user) step(ctx, stop context.Context, step int, call func() error) bool {
 	if stop.Err() != nil || ctx.Err() != nil {
 		return false
 	}
-	var rd io.Reader
-	if body != nil {
-		u.buf.Reset()
-		if err := json.NewEncoder(&u.buf).Encode(body); err != nil {
-			panic(err) // the scenario's bodies always encode
-		}
-		rd = bytes.NewReader(u.buf.Bytes())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.base+path, rd)
-	if err != nil {
-		panic(err) // base was checked, paths are valid
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-
 	begin := time.Now()
-	resp, err := u.client.Do(req)
-	if err == nil {
-		err = readResponse(resp, want, out)
-	}
+	err := call()
 	end := time.Now()
 	if err != nil && ctx.Err() != nil {
 		return false
@@ -303,35 +281,7 @@ func (u *user) do(ctx, stop context.Context, step int, method, path string, body
 	return err == nil
 }
 
-// readResponse reads the whole body (so that the connection is reused),
-// checks the status and decodes the body into out if not nil.
-func readResponse(resp *http.Response, want int, out any) error {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("status %d, want %d: %s", resp.StatusCode, want, snippet(b))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode body: %w: %s", err, snippet(b))
-		}
-	}
-	return nil
-}
-
-func snippet(b []byte) string {
-	const most = 200
-	s := strings.TrimSpace(string(b))
-	if len(s) > most {
-		s = s[:most] + "…"
-	}
-	return s
-}
-
-// WriteReports writes summary.json and latency.png to dir, creating it,
+// WriteReports writes summary.json and latency.svg to dir, creating it,
 // and returns their paths.
 func WriteReports(dir string, s Summary) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -350,17 +349,13 @@ func TestRunAgainstFake(t *testing.T) {
 	if back.Total.Requests != s.Total.Requests || len(back.Steps) != numSteps || back.Users != 3 {
 		t.Errorf("summary.json: total %d steps %d users %d", back.Total.Requests, len(back.Steps), back.Users)
 	}
-	f, err := os.Open(filepath.Join(dir, "out", "latency.png"))
+	svg, err := os.ReadFile(filepath.Join(dir, "out", "latency.svg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("latency.png: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 300 {
-		t.Errorf("latency.png is %v", b)
+	c := parseChart(t, svg)
+	if pts := c.points("latency", "p50"); len(pts) == 0 {
+		t.Errorf("latency.svg has no p50 line:\n%s", svg)
 	}
 }
 
@@ -443,8 +438,18 @@ func TestRunCountsErrors(t *testing.T) {
 	if del.Requests == 0 || del.Errors != del.Requests || s.Total.Errors != del.Errors {
 		t.Errorf("delete: %d requests %d errors; total errors %d", del.Requests, del.Errors, s.Total.Errors)
 	}
-	if len(del.ErrorSamples) == 0 || !strings.Contains(del.ErrorSamples[0], "status 500, want 204") {
+	if len(del.ErrorSamples) == 0 || !strings.Contains(del.ErrorSamples[0], "500 UNEXPECTED_ERROR") {
 		t.Errorf("error samples: %q", del.ErrorSamples)
+	}
+	if !strings.Contains(s.FirstError, "500 UNEXPECTED_ERROR") {
+		t.Errorf("first error %q", s.FirstError)
+	}
+	// One request in six failed: over 1%, within 20%.
+	if err := s.Check(0.01); err == nil || !strings.Contains(err.Error(), "500 UNEXPECTED_ERROR") {
+		t.Errorf("Check(0.01) = %v, want the error rate and the first error", err)
+	}
+	if err := s.Check(0.2); err != nil {
+		t.Errorf("Check(0.2) = %v", err)
 	}
 }
 

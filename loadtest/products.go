@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -74,8 +75,9 @@ func ParseRows(r io.Reader) ([]Row, error) {
 			{"in_stock", &row.InStock},
 		} {
 			n, err := strconv.ParseInt(strings.TrimSpace(rec[col[f.name]]), 10, 64)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("products csv line %d: %s %q is not an integer >= 0", line, f.name, rec[col[f.name]])
+			if err != nil || n < 0 || n > math.MaxInt32 {
+				return nil, fmt.Errorf("products csv line %d: %s %q is not an integer from 0 to %d (the API's range)",
+					line, f.name, rec[col[f.name]], math.MaxInt32)
 			}
 			*f.dst = n
 		}

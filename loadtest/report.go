@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,6 +61,25 @@ type Summary struct {
 	Steps       []Stats  `json:"steps"`
 	Total       Stats    `json:"total"`
 	Timeline    []Second `json:"timeline"`
+	// FirstError is the message of the run's first failed request.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// Check returns an error when the run failed: when no request completed,
+// when none succeeded, or when more than maxErrorRate (0.01 is 1%) of
+// them failed. Its message gives the first error.
+func (s Summary) Check(maxErrorRate float64) error {
+	t := s.Total
+	switch {
+	case t.Requests == 0:
+		return errors.New("load test: no request completed")
+	case t.Errors == t.Requests:
+		return fmt.Errorf("load test: no request succeeded: all %d failed; the first: %s", t.Requests, s.FirstError)
+	case float64(t.Errors) > maxErrorRate*float64(t.Requests):
+		return fmt.Errorf("load test: %d of %d requests failed (%.2f%%, more than the %.2f%% allowed); the first: %s",
+			t.Errors, t.Requests, 100*float64(t.Errors)/float64(t.Requests), 100*maxErrorRate, s.FirstError)
+	}
+	return nil
 }
 
 const maxErrorSamples = 5
@@ -79,6 +99,7 @@ type recorder struct {
 	total *hdrhistogram.Histogram
 	sumUS int64
 	errs  int64
+	first string // the first error's message
 
 	// The current second's histogram; closed seconds go to timeline.
 	sec      int
@@ -117,6 +138,9 @@ func (r *recorder) record(step int, end time.Time, d time.Duration, err error) {
 		s.errors++
 		r.errs++
 		r.secErrs++
+		if r.first == "" {
+			r.first = err.Error()
+		}
 		if len(s.samples) < maxErrorSamples && !contains(s.samples, err.Error()) {
 			s.samples = append(s.samples, err.Error())
 		}
@@ -167,7 +191,7 @@ func (r *recorder) summary(end time.Time, names []string) Summary {
 	if r.secHist.TotalCount() > 0 {
 		r.closeSecond() // the last, partial second
 	}
-	s := Summary{StartedAt: r.start, Seconds: elapsed.Seconds(), Timeline: append([]Second(nil), r.timeline...)}
+	s := Summary{StartedAt: r.start, Seconds: elapsed.Seconds(), Timeline: append([]Second(nil), r.timeline...), FirstError: r.first}
 	for i, st := range r.steps {
 		stats := statsOf(names[i], st.hist, st.sumUS, st.errors, elapsed)
 		stats.ErrorSamples = append([]string(nil), st.samples...)
