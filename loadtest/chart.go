@@ -104,11 +104,12 @@ func Chart(s Summary) []byte {
 		fmt.Fprintf(&b, `<rect class="plot" x="%d" y="%s" width="%d" height="%d" fill="none" stroke="#888"/>`+"\n",
 			plotLeft, num(top), plotRight-plotLeft, panelHeight)
 		// Grid and y ticks.
-		for v := 0.0; v <= yMax*(1+1e-9); v += yStep {
+		for i := 0; float64(i)*yStep <= yMax*(1+1e-9); i++ {
+			v := float64(i) * yStep
 			y := yPos(v)
 			fmt.Fprintf(&b, `<line x1="%d" y1="%s" x2="%d" y2="%s" stroke="#e5e5e5"/>`, plotLeft, num(y), plotRight, num(y))
 			fmt.Fprintf(&b, `<text x="%d" y="%s" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n",
-				plotLeft-6, num(y), num(v))
+				plotLeft-6, num(y), strconv.FormatFloat(v, 'g', 6, 64))
 		}
 		// x ticks.
 		xStep := secondStep(xMax)

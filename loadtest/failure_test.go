@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"encoding/xml"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -195,5 +196,21 @@ func TestChartOfAFailedRun(t *testing.T) {
 	}
 	if !strings.Contains(string(svg), "25000 requests, 25000 errors") {
 		t.Errorf("the title does not count the errors:\n%s", svg)
+	}
+}
+
+func TestNiceScale(t *testing.T) {
+	for _, c := range []struct{ v, top, step float64 }{
+		{0, 1, 0.25},
+		{97.3, 100, 20},
+		{4.25, 5, 1},
+		{10, 12, 2}, // a line on the top edge is hard to see
+		{3100, 4000, 1000},
+		{0.012, 0.015, 0.005},
+	} {
+		top, step := niceScale(c.v)
+		if math.Abs(top-c.top) > 1e-9 || math.Abs(step-c.step) > 1e-9 {
+			t.Errorf("niceScale(%v) = %v, %v; want %v, %v", c.v, top, step, c.top, c.step)
+		}
 	}
 }
