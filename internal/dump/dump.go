@@ -35,6 +35,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/orders"
@@ -189,10 +190,12 @@ type Item struct {
 	Order   *orders.Record
 }
 
-// Reader reads a dump and checks it: its format and version, each
-// record (the rules of the products module; ids in increasing order,
-// hence distinct; prices, quantities and timestamps), and, at the end,
-// the trailer's counts and checksum.
+// Reader reads a dump and checks it: its format and version, each line
+// as I-JSON (RFC 7493: valid UTF-8, no field named twice, no unpaired
+// surrogate escape), each record (the rules of the products module, for
+// the product ids of order lines too; ids in increasing order, hence
+// distinct; prices, quantities and timestamps), and, at the end, the
+// trailer's counts and checksum.
 type Reader struct {
 	r         *bufio.Reader
 	sum       hash.Hash
@@ -203,11 +206,12 @@ type Reader struct {
 	lastID    string
 	lastOrder int64
 	lastLine  int64
+	strict    *jsontext.Decoder
 }
 
 // NewReader reads the header of a dump.
 func NewReader(r io.Reader) (*Reader, error) {
-	d := &Reader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New()}
+	d := &Reader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New(), strict: jsontext.NewDecoder(bytes.NewReader(nil))}
 	e, err := d.next()
 	if err != nil {
 		return nil, err
@@ -242,6 +246,13 @@ func (d *Reader) next() (entry, error) {
 	}
 	if !utf8.Valid(raw) {
 		return entry{}, &Error{Line: d.line, Problem: "not valid UTF-8: the dump is corrupt"}
+	}
+	// encoding/json takes the last of two fields with one name and reads
+	// an unpaired surrogate escape as U+FFFD; a dump, like a request, is
+	// held to RFC 7493 (I-JSON), which refuses both.
+	d.strict.Reset(bytes.NewReader(raw))
+	if _, err := d.strict.ReadValue(); err != nil {
+		return entry{}, &Error{Line: d.line, Problem: "not a dump record: " + strings.TrimPrefix(err.Error(), "jsontext: ")}
 	}
 	var e entry
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -385,8 +396,8 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 		}
 		lastLine = l.ID
 		d.lastLine = max(d.lastLine, l.ID)
-		if l.ProductID == "" || len(l.ProductID) > 1024 {
-			bad("%sproduct_id: must be 1 to 1024 bytes", at)
+		if p := products.IDProblem(l.ProductID); p != "" {
+			bad("%sproduct_id: %s", at, p)
 		}
 		if !price.MatchString(l.Price) {
 			bad("%sprice: %q is not a price with two decimals from 0.00 to 9999999999999999.99", at, l.Price)

@@ -2,8 +2,11 @@ package dump
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +108,16 @@ func TestTrailerWithoutIDs(t *testing.T) {
 	}
 }
 
+// reseal gives a dump whose records were altered the checksum of what it
+// now holds, as one who alters a dump on purpose would.
+func reseal(t *testing.T, b []byte) []byte {
+	t.Helper()
+	i := bytes.LastIndex(b, []byte(`{"end":`))
+	sum := sha256.Sum256(b[:i])
+	re := regexp.MustCompile(`"sha256":"[0-9a-f]{64}"`)
+	return append(b[:i:i], re.ReplaceAll(b[i:], []byte(`"sha256":"`+hex.EncodeToString(sum[:])+`"`))...)
+}
+
 func TestDamagedDumps(t *testing.T) {
 	b := sample(t)
 	lines := strings.SplitAfter(string(b), "\n")
@@ -130,6 +143,16 @@ func TestDamagedDumps(t *testing.T) {
 		{"bad time", bytes.Replace(b, []byte(`.123Z`), []byte(`.123+01:00`), 1), "created_at"},
 		{"ids below the records", bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":5`), 1), "last ids"},
 		{"invalid UTF-8", bytes.Replace(b, []byte(`Title a`), []byte("Title \xff"), 1), "UTF-8"},
+		// A dump is held to the API's rules: ids, duplicate fields, lone
+		// surrogates.
+		{"a line's product id breaks the id rule", reseal(t, bytes.Replace(b, []byte(`"product_id":"a"`), []byte(`"product_id":"bad id/../\"x\"\n<script>"`), 1)),
+			"lines[0].product_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -"},
+		{"an empty product id in a line", reseal(t, bytes.Replace(b, []byte(`"product_id":"a"`), []byte(`"product_id":""`), 1)), "lines[0].product_id: must be"},
+		{"a field named twice", reseal(t, bytes.Replace(b, []byte(`"in_stock":3,`), []byte(`"in_stock":3,"in_stock":4,`), 1)), `duplicate object member name "in_stock"`},
+		{"a line's field named twice", reseal(t, bytes.Replace(b, []byte(`"quantity":2,`), []byte(`"quantity":2,"quantity":200,`), 1)), `duplicate object member name "quantity"`},
+		{"a record named twice", reseal(t, bytes.Replace(b, []byte(`{"order":{"id":4,`), []byte(`{"order":{"id":3},"order":{"id":4,`), 1)), `duplicate object member name "order"`},
+		{"a lone high surrogate", reseal(t, bytes.Replace(b, []byte(`Title a`), []byte(`Title \ud800a`), 1)), "invalid surrogate"},
+		{"a lone low surrogate", reseal(t, bytes.Replace(b, []byte(`Title a`), []byte(`Title \udfffa`), 1)), "invalid surrogate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
