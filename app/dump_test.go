@@ -6,8 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/dump"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
 )
 
 // shopWithHistory fills a store through the API: products (one deleted
@@ -147,6 +153,72 @@ func TestImportRefusals(t *testing.T) {
 			}
 			if after := exportTo(t, dst); !bytes.Equal(after, before) {
 				t.Fatalf("a refused merge changed the store:\n%s\nwas\n%s", after, before)
+			}
+		})
+	}
+}
+
+// dumpOf writes a dump of ps and rs, sealed as export seals it, whatever
+// the records hold: for dumps that a careless or hostile hand made.
+func dumpOf(t *testing.T, ps []products.Product, rs []orders.Record, ids dump.IDs) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := dump.NewWriter(&buf)
+	for _, p := range ps {
+		if err := w.Product(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range rs {
+		if err := w.Order(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Close(ids); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// orderRecord is an order of the_odyssey with lines of the given ids.
+func orderRecord(id int64, lineIDs ...int64) orders.Record {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	r := orders.Record{ID: id, CreatedAt: at, UpdatedAt: at}
+	for _, l := range lineIDs {
+		r.Lines = append(r.Lines, orders.RecordLine{Line: orders.Line{ID: l, ProductID: "the_odyssey",
+			Price: decimal.RequireFromString("100000.99"), Quantity: 1}, CreatedAt: at, UpdatedAt: at})
+	}
+	return r
+}
+
+var odysseyProduct = products.Product{ID: "the_odyssey", Title: "The Odyssey", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 10}
+
+// TestImportRefusesSharedLineIDs: two orders of a dump with one line id
+// (its checksum right) are refused whole, in whichever batch each comes;
+// nothing of the dump is imported, and no order loses a line.
+func TestImportRefusesSharedLineIDs(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			cfg := b.config(t)
+			empty := exportTo(t, cfg)
+			for name, rs := range map[string][]orders.Record{
+				"neighbours": {orderRecord(1, 5), orderRecord(2, 5)},
+				// Over 1,000 orders: the two are in different batches.
+				"far apart": append(append([]orders.Record{orderRecord(1, 5)}, func() (rs []orders.Record) {
+					for id := int64(2); id <= 1500; id++ {
+						rs = append(rs, orderRecord(id, id+10))
+					}
+					return rs
+				}()...), orderRecord(1501, 5)),
+			} {
+				d := dumpOf(t, []products.Product{odysseyProduct}, rs, dump.IDs{})
+				out, err := runCommand(t, cfg, "import", "--in", writeFile(t, d))
+				if err == nil || !strings.Contains(err.Error(), "line id 5 is also a line of an earlier order") {
+					t.Fatalf("%s: import of a dump with a line id in two orders: %v\n%s", name, err, out)
+				}
+				if got := exportTo(t, cfg); !bytes.Equal(got, empty) {
+					t.Fatalf("%s: the refused dump left data behind:\n%.2000s", name, got)
+				}
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,16 +49,18 @@ SELECT o.id, o.created_at, o.updated_at, d.id, d.product_id, d.price, d.quantity
 FROM orders o LEFT JOIN order_details d ON d.order_id = o.id
 WHERE o.id = ANY($1)
 ORDER BY o.id, d.id`
+	pgTakenLines = `SELECT id, order_id FROM order_details WHERE id = ANY($1)`
+	// The inserts have no ON CONFLICT: an id taken since the checks
+	// (by an order placed meanwhile) fails the load, it is never skipped.
 	pgLoadOrders = `INSERT INTO orders (id, created_at, updated_at)
-SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[])
-ON CONFLICT (id) DO NOTHING RETURNING id`
+SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[])`
 	pgLoadLines = `INSERT INTO order_details (id, order_id, product_id, price, quantity, product_incarnation, created_at, updated_at)
-SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::numeric[], $5::int[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-ON CONFLICT (id) DO NOTHING RETURNING id`
+SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::numeric[], $5::int[], $6::text[], $7::timestamptz[], $8::timestamptz[])`
 )
 
-// Load writes the records of a batch whose ids are not taken, with their
-// ids, in two statements; see LoadResult.
+// Load writes the records of a batch that are not there, with their
+// ids, in two statements; see LoadResult. A batch with a conflict writes
+// nothing.
 func (l *PGLoader) Load(ctx context.Context, batch []Record) (LoadResult, error) {
 	ids := make([]int64, len(batch))
 	for i, r := range batch {
@@ -72,7 +75,26 @@ func (l *PGLoader) Load(ctx context.Context, batch []Record) (LoadResult, error)
 		return LoadResult{}, fmt.Errorf("load orders: %w", pgErr(err))
 	}
 	write, res := loadPlan(batch, there)
-	if len(write) == 0 {
+	if len(write) == 0 || res.Conflicts != nil {
+		return res, nil
+	}
+	taken := map[int64]int64{}
+	lrows, err := l.tx.QueryContext(ctx, pgTakenLines, pq.Array(lineIDs(write)))
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("load orders: %w", pgErr(err))
+	}
+	defer lrows.Close()
+	for lrows.Next() {
+		var id, order int64
+		if err := lrows.Scan(&id, &order); err != nil {
+			return LoadResult{}, fmt.Errorf("load orders: %w", pgErr(err))
+		}
+		taken[id] = order
+	}
+	if err := lrows.Err(); err != nil {
+		return LoadResult{}, fmt.Errorf("load orders: %w", pgErr(err))
+	}
+	if res.Conflicts = takenLines(write, taken); res.Conflicts != nil {
 		return res, nil
 	}
 	var (
@@ -90,33 +112,27 @@ func (l *PGLoader) Load(ctx context.Context, batch []Record) (LoadResult, error)
 			lcreated, lupdated = append(lcreated, stamp(d.CreatedAt)), append(lupdated, stamp(d.UpdatedAt))
 		}
 	}
-	var created pq.Int64Array
-	if err := l.tx.QueryRowxContext(ctx, `WITH o AS (`+pgLoadOrders+`) SELECT array_agg(id) FROM o`,
-		pq.Array(oids), pq.Array(ocreated), pq.Array(oupdated)).Scan(&created); err != nil {
-		return LoadResult{}, fmt.Errorf("load orders: %w", pgErr(err))
+	if _, err := l.tx.ExecContext(ctx, pgLoadOrders, pq.Array(oids), pq.Array(ocreated), pq.Array(oupdated)); err != nil {
+		return LoadResult{}, loadError("orders", err)
 	}
-	if len(created) != len(write) {
-		res.Conflicts = append(res.Conflicts, fmt.Sprintf("%d orders were written here meanwhile with ids of the dump", len(write)-len(created)))
-		return res, nil
-	}
-	res.Created = len(created)
-	if len(lids) == 0 {
-		return res, nil
-	}
-	var inserted pq.Int64Array
-	if err := l.tx.QueryRowxContext(ctx, `WITH d AS (`+pgLoadLines+`) SELECT array_agg(id) FROM d`,
-		pq.Array(lids), pq.Array(lorders), pq.Array(products), pq.Array(prices), pq.Array(qtys),
-		pq.Array(incarnations), pq.Array(lcreated), pq.Array(lupdated)).Scan(&inserted); err != nil {
-		return LoadResult{}, fmt.Errorf("load order lines: %w", pgErr(err))
-	}
-	if len(inserted) != len(lids) {
-		done := make(map[int64]bool, len(inserted))
-		for _, id := range inserted {
-			done[id] = true
+	if len(lids) > 0 {
+		if _, err := l.tx.ExecContext(ctx, pgLoadLines, pq.Array(lids), pq.Array(lorders), pq.Array(products), pq.Array(prices),
+			pq.Array(qtys), pq.Array(incarnations), pq.Array(lcreated), pq.Array(lupdated)); err != nil {
+			return LoadResult{}, loadError("order lines", err)
 		}
-		res.Conflicts = append(res.Conflicts, lineConflicts(write, done)...)
 	}
+	res.Created = len(write)
 	return res, nil
+}
+
+// loadError explains a failed insert of a load: an id taken since Load
+// checked (an order placed meanwhile) is named.
+func loadError(what string, err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+		return fmt.Errorf("load %s: an id of the dump was taken here meanwhile (%s)", what, pqErr.Detail)
+	}
+	return fmt.Errorf("load %s: %w", what, pgErr(err))
 }
 
 // LastIDs returns the highest order and line ids the database's

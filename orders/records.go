@@ -51,8 +51,9 @@ type LoadResult struct {
 	// same.
 	Created, Equal int
 	// Conflicts describes each record that could not be written: an order
-	// with its id is there and differs, or another order has one of its
-	// line ids. Then the caller rolls the load back.
+	// with its id is there and differs, or another order (here or in the
+	// batch) has one of its line ids. Then nothing of the batch was
+	// written, and the caller rolls the load back.
 	Conflicts []string
 }
 
@@ -150,15 +151,32 @@ func loadPlan(batch []Record, there []Record) (write []Record, res LoadResult) {
 	return write, res
 }
 
-// lineConflicts describes the lines of written whose ids were taken (not
-// among inserted).
-func lineConflicts(written []Record, inserted map[int64]bool) []string {
+// takenLines describes the lines of records whose ids another order
+// here has (taken maps a line id to its order), or that two records of
+// the batch share; nothing of such a batch may be written.
+func takenLines(records []Record, taken map[int64]int64) []string {
 	var out []string
-	for _, r := range written {
+	in := map[int64]int64{}
+	for _, r := range records {
 		for _, l := range r.Lines {
-			if !inserted[l.ID] {
-				out = append(out, fmt.Sprintf("order %d: line id %d belongs to another order here", r.ID, l.ID))
+			switch other, ok := taken[l.ID]; {
+			case ok:
+				out = append(out, fmt.Sprintf("order %d: line id %d belongs to order %d here", r.ID, l.ID, other))
+			case in[l.ID] != 0:
+				out = append(out, fmt.Sprintf("order %d: line id %d is also a line of order %d", r.ID, l.ID, in[l.ID]))
 			}
+			in[l.ID] = r.ID
+		}
+	}
+	return out
+}
+
+// lineIDs are the ids of the lines of records.
+func lineIDs(records []Record) []int64 {
+	var out []int64
+	for _, r := range records {
+		for _, l := range r.Lines {
+			out = append(out, l.ID)
 		}
 	}
 	return out

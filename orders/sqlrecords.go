@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -21,9 +22,11 @@ SELECT o.id, o.created_at, o.updated_at, d.id, d.product_id, d.price, d.quantity
 FROM orders o LEFT JOIN order_details d ON d.order_id = o.id
 WHERE o.id IN (SELECT value FROM json_each($1))
 ORDER BY o.id, d.id`
-	liteLoadOrder = `INSERT INTO orders (id, created_at, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`
+	liteTakenLines = `SELECT id, order_id FROM order_details WHERE id IN (SELECT value FROM json_each($1))`
+	// No ON CONFLICT: a taken id fails the load, it is never skipped.
+	liteLoadOrder = `INSERT INTO orders (id, created_at, updated_at) VALUES ($1, $2, $3)`
 	liteLoadLine  = `INSERT INTO order_details (id, order_id, product_id, price, quantity, product_incarnation, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 )
 
 // WithTx returns the store bound to tx: its calls run in tx and commit or
@@ -46,10 +49,10 @@ func (s *SQLStore) Records(ctx context.Context, after int64, limit int) ([]Recor
 	return found, nil
 }
 
-// Load writes the records of a batch whose ids are not taken, with their
+// Load writes the records of a batch that are not there, with their
 // ids, in one transaction (or the one the store is bound to); see
-// LoadResult. SQLite moves the id sequences (AUTOINCREMENT) past the ids
-// it is given by itself.
+// LoadResult. A batch with a conflict writes nothing. SQLite moves the id
+// sequences (AUTOINCREMENT) past the ids it is given by itself.
 func (s *SQLStore) Load(ctx context.Context, batch []Record) (LoadResult, error) {
 	var res LoadResult
 	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -63,7 +66,30 @@ func (s *SQLStore) Load(ctx context.Context, batch []Record) (LoadResult, error)
 		}
 		var write []Record
 		write, res = loadPlan(batch, there)
-		if len(write) == 0 {
+		if len(write) == 0 || res.Conflicts != nil {
+			return nil
+		}
+		taken := map[int64]int64{}
+		ids, err := json.Marshal(lineIDs(write))
+		if err != nil {
+			return err
+		}
+		lrows, err := tx.QueryContext(ctx, liteTakenLines, string(ids))
+		if err != nil {
+			return fmt.Errorf("load orders: %w", err)
+		}
+		defer lrows.Close()
+		for lrows.Next() {
+			var id, order int64
+			if err := lrows.Scan(&id, &order); err != nil {
+				return fmt.Errorf("load orders: %w", err)
+			}
+			taken[id] = order
+		}
+		if err := lrows.Err(); err != nil {
+			return fmt.Errorf("load orders: %w", err)
+		}
+		if res.Conflicts = takenLines(write, taken); res.Conflicts != nil {
 			return nil
 		}
 		insOrder, err := tx.PrepareContext(ctx, liteLoadOrder)
@@ -77,26 +103,18 @@ func (s *SQLStore) Load(ctx context.Context, batch []Record) (LoadResult, error)
 		}
 		defer insLine.Close()
 		stamp := func(t time.Time) string { return t.UTC().Format(liteTimeFormat) }
-		inserted := map[int64]bool{}
 		for _, r := range write {
 			if _, err := insOrder.ExecContext(ctx, r.ID, stamp(r.CreatedAt), stamp(r.UpdatedAt)); err != nil {
 				return fmt.Errorf("load order %d: %w", r.ID, err)
 			}
 			for _, l := range r.Lines {
-				done, err := insLine.ExecContext(ctx, l.ID, r.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation,
-					stamp(l.CreatedAt), stamp(l.UpdatedAt))
-				if err != nil {
+				if _, err := insLine.ExecContext(ctx, l.ID, r.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation,
+					stamp(l.CreatedAt), stamp(l.UpdatedAt)); err != nil {
 					return fmt.Errorf("load order %d line %d: %w", r.ID, l.ID, err)
-				}
-				if n, err := done.RowsAffected(); err != nil {
-					return fmt.Errorf("load order %d line %d: %w", r.ID, l.ID, err)
-				} else if n == 1 {
-					inserted[l.ID] = true
 				}
 			}
 		}
 		res.Created = len(write)
-		res.Conflicts = append(res.Conflicts, lineConflicts(write, inserted)...)
 		return nil
 	})
 	if err != nil {

@@ -206,12 +206,14 @@ type Reader struct {
 	lastID    string
 	lastOrder int64
 	lastLine  int64
+	lineIDs   idSet // every line id read: no two orders share one
 	strict    *jsontext.Decoder
 }
 
 // NewReader reads the header of a dump.
 func NewReader(r io.Reader) (*Reader, error) {
-	d := &Reader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New(), strict: jsontext.NewDecoder(bytes.NewReader(nil))}
+	d := &Reader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New(), lineIDs: idSet{},
+		strict: jsontext.NewDecoder(bytes.NewReader(nil))}
 	e, err := d.next()
 	if err != nil {
 		return nil, err
@@ -393,6 +395,8 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 		rl := orders.RecordLine{Line: orders.Line{ID: l.ID, ProductID: l.ProductID, Quantity: l.Quantity, Incarnation: l.Incarnation}}
 		if l.ID < 1 || l.ID > maxID || l.ID <= lastLine {
 			bad("%sid: must be from 1 to %d, increasing", at, maxID)
+		} else if !d.lineIDs.add(l.ID) {
+			bad("%sid: line id %d is also a line of an earlier order of the dump", at, l.ID)
 		}
 		lastLine = l.ID
 		d.lastLine = max(d.lastLine, l.ID)
@@ -433,4 +437,24 @@ func parseStamp(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not a UTC time as %s", s, TimeFormat)
 	}
 	return t, nil
+}
+
+// idSet is a set of ids from 1 to maxID, a bit an id, in pages of 65,536
+// ids allocated as ids reach them: a dump's line ids (from 1, with few
+// gaps) cost about a bit each, and no set of ids more than 256 MiB.
+type idSet map[int64]*[1024]uint64
+
+// add adds id and reports whether it was not there yet.
+func (s idSet) add(id int64) bool {
+	page := s[id>>16]
+	if page == nil {
+		page = new([1024]uint64)
+		s[id>>16] = page
+	}
+	word, bit := &page[(id>>6)&1023], uint64(1)<<(id&63)
+	if *word&bit != 0 {
+		return false
+	}
+	*word |= bit
+	return true
 }

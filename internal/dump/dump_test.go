@@ -151,6 +151,8 @@ func TestDamagedDumps(t *testing.T) {
 		{"a field named twice", reseal(t, bytes.Replace(b, []byte(`"in_stock":3,`), []byte(`"in_stock":3,"in_stock":4,`), 1)), `duplicate object member name "in_stock"`},
 		{"a line's field named twice", reseal(t, bytes.Replace(b, []byte(`"quantity":2,`), []byte(`"quantity":2,"quantity":200,`), 1)), `duplicate object member name "quantity"`},
 		{"a record named twice", reseal(t, bytes.Replace(b, []byte(`{"order":{"id":4,`), []byte(`{"order":{"id":3},"order":{"id":4,`), 1)), `duplicate object member name "order"`},
+		{"a line id of two orders", reseal(t, bytes.Replace(b, []byte(`"id":30,`), []byte(`"id":20,`), 1)),
+			"order 6: lines[0].id: line id 20 is also a line of an earlier order of the dump"},
 		{"a lone high surrogate", reseal(t, bytes.Replace(b, []byte(`Title a`), []byte(`Title \ud800a`), 1)), "invalid surrogate"},
 		{"a lone low surrogate", reseal(t, bytes.Replace(b, []byte(`Title a`), []byte(`Title \udfffa`), 1)), "invalid surrogate"},
 	}
@@ -162,5 +164,25 @@ func TestDamagedDumps(t *testing.T) {
 				t.Fatalf("read: %v; want a dump error mentioning %q", err, c.problem)
 			}
 		})
+	}
+}
+
+// TestIDSet: the set of line ids holds every id from 1 to the largest
+// once, whatever the order they come in.
+func TestIDSet(t *testing.T) {
+	s := idSet{}
+	ids := []int64{1, 63, 64, 65535, 65536, 1 << 20, maxID, 2, maxID - 1}
+	for _, id := range ids {
+		if !s.add(id) {
+			t.Fatalf("add(%d) of a new id = false", id)
+		}
+	}
+	for _, id := range ids {
+		if s.add(id) {
+			t.Fatalf("add(%d) of an id already there = true", id)
+		}
+	}
+	if s.add(3) == false || s.add(65537) == false {
+		t.Fatal("a neighbour of an id there counts as there")
 	}
 }
