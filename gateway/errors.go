@@ -86,6 +86,7 @@ var byKind = map[errs.Kind]struct {
 	errs.KeyReused:       {http.StatusUnprocessableEntity, CodeIdempotencyKeyReused},
 	errs.Conflict:        {http.StatusServiceUnavailable, CodeServiceUnavailable},
 	errs.Unavailable:     {http.StatusServiceUnavailable, CodeServiceUnavailable},
+	errs.Exhausted:       {http.StatusInternalServerError, CodeUnexpected},
 }
 
 // byStatus maps the router's own errors (echo.HTTPError) to the contract.
@@ -163,6 +164,9 @@ func (g *Gateway) errorHandler(err error, c echo.Context) {
 		g.outages.refuse(c.Request().Context(), reqID, err)
 	case status == http.StatusServiceUnavailable:
 		g.log.InfoContext(c.Request().Context(), "request refused: retry later", "request_id", reqID, "err", err)
+	case status >= http.StatusInternalServerError: // a known failure only an operator can mend
+		g.log.ErrorContext(c.Request().Context(), "request failed", "request_id", reqID, "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
 	}
 	// For HEAD, net/http sends the headers and drops the body.
 	if err := c.JSON(status, body); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -113,7 +114,15 @@ var (
 	ErrReservationVoid = errs.New(errs.Conflict, "stock reservation expired before the order committed")
 	// ErrUnavailable means PostgreSQL could not be reached.
 	ErrUnavailable = errs.New(errs.Unavailable, "order store unavailable")
+	// ErrIDsExhausted means the store has handed out its last order or
+	// line id (MaxID): no order can be placed.
+	ErrIDsExhausted = errs.New(errs.Exhausted, "no order can be placed: the store has handed out its last order or line id (2147483647)")
 )
+
+// MaxID is the highest order or line id, in every store: the API's range
+// (1 to 2147483647, PostgreSQL's SERIAL). A store never hands out a
+// higher one; it fails with ErrIDsExhausted instead.
+const MaxID = math.MaxInt32
 
 // NotFoundError names the order that does not exist.
 type NotFoundError struct{ ID int64 }

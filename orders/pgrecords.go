@@ -167,12 +167,23 @@ func sequenceOf(ctx context.Context, q sqlx.QueryerContext, table string) (strin
 // the loaded ones and ids the source handed out are not handed out
 // again; a sequence already further on stays where it is.
 func (l *PGLoader) Finish(ctx context.Context, lastOrder, lastLine int64) error {
+	return moveSequences(ctx, l.tx, lastOrder, lastLine)
+}
+
+// MoveIDsPast moves the sequences of order and line ids past every id in
+// the tables and past the given last ids (see PGLoader.Finish), at once:
+// PostgreSQL never takes back what a sequence handed out.
+func (s *PGStore) MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error {
+	return moveSequences(ctx, s.db, lastOrder, lastLine)
+}
+
+func moveSequences(ctx context.Context, q sqlx.ExtContext, lastOrder, lastLine int64) error {
 	for i, table := range idTables {
-		seq, err := sequenceOf(ctx, l.tx, table)
+		seq, err := sequenceOf(ctx, q, table)
 		if err != nil {
 			return err
 		}
-		_, err = l.tx.ExecContext(ctx, `
+		_, err = q.ExecContext(ctx, `
 SELECT setval($1, m) FROM (
     SELECT GREATEST((SELECT max(id) FROM `+table+`), (SELECT CASE WHEN is_called THEN last_value END FROM `+seq+`),
         NULLIF($2::bigint, 0)) AS m

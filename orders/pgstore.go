@@ -446,6 +446,8 @@ func pgErr(err error) error {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, sql.ErrConnDone), errors.As(err, &netErr):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &pqErr) && pqErr.Code == "2200H": // a sequence reached its maximum
+		return fmt.Errorf("%w: %w", ErrIDsExhausted, err)
 	case errors.As(err, &pqErr):
 		// Class 08: connection exception; 53: insufficient resources;
 		// 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.

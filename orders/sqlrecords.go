@@ -143,6 +143,12 @@ func (s *SQLStore) LastIDs(ctx context.Context) (order, line int64, err error) {
 // Finish moves the id sequences past the given last ids (SQLite already
 // moved them past the loaded ids: see Load).
 func (s *SQLStore) Finish(ctx context.Context, lastOrder, lastLine int64) error {
+	return s.MoveIDsPast(ctx, lastOrder, lastLine)
+}
+
+// MoveIDsPast moves the id sequences past the given last ids; a sequence
+// already further on stays where it is.
+func (s *SQLStore) MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		for _, seq := range []struct {
 			name string

@@ -97,11 +97,17 @@ func (s *SQLStore) Create(ctx context.Context, reservationID string, lines []New
 		if err := tx.GetContext(ctx, &o.ID, liteInsertOrder); err != nil {
 			return fmt.Errorf("create order: %w", sqlite.Classify(err))
 		}
+		if o.ID > MaxID { // AUTOINCREMENT goes on to 2^63-1; the API stops here
+			return ErrIDsExhausted
+		}
 		o.Lines = make([]Line, len(lines))
 		for i, l := range lines {
 			var id int64
 			if err := tx.GetContext(ctx, &id, liteInsertLine, o.ID, l.ProductID, l.Price.StringFixed(2), l.Quantity, l.Incarnation); err != nil {
 				return fmt.Errorf("create order: line %d: %w", i, sqlite.Classify(err))
+			}
+			if id > MaxID {
+				return ErrIDsExhausted
 			}
 			o.Lines[i] = Line{ID: id, ProductID: l.ProductID, Price: l.Price.Round(2), Quantity: l.Quantity, Incarnation: l.Incarnation}
 		}

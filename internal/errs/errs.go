@@ -44,11 +44,17 @@ const (
 	Conflict Kind = "conflict"
 	// Unavailable means a backend could not be reached; retry later.
 	Unavailable Kind = "unavailable"
+	// Exhausted means a store has handed out the last of its ids: no
+	// request that needs a new one succeeds until an operator acts.
+	Exhausted Kind = "exhausted"
 )
 
 // Retryable reports whether a request that failed with k may succeed if
-// sent again unchanged.
-func (k Kind) Retryable() bool { return k == Unavailable || k == Conflict || k == Internal }
+// sent again unchanged (for Exhausted and Internal: once the server is
+// mended).
+func (k Kind) Retryable() bool {
+	return k == Unavailable || k == Conflict || k == Internal || k == Exhausted
+}
 
 // Kinded is an error that reports its kind.
 type Kinded interface {

@@ -39,6 +39,7 @@ var codeOf = map[errs.Kind]connect.Code{
 	errs.KeyInUse:        connect.CodeAborted,
 	errs.Conflict:        connect.CodeAborted,
 	errs.Unavailable:     connect.CodeUnavailable,
+	errs.Exhausted:       connect.CodeResourceExhausted,
 	errs.Internal:        connect.CodeInternal,
 }
 

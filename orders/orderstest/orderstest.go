@@ -49,6 +49,8 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 		{"ListKeyset", testListKeyset},
 		{"PlaceOutOfStock", testPlaceOutOfStock},
 		{"PlaceNotFound", testPlaceNotFound},
+		{"OrderIDsEnd", testOrderIDsEnd},
+		{"LineIDsEnd", testLineIDsEnd},
 		{"RollbackWhenWriteFails", testRollback},
 		{"Update", testUpdate},
 		{"UpdateOutOfStock", testUpdateOutOfStock},
@@ -223,6 +225,75 @@ func testPlaceNotFound(t *testing.T, s Stores) {
 	if n := countOrders(t, s); n != 0 {
 		t.Fatalf("%d orders written; want 0", n)
 	}
+}
+
+// idMover is a store whose id sequences can be moved on, as an import
+// moves them past a dump's ids.
+type idMover interface {
+	MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
+}
+
+// placeAtTheEnd moves the id sequences of s past lastOrder and lastLine
+// and returns a function that places an order of lines and checks that
+// it fails with ErrIDsExhausted, takes no stock and writes nothing.
+func placeAtTheEnd(t *testing.T, s Stores, lastOrder, lastLine int64) (*orders.Service, func(lines ...orders.NewLine)) {
+	t.Helper()
+	ctx := context.Background()
+	mover, ok := s.Orders.(idMover)
+	if !ok {
+		t.Fatalf("%T cannot move its id sequences", s.Orders)
+	}
+	if err := mover.MoveIDsPast(ctx, lastOrder, lastLine); err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, "a", 10)
+	svc := service(s)
+	return svc, func(lines ...orders.NewLine) {
+		t.Helper()
+		n, before := countOrders(t, s), stockOf(t, s, "a")
+		if o, err := svc.Place(ctx, lines); !errors.Is(err, orders.ErrIDsExhausted) {
+			t.Fatalf("Place past the last id = %+v, %v; want ErrIDsExhausted", o, err)
+		}
+		if got := stockOf(t, s, "a"); got != before {
+			t.Fatalf("stock = %d; want %d: a refused order takes none", got, before)
+		}
+		if got := countOrders(t, s); got != n {
+			t.Fatalf("%d orders; want %d: a refused order writes nothing", got, n)
+		}
+	}
+}
+
+// testOrderIDsEnd: order ids end at orders.MaxID, the API's range, in
+// every store: the last one is handed out, read and deleted; then placing
+// an order fails with ErrIDsExhausted.
+func testOrderIDsEnd(t *testing.T, s Stores) {
+	ctx := context.Background()
+	svc, exhausted := placeAtTheEnd(t, s, orders.MaxID-1, 1000)
+	placed, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
+	if err != nil || placed.ID != orders.MaxID {
+		t.Fatalf("Place of the last order id = %+v, %v; want order %d", placed, err, orders.MaxID)
+	}
+	if got, err := svc.Get(ctx, orders.MaxID); err != nil || len(got.Lines) != 1 {
+		t.Fatalf("Get(%d) = %+v, %v", orders.MaxID, got, err)
+	}
+	exhausted(nl("a", "1", 1))
+	if err := svc.Delete(ctx, orders.MaxID); err != nil {
+		t.Fatalf("Delete(%d): %v", orders.MaxID, err)
+	}
+	exhausted(nl("a", "1", 1))
+}
+
+// testLineIDsEnd: line ids end at orders.MaxID too: once the last is
+// handed out, an order is not written, whatever its order id.
+func testLineIDsEnd(t *testing.T, s Stores) {
+	ctx := context.Background()
+	svc, exhausted := placeAtTheEnd(t, s, 1000, orders.MaxID-1)
+	placed, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
+	if err != nil || placed.Lines[0].ID != orders.MaxID {
+		t.Fatalf("Place of the last line id = %+v, %v; want line %d", placed, err, orders.MaxID)
+	}
+	exhausted(nl("a", "1", 1))
+	exhausted(nl("a", "1", 1), nl("a", "2", 1))
 }
 
 // failingCreate fails every Create, as a database failing between the
