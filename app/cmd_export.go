@@ -23,9 +23,12 @@ func init() { extraCommands = append(extraCommands, exportCommand) }
 const dumpBatch = 1000
 
 func exportCommand() *cobra.Command {
-	var out string
+	var (
+		out     string
+		version int
+	)
 	cmd := &cobra.Command{
-		Use:   "export [--out FILE]",
+		Use:   "export [--out FILE] [--dump-version N]",
 		Short: "Write every product and order of the configured store as a portable dump",
 		Long: `Write every product (with its stock and incarnation) and every order (with
 its lines, prices, timestamps and ids) of the configured store (the same
@@ -37,17 +40,25 @@ The dump goes to standard output, or to FILE: it is written beside it under
 a temporary name and renamed only once complete, so FILE never holds part
 of a dump. Records are read a page at a time, in constant memory. For an
 exact copy, export while nothing writes to the shop: each product and order
-is otherwise exported as it was when its page was read.`,
+is otherwise exported as it was when its page was read.
+
+--dump-version 1 writes the format of the releases before version 2 (the
+same records; the trailer's counts and ids not checksummed), which those
+releases can import: for going back to one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			return export(cmd.Context(), cfg, log, out, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if version < 1 || version > dump.Version {
+				return fmt.Errorf("export: --dump-version must be from 1 to %d", dump.Version)
+			}
+			return export(cmd.Context(), cfg, log, out, version, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write the dump to (default: standard output)")
+	cmd.Flags().IntVar(&version, "dump-version", dump.Version, "version of the dump format to write (1: for a release that reads only version 1)")
 	AddFlags(cmd.Flags(), false)
 	return cmd
 }
@@ -64,7 +75,7 @@ var (
 	_ orderRecords = (*orders.SQLStore)(nil)
 )
 
-func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdout, progressOut io.Writer) error {
+func export(ctx context.Context, cfg Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
 	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
@@ -80,7 +91,7 @@ func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdo
 		return err
 	}
 	bar := startProgress(progressOut, "export", -1)
-	counts, err := writeDump(ctx, w, b.products, recs, bar)
+	counts, err := writeDump(ctx, w, version, b.products, recs, bar)
 	took := bar.Finish()
 	if err == nil {
 		err = commit()
@@ -96,10 +107,13 @@ func export(ctx context.Context, cfg Config, log *slog.Logger, file string, stdo
 
 // writeDump writes every product, then every order: pages are read
 // ahead, a few at a time, while the previous ones are encoded.
-func writeDump(ctx context.Context, w io.Writer, ps products.Store, recs orderRecords, bar *progress) (dump.Counts, error) {
+func writeDump(ctx context.Context, w io.Writer, version int, ps products.Store, recs orderRecords, bar *progress) (dump.Counts, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when writing fails
-	d := dump.NewWriter(w)
+	d, err := dump.NewVersionWriter(w, version)
+	if err != nil {
+		return dump.Counts{}, err
+	}
 	for b := range readPages(ctx, ps, recs) {
 		if b.err != nil {
 			return dump.Counts{}, b.err

@@ -223,3 +223,59 @@ func TestImportRefusesSharedLineIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestImportRefusesIDsAtTheEnd: a trailer whose last order id is moved
+// to the end of the id range is refused, by the checksum (version 2) or
+// by the range (version 1, whose checksum does not cover the trailer),
+// and nothing is imported: the shop keeps placing orders with the next
+// ids. A version-1 export imports as any dump.
+func TestImportRefusesIDsAtTheEnd(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			src := b.config(t)
+			shopWithHistory(t, src)
+			v2 := exportTo(t, src)
+			if !bytes.HasPrefix(v2, []byte(`{"airship_dump":{"version":2}}`)) {
+				t.Fatalf("export wrote %.40s; want version 2", v2)
+			}
+			file := filepath.Join(t.TempDir(), "v1.jsonl")
+			if out, err := runCommand(t, src, "export", "--out", file, "--dump-version", "1"); err != nil {
+				t.Fatalf("export --dump-version 1: %v\n%s", err, out)
+			}
+			v1, err := os.ReadFile(file)
+			if err != nil || !bytes.HasPrefix(v1, []byte(`{"airship_dump":{"version":1}}`)) || !bytes.Contains(v1, []byte(`"last_order_id":3,`)) {
+				t.Fatalf("export --dump-version 1 wrote %s (%v)", v1, err)
+			}
+			if out, err := runCommand(t, src, "export", "--dump-version", "3"); err == nil || !strings.Contains(err.Error(), "--dump-version must be from 1 to 2") {
+				t.Fatalf("export --dump-version 3: %v\n%s", err, out)
+			}
+
+			dst := b.config(t)
+			empty := exportTo(t, dst)
+			for name, c := range map[string]struct {
+				dump    []byte
+				problem string
+			}{
+				"version 2": {bytes.Replace(v2, []byte(`"last_order_id":3,`), []byte(`"last_order_id":2147483647,`), 1), "the checksum does not match"},
+				"version 1": {bytes.Replace(v1, []byte(`"last_order_id":3,`), []byte(`"last_order_id":2147483647,`), 1),
+					"the trailer's last_order_id 2147483647 is not from 1 to 2146483647"},
+			} {
+				out, err := runCommand(t, dst, "import", "--in", writeFile(t, c.dump))
+				if err == nil || !strings.Contains(err.Error(), c.problem) {
+					t.Fatalf("%s: import of a trailer at the end of the ids: %v\n%s", name, err, out)
+				}
+				if got := exportTo(t, dst); !bytes.Equal(got, empty) {
+					t.Fatalf("%s: the refused dump left data behind:\n%s", name, got)
+				}
+			}
+			if out, err := runCommand(t, dst, "import", "--in", writeFile(t, v1)); err != nil {
+				t.Fatalf("import of a version-1 export: %v\n%s", err, out)
+			}
+			if got := exportTo(t, dst); !bytes.Equal(got, v2) {
+				t.Fatalf("the copy of a version-1 export exports as\n%s\nnot as the original\n%s", got, v2)
+			}
+			s := startWith(t, dst)
+			s.expect(s.do("POST", "/orders", orderOfOne), 200, `{"id": 4}`)
+		})
+	}
+}

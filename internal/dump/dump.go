@@ -5,7 +5,7 @@
 //
 // A dump is, one JSON object a line:
 //
-//	{"airship_dump":{"version":1}}
+//	{"airship_dump":{"version":2}}
 //	{"product":{"id":"the_odyssey","title":"The Odyssey","passenger_capacity":101,"maximum_speed":5,"in_stock":9,"incarnation":"5f0c…"}}
 //	…every product, in id order (byte order)…
 //	{"order":{"id":1,"created_at":"2026-11-27T10:00:00.123Z","updated_at":"…","lines":[{"id":1,"product_id":"the_odyssey","price":"100000.99","quantity":1,"incarnation":"5f0c…","created_at":"…","updated_at":"…"}]}}
@@ -15,9 +15,33 @@
 // Timestamps are UTC to the millisecond; prices have two decimals. The
 // trailer counts the records, gives the highest order and line ids the
 // store ever handed out (so that ids of deleted orders are not handed out
-// again after an import), and holds the SHA-256 of every byte before it,
-// so a truncated or altered dump is detected before anything of it is
-// used. The same data always gives the same bytes.
+// again after an import), and holds a SHA-256, so that a truncated or
+// altered dump is detected before anything of it is used. The same data
+// always gives the same bytes.
+//
+// # Versions
+//
+// Version 2 (written by default) checksums the trailer's own counts and
+// ids too: its sha256 is the SHA-256 of every byte before the trailer
+// followed by the trailer line as it is without its sha256 field,
+//
+//	{"end":{"products":P,"orders":O,"lines":L,"last_order_id":X,"last_line_id":Y}}
+//
+// and a newline, the numbers in decimal (0 when a store handed out no id).
+// Version 1 (the records are the same) checksums only the bytes before
+// the trailer, and its trailer leaves out ids that are 0: its ids can be
+// changed unnoticed. Releases that read only version 1 refuse version 2
+// (and any unknown field), so NewVersionWriter writes version 1, byte for
+// byte as they did, for going back to such a release.
+//
+// # Ids
+//
+// Order and line ids lie in the API's range, 1 to orders.MaxID
+// (2147483647), and every id of a dump, its trailer's included, must leave
+// at least IDHeadroom of them: a dump whose last ids are within a million
+// of the end would give a shop that can place few orders or none (a store
+// out of ids refuses every new order), so it is refused instead, in
+// either version.
 package dump
 
 import (
@@ -42,8 +66,18 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
-// Version is the version of the format this package writes and reads.
-const Version = 1
+// Version is the version of the format this package writes by default;
+// it reads this one and every earlier one, from 1.
+const Version = 2
+
+// IDHeadroom is how many order and line ids a dump must leave unused: its
+// ids are at most MaxDumpID. A million order ids is months of a busy
+// shop's orders; a million line ids at least 10,000 orders of the largest
+// size (100 lines).
+const IDHeadroom = 1_000_000
+
+// MaxDumpID is the highest id a dump may hold or name as its last.
+const MaxDumpID = orders.MaxID - IDHeadroom
 
 // TimeFormat is the format of a dump's timestamps.
 const TimeFormat = "2006-01-02T15:04:05.000Z"
@@ -108,17 +142,27 @@ type IDs struct {
 
 // Writer writes a dump: every product, then every order, then Close.
 type Writer struct {
-	w      *bufio.Writer
-	sum    hash.Hash
-	counts Counts
-	err    error
+	w       *bufio.Writer
+	version int
+	sum     hash.Hash
+	counts  Counts
+	err     error
 }
 
-// NewWriter starts a dump on w with its header.
+// NewWriter starts a dump of the current Version on w with its header.
 func NewWriter(w io.Writer) *Writer {
-	d := &Writer{w: bufio.NewWriterSize(w, 1<<20), sum: sha256.New()}
-	d.put(entry{Header: &header{Version: Version}})
+	d, _ := NewVersionWriter(w, Version)
 	return d
+}
+
+// NewVersionWriter starts a dump of the given version (1 or 2) on w.
+func NewVersionWriter(w io.Writer, version int) (*Writer, error) {
+	if version < 1 || version > Version {
+		return nil, fmt.Errorf("dump: no version %d; this airship writes versions 1 to %d", version, Version)
+	}
+	d := &Writer{w: bufio.NewWriterSize(w, 1<<20), version: version, sum: sha256.New()}
+	d.put(entry{Header: &header{Version: version}})
+	return d, nil
 }
 
 func (d *Writer) put(e entry) {
@@ -162,11 +206,25 @@ func (d *Writer) Order(r orders.Record) error {
 // Close writes the trailer with ids and flushes; it returns what the dump
 // holds.
 func (d *Writer) Close(ids IDs) (Counts, error) {
-	d.put(entry{End: &trailer{Counts: d.counts, IDs: ids, SHA256: hex.EncodeToString(d.sum.Sum(nil))}})
+	if d.version == 1 {
+		d.put(entry{End: &trailer{Counts: d.counts, IDs: ids, SHA256: hex.EncodeToString(d.sum.Sum(nil))}})
+	} else if d.err == nil {
+		unsealed := unsealedTrailer(d.counts, ids)
+		d.sum.Write(unsealed)
+		sealed := append(unsealed[:len(unsealed)-3:len(unsealed)-3], `,"sha256":"`+hex.EncodeToString(d.sum.Sum(nil))+"\"}}\n"...)
+		_, d.err = d.w.Write(sealed)
+	}
 	if d.err == nil {
 		d.err = d.w.Flush()
 	}
 	return d.counts, d.err
+}
+
+// unsealedTrailer is the trailer line of version 2 without its sha256
+// field: what its checksum covers after the records.
+func unsealedTrailer(c Counts, ids IDs) []byte {
+	return fmt.Appendf(nil, `{"end":{"products":%d,"orders":%d,"lines":%d,"last_order_id":%d,"last_line_id":%d}}`+"\n",
+		c.Products, c.Orders, c.Lines, ids.LastOrderID, ids.LastLineID)
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
@@ -198,6 +256,7 @@ type Item struct {
 // trailer's counts and checksum.
 type Reader struct {
 	r         *bufio.Reader
+	version   int
 	sum       hash.Hash
 	line      int64
 	counts    Counts
@@ -221,11 +280,15 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if e.Header == nil {
 		return nil, &Error{Line: 1, Problem: "not an airship dump (no airship_dump header)"}
 	}
-	if e.Header.Version != Version {
-		return nil, &Error{Line: 1, Problem: fmt.Sprintf("version %d; this airship reads version %d", e.Header.Version, Version)}
+	if e.Header.Version < 1 || e.Header.Version > Version {
+		return nil, &Error{Line: 1, Problem: fmt.Sprintf("version %d; this airship reads versions 1 to %d", e.Header.Version, Version)}
 	}
+	d.version = e.Header.Version
 	return d, nil
 }
+
+// Version returns the version of the dump.
+func (d *Reader) Version() int { return d.version }
 
 // Counts returns the records read so far.
 func (d *Reader) Counts() Counts { return d.counts }
@@ -334,14 +397,25 @@ func (d *Reader) end(t *trailer) error {
 	if t.Counts != d.counts {
 		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer counts %+v but the dump holds %+v: records are missing or added", t.Counts, d.counts)}
 	}
-	// A dump written before trailers gave ids has none (0): the ids of its
-	// records are then the highest there are.
-	below := func(last, seen int64) bool { return last != 0 && last < seen }
-	if below(t.LastOrderID, d.lastOrder) || below(t.LastLineID, d.lastLine) || t.LastOrderID > maxID || t.LastLineID > maxID {
-		return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's last ids %+v are below the ids of the records or out of range", t.IDs)}
+	if d.version >= 2 {
+		d.sum.Write(unsealedTrailer(t.Counts, t.IDs))
 	}
 	if sum := hex.EncodeToString(d.sum.Sum(nil)); t.SHA256 != sum {
 		return &Error{Line: d.line, Problem: "the checksum does not match: the dump was altered or corrupted"}
+	}
+	// A dump written before trailers gave ids has none (0): the ids of its
+	// records are then the highest there are. In version 1 the ids are not
+	// checksummed: these rules are all that holds them.
+	for _, id := range []struct {
+		name       string
+		last, seen int64
+	}{{"last_order_id", t.LastOrderID, d.lastOrder}, {"last_line_id", t.LastLineID, d.lastLine}} {
+		switch {
+		case id.last < 0 || id.last > MaxDumpID:
+			return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's %s %d %s", id.name, id.last, idRangeProblem)}
+		case id.last != 0 && id.last < id.seen:
+			return &Error{Line: d.line, Problem: fmt.Sprintf("the trailer's %s %d is below the id %d of a record", id.name, id.last, id.seen)}
+		}
 	}
 	if rest, err := d.readLine(); err != nil || rest != nil {
 		return &Error{Line: d.line + 1, Problem: "data after the trailer"}
@@ -349,6 +423,10 @@ func (d *Reader) end(t *trailer) error {
 	d.done, d.ids = true, t.IDs
 	return io.EOF
 }
+
+// idRangeProblem says what is wrong with an id out of a dump's range.
+var idRangeProblem = fmt.Sprintf("is not from 1 to %d: a dump's ids must leave %d of the API's ids (which end at %d) for new orders and lines",
+	MaxDumpID, IDHeadroom, orders.MaxID)
 
 func (d *Reader) product(rec *product) (products.Product, error) {
 	p := products.Product{ID: rec.ID, Title: rec.Title, PassengerCapacity: rec.PassengerCapacity,
@@ -371,14 +449,12 @@ func (d *Reader) product(rec *product) (products.Product, error) {
 // most 16 integer digits.
 var price = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})\.[0-9]{2}$`)
 
-const maxID = products.MaxCount
-
 func (d *Reader) order(rec *order) (orders.Record, error) {
 	r := orders.Record{ID: rec.ID, Lines: make([]orders.RecordLine, len(rec.Lines))}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if rec.ID < 1 || rec.ID > maxID {
-		bad("id: must be from 1 to %d", maxID)
+	if rec.ID < 1 || rec.ID > MaxDumpID {
+		bad("id: %d %s", rec.ID, idRangeProblem)
 	} else if rec.ID <= d.lastOrder {
 		bad("comes after order %d: orders must be in increasing id order", d.lastOrder)
 	}
@@ -393,8 +469,10 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 	for i, l := range rec.Lines {
 		at := fmt.Sprintf("lines[%d].", i)
 		rl := orders.RecordLine{Line: orders.Line{ID: l.ID, ProductID: l.ProductID, Quantity: l.Quantity, Incarnation: l.Incarnation}}
-		if l.ID < 1 || l.ID > maxID || l.ID <= lastLine {
-			bad("%sid: must be from 1 to %d, increasing", at, maxID)
+		if l.ID < 1 || l.ID > MaxDumpID {
+			bad("%sid: %d %s", at, l.ID, idRangeProblem)
+		} else if l.ID <= lastLine {
+			bad("%sid: must be increasing", at)
 		} else if !d.lineIDs.add(l.ID) {
 			bad("%sid: line id %d is also a line of an earlier order of the dump", at, l.ID)
 		}
@@ -408,8 +486,8 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 		} else {
 			rl.Price = decimal.RequireFromString(l.Price)
 		}
-		if l.Quantity < 1 || l.Quantity > maxID {
-			bad("%squantity: must be from 1 to %d", at, maxID)
+		if l.Quantity < 1 || l.Quantity > products.MaxCount {
+			bad("%squantity: must be from 1 to %d", at, products.MaxCount)
 		}
 		if p := products.IncarnationProblem(l.Incarnation); p != "" {
 			bad("%sincarnation: %s", at, p)
@@ -439,7 +517,7 @@ func parseStamp(s string) (time.Time, error) {
 	return t, nil
 }
 
-// idSet is a set of ids from 1 to maxID, a bit an id, in pages of 65,536
+// idSet is a set of ids from 1 to orders.MaxID, a bit an id, in pages of 65,536
 // ids allocated as ids reach them: a dump's line ids (from 1, with few
 // gaps) cost about a bit each, and no set of ids more than 256 MiB.
 type idSet map[int64]*[1024]uint64

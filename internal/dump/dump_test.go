@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +19,22 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
+// sample is a dump of the current version.
 func sample(t *testing.T) []byte {
 	t.Helper()
+	return sampleOf(t, Version)
+}
+
+// sampleOf is a dump of three products and three orders (2, 4 and 6,
+// with lines 20, 30 and 31) of the given version; its last ids are 7 and
+// 40.
+func sampleOf(t *testing.T, version int) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w := NewWriter(&buf)
+	w, err := NewVersionWriter(&buf, version)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"a", "b<&>", "c"} {
 		if err := w.Product(products.Product{ID: strings.Trim(id, "<&>"), Title: "Title " + id, PassengerCapacity: 1, MaximumSpeed: 2, InStock: 3, Incarnation: "00ff"}); err != nil {
 			t.Fatal(err)
@@ -90,7 +104,7 @@ func TestRoundTrip(t *testing.T) {
 // TestTrailerWithoutIDs: a dump whose trailer gives no last ids (written
 // before trailers had them) is read; its records' ids are the highest.
 func TestTrailerWithoutIDs(t *testing.T) {
-	old := bytes.Replace(sample(t), []byte(`"last_order_id":7,"last_line_id":40,`), nil, 1)
+	old := bytes.Replace(sampleOf(t, 1), []byte(`"last_order_id":7,"last_line_id":40,`), nil, 1)
 	if bytes.Contains(old, []byte("last_order_id")) {
 		t.Fatal("the sample's trailer has no last ids to take out")
 	}
@@ -113,9 +127,17 @@ func TestTrailerWithoutIDs(t *testing.T) {
 func reseal(t *testing.T, b []byte) []byte {
 	t.Helper()
 	i := bytes.LastIndex(b, []byte(`{"end":`))
-	sum := sha256.Sum256(b[:i])
+	h := sha256.New()
+	h.Write(b[:i])
+	if !bytes.HasPrefix(b, []byte(`{"airship_dump":{"version":1}}`)) {
+		var e entry
+		if err := json.Unmarshal(b[i:], &e); err != nil || e.End == nil {
+			t.Fatalf("no trailer to reseal: %v", err)
+		}
+		h.Write(unsealedTrailer(e.End.Counts, e.End.IDs))
+	}
 	re := regexp.MustCompile(`"sha256":"[0-9a-f]{64}"`)
-	return append(b[:i:i], re.ReplaceAll(b[i:], []byte(`"sha256":"`+hex.EncodeToString(sum[:])+`"`))...)
+	return append(b[:i:i], re.ReplaceAll(b[i:], []byte(`"sha256":"`+hex.EncodeToString(h.Sum(nil))+`"`))...)
 }
 
 func TestDamagedDumps(t *testing.T) {
@@ -135,13 +157,31 @@ func TestDamagedDumps(t *testing.T) {
 		{"a line dropped", join(append(append([]string{}, lines[:2]...), lines[3:]...)...), "the trailer counts"},
 		{"data after the trailer", append(append([]byte{}, b...), "{}\n"...), "data after the trailer"},
 		{"not a dump", []byte("{\"id\": 1}\n"), "not a dump record"},
-		{"another version", bytes.Replace(b, []byte(`{"version":1}`), []byte(`{"version":2}`), 1), "version 2"},
+		{"a later version", bytes.Replace(b, []byte(`{"version":2}`), []byte(`{"version":3}`), 1), "version 3; this airship reads versions 1 to 2"},
+		{"version 0", bytes.Replace(b, []byte(`{"version":2}`), []byte(`{"version":0}`), 1), "version 0"},
 		{"unknown field", bytes.Replace(b, []byte(`"in_stock":3,`), []byte(`"in_stock":3,"colour":"red",`), 1), "unknown field"},
 		{"products out of order", join(lines[0], lines[2], lines[1]), "increasing id order"},
 		{"bad product", bytes.Replace(b, []byte(`"id":"c"`), []byte(`"id":"c:d"`), 1), "product c:d: id:"},
 		{"bad price", bytes.Replace(b, []byte(`"price":"5.50"`), []byte(`"price":"5.5"`), 1), "price"},
 		{"bad time", bytes.Replace(b, []byte(`.123Z`), []byte(`.123+01:00`), 1), "created_at"},
-		{"ids below the records", bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":5`), 1), "last ids"},
+		{"ids below the records", reseal(t, bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":5`), 1)), "last_order_id 5 is below the id 6 of a record"},
+		// The trailer's counts and ids are checksummed (version 2).
+		{"a trailer id changed", bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":2000000000`), 1), "checksum does not match"},
+		{"a trailer id dropped", bytes.Replace(b, []byte(`"last_line_id":40,`), nil, 1), "checksum does not match"},
+		// Ids must leave IDHeadroom of the API's range, whatever the
+		// checksum says and in every version.
+		{"the last order id at the end", reseal(t, bytes.Replace(b, []byte(`"last_order_id":7`), []byte(`"last_order_id":2147483647`), 1)),
+			"the trailer's last_order_id 2147483647 is not from 1 to 2146483647"},
+		{"the last line id near the end", reseal(t, bytes.Replace(b, []byte(`"last_line_id":40`), []byte(`"last_line_id":2146483648`), 1)),
+			"the trailer's last_line_id 2146483648 is not from 1 to 2146483647"},
+		{"a negative last id", reseal(t, bytes.Replace(b, []byte(`"last_line_id":40`), []byte(`"last_line_id":-1`), 1)), "last_line_id -1 is not from 1"},
+		{"an order id near the end", reseal(t, bytes.Replace(b, []byte(`{"order":{"id":6,`), []byte(`{"order":{"id":2146483648,`), 1)),
+			"order 2146483648: id: 2146483648 is not from 1 to 2146483647"},
+		{"a line id near the end", reseal(t, bytes.Replace(b, []byte(`"id":31,`), []byte(`"id":2147483647,`), 1)), "lines[1].id: 2147483647 is not from 1 to 2146483647"},
+		{"version 1: the last order id at the end", bytes.Replace(sampleOf(t, 1), []byte(`"last_order_id":7`), []byte(`"last_order_id":2147483647`), 1),
+			"the trailer's last_order_id 2147483647 is not from 1 to 2146483647"},
+		{"version 1: a record id at the end", reseal(t, bytes.Replace(sampleOf(t, 1), []byte(`{"order":{"id":6,`), []byte(`{"order":{"id":2147483647,`), 1)),
+			"order 2147483647: id: 2147483647 is not from 1"},
 		{"invalid UTF-8", bytes.Replace(b, []byte(`Title a`), []byte("Title \xff"), 1), "UTF-8"},
 		// A dump is held to the API's rules: ids, duplicate fields, lone
 		// surrogates.
@@ -171,7 +211,7 @@ func TestDamagedDumps(t *testing.T) {
 // once, whatever the order they come in.
 func TestIDSet(t *testing.T) {
 	s := idSet{}
-	ids := []int64{1, 63, 64, 65535, 65536, 1 << 20, maxID, 2, maxID - 1}
+	ids := []int64{1, 63, 64, 65535, 65536, 1 << 20, orders.MaxID, 2, orders.MaxID - 1}
 	for _, id := range ids {
 		if !s.add(id) {
 			t.Fatalf("add(%d) of a new id = false", id)
@@ -184,5 +224,30 @@ func TestIDSet(t *testing.T) {
 	}
 	if s.add(3) == false || s.add(65537) == false {
 		t.Fatal("a neighbour of an id there counts as there")
+	}
+}
+
+// TestIDsUpToTheHeadroom: a dump may use every id up to MaxDumpID. In
+// version 1 the trailer's ids are not checksummed: a change within the
+// range goes unnoticed there (and only there).
+func TestIDsUpToTheHeadroom(t *testing.T) {
+	last := strconv.FormatInt(MaxDumpID, 10)
+	for _, d := range []struct {
+		name string
+		dump []byte
+	}{
+		{"version 2", reseal(t, bytes.Replace(sample(t), []byte(`"last_order_id":7,"last_line_id":40`), []byte(`"last_order_id":`+last+`,"last_line_id":`+last), 1))},
+		{"version 1", bytes.Replace(sampleOf(t, 1), []byte(`"last_order_id":7,"last_line_id":40`), []byte(`"last_order_id":`+last+`,"last_line_id":`+last), 1)},
+	} {
+		r, err := NewReader(bytes.NewReader(d.dump))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for err == nil {
+			_, err = r.Next()
+		}
+		if !errors.Is(err, io.EOF) || r.IDs() != (IDs{MaxDumpID, MaxDumpID}) {
+			t.Errorf("%s: %v, ids %+v; want both %d", d.name, err, r.IDs(), MaxDumpID)
+		}
 	}
 }
