@@ -23,26 +23,36 @@ import (
 
 func init() { extraCommands = append(extraCommands, importCommand) }
 
+// importOptions are the import command's flags.
+type importOptions struct {
+	in, spoolDir string
+	merge        bool
+}
+
 func importCommand() *cobra.Command {
-	var (
-		in    string
-		merge bool
-	)
+	var opts importOptions
 	cmd := &cobra.Command{
-		Use:   "import [--in FILE] [--merge]",
+		Use:   "import [--in FILE] [--merge] [--spool-dir DIR]",
 		Short: "Load a dump written by airship export into the configured store",
 		Long: `Load a dump written by "airship export" (from any store) into the configured
 store (the same configuration as serve), keeping every id, incarnation,
-price and timestamp; the id sequences move past the loaded orders, so new
+price and timestamp; the id sequences move past the dump's ids, so new
 orders continue after them.
 
-The dump is read from standard input, or from FILE, in one streaming pass:
-every record is checked as it is read (the rules of the API, ids in
-order), and the trailer's counts and checksum at the end. A truncated,
-corrupted or invalid dump, or any failure, fails the import and nothing of
-it stays: the embedded store loads everything in one transaction,
-PostgreSQL the orders in one transaction committed last, and the products
-written to Redis are deleted again.
+The dump is read from standard input, or from FILE, twice. The first pass
+checks all of it and writes nothing: its format and version, every record
+(the rules of the API, ids in order, no id twice), and the trailer's
+counts and checksum. Only a sound dump is loaded, in the second pass: a
+truncated, corrupted or invalid dump changes nothing, even in a store that
+is serving. A regular file is read twice where it is; anything else
+(a pipe, standard input from a terminal) is copied during the first pass
+to a temporary file in --spool-dir (default: $TMPDIR), which is removed
+at once and needs room for the whole dump.
+
+If loading fails (a backend fails, or --merge meets a record that
+differs), nothing of it stays: the embedded store loads everything in one
+transaction, PostgreSQL the orders in one transaction committed last, and
+the products written to Redis are deleted again.
 
 A store that already holds products or orders is refused unless --merge is
 given; then records already there and equal are skipped, and any record
@@ -53,12 +63,14 @@ there with other fields stops the import.`,
 			if err != nil {
 				return err
 			}
-			return importDump(cmd.Context(), cfg, log, in, merge, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return importDump(cmd.Context(), cfg, log, opts, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&in, "in", "", "file to read the dump from (default: standard input)")
-	cmd.Flags().BoolVar(&merge, "merge", false, "load into a store that is not empty, skipping records already there and equal")
-	AddFlags(cmd.Flags(), false)
+	fs := cmd.Flags()
+	fs.StringVar(&opts.in, "in", "", "file to read the dump from (default: standard input)")
+	fs.BoolVar(&opts.merge, "merge", false, "load into a store that is not empty, skipping records already there and equal")
+	fs.StringVar(&opts.spoolDir, "spool-dir", "", "directory for the copy of a dump read from a pipe or terminal (default: $TMPDIR)")
+	AddFlags(fs, false)
 	return cmd
 }
 
@@ -81,64 +93,188 @@ type importReport struct {
 	products, equalProducts int
 	orders, equalOrders     int
 	counts                  dump.Counts
+	// checksum is the dump's checksum in the first pass: the second must
+	// read the same dump.
+	checksum string
 }
 
-func importDump(ctx context.Context, cfg Config, log *slog.Logger, in string, merge bool, stdin io.Reader, out, progressOut io.Writer) error {
-	src := stdin
-	if in != "" && in != "-" {
-		f, err := os.Open(in)
-		if err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		defer f.Close()
-		src = f
-	}
-	rd, err := dump.NewReader(src) // a file that is no dump fails here
+func importDump(ctx context.Context, cfg Config, log *slog.Logger, opts importOptions, stdin io.Reader, out, progressOut io.Writer) error {
+	src, err := openDumpSource(opts.in, opts.spoolDir, stdin)
 	if err != nil {
-		return fmt.Errorf("import: %w; nothing was imported", err)
+		return fmt.Errorf("import: %w", err)
 	}
+	defer src.close()
 	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err
 	}
 	defer b.close()
+	recs, _ := b.orders.(orderRecords)
+	if recs == nil {
+		return errors.New("import: the configured order store cannot be loaded")
+	}
+	if err := refuseNonEmpty(ctx, b.products, recs, opts.merge); err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
 
-	var r importReport
-	bar := startProgress(progressOut, "import", -1)
+	// The first pass checks the whole dump and writes nothing.
+	checked, err := checkDump(src, progressOut)
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
+	again, err := src.second()
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
+	rd, err := dump.NewReader(again)
+	if err != nil {
+		return fmt.Errorf("import: %w; nothing was imported", err)
+	}
+	r := importReport{checksum: checked.Checksum()}
+	bar := startProgress(progressOut, "import", checked.Counts().Products+checked.Counts().Orders)
 	if b.embedded {
 		// Products and orders in one transaction of the embedded store.
 		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
 			pstore, ostore := products.NewSQLStore(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
-			if err := refuseNonEmpty(ctx, pstore, ostore, merge); err != nil {
+			if err := refuseNonEmpty(ctx, pstore, ostore, opts.merge); err != nil {
 				return err
 			}
 			return r.load(ctx, rd, pstore, ostore, bar, 0)
 		})
 	} else {
-		err = r.loadPostgresRedis(ctx, b, rd, merge, bar)
+		err = r.loadPostgresRedis(ctx, b, rd, checked.Highest(), opts, bar)
 	}
 	took := bar.Finish()
 	if err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
 	}
 	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s", r.products, r.orders, r.counts.Lines, took.Round(1e6))
-	if merge {
+	if opts.merge {
 		fmt.Fprintf(out, "; already there and equal: %d products, %d orders", r.equalProducts, r.equalOrders)
 	}
 	fmt.Fprintln(out)
 	return nil
 }
 
+// checkDump reads the dump of src through, checking it whole (see
+// dump.Reader), and returns the reader at its end.
+func checkDump(src *dumpSource, progressOut io.Writer) (*dump.Reader, error) {
+	rd, err := dump.NewReader(src.first())
+	if err != nil {
+		return nil, err
+	}
+	bar := startProgress(progressOut, "check", -1)
+	defer bar.Finish()
+	for {
+		if _, err := rd.Next(); errors.Is(err, io.EOF) {
+			return rd, nil
+		} else if err != nil {
+			return nil, err
+		}
+		bar.Add(1)
+	}
+}
+
+// dumpSource is a dump that import reads twice: a regular file from where
+// it starts, or, for anything else, a copy spooled to a temporary file
+// during the first read.
+type dumpSource struct {
+	file  *os.File // read twice: the dump itself, or the spool
+	start int64    // where the dump starts in file
+	in    io.Reader
+	spool *bufio.Writer // the copy being written; nil for a regular file
+	owned io.Closer     // what openDumpSource opened
+}
+
+// openDumpSource opens the dump in (a file name, or standard input for ""
+// and "-"), spooling it to a new file in spoolDir ("": the system's
+// temporary directory) unless it is a regular file.
+func openDumpSource(in, spoolDir string, stdin io.Reader) (*dumpSource, error) {
+	s := &dumpSource{in: stdin}
+	if in != "" && in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return nil, err
+		}
+		s.in, s.owned = f, f
+	}
+	if f, ok := s.in.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if s.start, err = f.Seek(0, io.SeekCurrent); err == nil {
+				s.file = f
+				return s, nil
+			}
+		}
+	}
+	f, err := os.CreateTemp(spoolDir, "airship-import-*.jsonl")
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("spool the dump (it is not a regular file, and is read twice): %w", err)
+	}
+	// Removed at once: the open file stays readable, and nothing is left
+	// behind whatever ends the import.
+	_ = os.Remove(f.Name())
+	s.file, s.spool = f, bufio.NewWriterSize(f, 1<<20)
+	return s, nil
+}
+
+// first returns the dump to read the first time: copied to the spool as
+// it is read when spooling.
+func (s *dumpSource) first() io.Reader {
+	if s.spool == nil {
+		return s.file
+	}
+	return io.TeeReader(s.in, spoolWriter{s.spool})
+}
+
+// spoolWriter writes to the spool; a failure to write it (a full disk)
+// fails the read, and so the first pass.
+type spoolWriter struct{ w *bufio.Writer }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("spool the dump (give --spool-dir a directory with room for it, or --in a regular file): %w", err)
+	}
+	return n, err
+}
+
+// second returns the dump to read the second time, from its start.
+func (s *dumpSource) second() (io.Reader, error) {
+	if s.spool != nil {
+		if err := s.spool.Flush(); err != nil {
+			return nil, fmt.Errorf("spool the dump (give --spool-dir a directory with room for it, or --in a regular file): %w", err)
+		}
+	}
+	if _, err := s.file.Seek(s.start, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read the dump again: %w", err)
+	}
+	return s.file, nil
+}
+
+func (s *dumpSource) close() {
+	if s.spool != nil {
+		s.file.Close()
+		_ = os.Remove(s.file.Name()) // where removing an open file failed
+	}
+	if s.owned != nil {
+		s.owned.Close()
+	}
+}
+
 // loadPostgresRedis loads the orders in one PostgreSQL transaction,
 // committed last, and the products into Redis, deleting those it created
-// again if anything fails.
-func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, merge bool, bar *progress) (err error) {
-	recs, _ := b.orders.(orderRecords)
+// again if anything fails. The id sequences first move past the dump's
+// highest ids, so that orders placed meanwhile never take one of them.
+func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, highest dump.IDs, opts importOptions, bar *progress) (err error) {
 	loader, _ := b.products.(productLoader)
-	if recs == nil || loader == nil {
+	mover, _ := b.orders.(interface {
+		MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
+	})
+	if loader == nil || mover == nil {
 		return errors.New("the configured stores cannot be loaded")
 	}
-	if err := refuseNonEmpty(ctx, b.products, recs, merge); err != nil {
+	if err := mover.MoveIDsPast(ctx, highest.LastOrderID, highest.LastLineID); err != nil {
 		return err
 	}
 	tx, err := b.db.BeginTxx(ctx, nil)
@@ -146,7 +282,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	journal, err := newCreatedJournal()
+	journal, err := newCreatedJournal(opts.spoolDir)
 	if err != nil {
 		return err
 	}
@@ -158,7 +294,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(loader, merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(loader, opts.merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -294,6 +430,9 @@ func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoad
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	if rd.Checksum() != r.checksum {
+		return errors.New("the dump changed between its check and its loading (leave it alone while import runs)")
+	}
 	r.mu.Lock()
 	r.counts = rd.Counts()
 	r.mu.Unlock()
@@ -363,15 +502,18 @@ type createdJournal struct {
 	w  *bufio.Writer
 }
 
-func newCreatedJournal() (*createdJournal, error) {
-	f, err := os.CreateTemp("", "airship-import-created-*")
+// newCreatedJournal starts a journal in dir ("": the system's temporary
+// directory); like the spool, its file is removed at once.
+func newCreatedJournal(dir string) (*createdJournal, error) {
+	f, err := os.CreateTemp(dir, "airship-import-created-*")
 	if err != nil {
 		return nil, err
 	}
+	_ = os.Remove(f.Name())
 	return &createdJournal{f: f, w: bufio.NewWriter(f)}, nil
 }
 
-func (j *createdJournal) remove() { j.f.Close(); os.Remove(j.f.Name()) }
+func (j *createdJournal) remove() { j.f.Close(); _ = os.Remove(j.f.Name()) }
 
 // wrap returns a loader that journals the products it creates. When
 // Load fails, some of a batch may have been written: if the store was

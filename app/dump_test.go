@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,6 +279,91 @@ func TestImportRefusesIDsAtTheEnd(t *testing.T) {
 			}
 			s := startWith(t, dst)
 			s.expect(s.do("POST", "/orders", orderOfOne), 200, `{"id": 4}`)
+		})
+	}
+}
+
+// TestImportChecksBeforeAnythingIsVisible: import --merge into a store
+// that is serving, from a pipe, of a dump whose trailer turns out bad:
+// while the import reads, no product of the dump is ever visible, clients
+// keep placing orders and changing products, and when the trailer fails
+// nothing of the dump is there and nothing clients did is undone. The
+// dump is spooled to --spool-dir, which is empty afterwards.
+func TestImportChecksBeforeAnythingIsVisible(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			cfg := b.config(t)
+			s := startWith(t, cfg)
+			for _, id := range []string{"r_existing", "q_existing"} {
+				s.expect(s.do("POST", "/products", strings.ReplaceAll(odyssey, "the_odyssey", id)), 200, "")
+			}
+			p1 := products.Product{ID: "p1", Title: "P1", PassengerCapacity: 1, MaximumSpeed: 1, InStock: 100}
+			p2 := products.Product{ID: "p2", Title: "P2", PassengerCapacity: 1, MaximumSpeed: 1, InStock: 100}
+			d := dumpOf(t, []products.Product{p1, p2}, []orders.Record{orderRecord(500, 500)}, dump.IDs{LastOrderID: 600, LastLineID: 600})
+			cut := bytes.LastIndex(d[:len(d)-1], []byte("\n")) + 1
+			body, trailer := d[:cut], bytes.Clone(d[cut:])
+			digit := bytes.Index(trailer, []byte(`"sha256":"`)) + len(`"sha256":"`)
+			trailer[digit] = "10"[min(1, int(trailer[digit]-'0'))] // another first digit
+
+			spool := t.TempDir()
+			pr, pw := io.Pipe()
+			type result struct {
+				out string
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				out, err := runCommandIn(t, cfg, pr, "import", "--merge", "--spool-dir", spool)
+				pr.CloseWithError(err) // a failed import stops the writes below
+				done <- result{out, err}
+			}()
+			if _, err := pw.Write(body); err != nil {
+				t.Fatalf("the import stopped reading before the trailer: %v (%+v)", err, <-done)
+			}
+
+			// Every record but the trailer has been read. Clients go on.
+			placed := s.do("POST", "/orders", `{"order_details": [{"product_id": "r_existing", "price": "1.00", "quantity": 3}]}`)
+			s.expect(placed, 200, "")
+			s.expect(s.do("PATCH", "/products/q_existing", `{"title": "Patched meanwhile"}`), 200, "")
+			// No product of the dump may be seen before the dump is checked.
+			visible := false
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !visible; time.Sleep(50 * time.Millisecond) {
+				visible = s.do("GET", "/products/p1", "").status == 200
+			}
+			if visible {
+				t.Errorf("product p1 of the dump was visible before the dump was checked")
+				// What the old shop's clients did with it: an order of 40
+				// and a change.
+				s.expect(s.do("POST", "/orders", `{"order_details": [{"product_id": "p1", "price": "1.00", "quantity": 40}]}`), 200, "")
+				s.expect(s.do("PATCH", "/products/p2", `{"title": "Patched P2"}`), 200, "")
+			}
+
+			if _, err := pw.Write(trailer); err != nil {
+				t.Logf("write the trailer: %v", err)
+			}
+			pw.Close()
+			res := <-done
+			if res.err == nil || !strings.Contains(res.err.Error(), "checksum does not match") || !strings.Contains(res.err.Error(), "nothing was imported") {
+				t.Fatalf("import of a dump with a bad trailer: %v\n%s", res.err, res.out)
+			}
+			for _, id := range []string{"p1", "p2"} {
+				if r := s.do("GET", "/products/"+id, ""); r.status != 404 {
+					t.Errorf("GET /products/%s after the failed import: %d %s", id, r.status, r.body)
+				}
+			}
+			s.expect(s.do("GET", "/orders/500", ""), 404, "")
+			var id struct{ ID int64 }
+			if err := json.Unmarshal(placed.body, &id); err != nil {
+				t.Fatal(err)
+			}
+			if r := s.do("GET", fmt.Sprintf("/orders/%d", id.ID), ""); r.status != 200 || !strings.Contains(string(r.body), `"product_id":"r_existing"`) {
+				t.Errorf("the order placed meanwhile: %d %s", r.status, r.body)
+			}
+			s.expect(s.do("GET", "/products/r_existing", ""), 200, strings.ReplaceAll(strings.ReplaceAll(odyssey, "the_odyssey", "r_existing"), `"in_stock": 10`, `"in_stock": 7`))
+			s.expect(s.do("GET", "/products/q_existing", ""), 200, strings.ReplaceAll(strings.ReplaceAll(odyssey, "the_odyssey", "q_existing"), "The Odyssey", "Patched meanwhile"))
+			if left, _ := os.ReadDir(spool); len(left) > 0 {
+				t.Errorf("the import left %d files in --spool-dir: %v", len(left), left)
+			}
 		})
 	}
 }

@@ -261,6 +261,7 @@ type Reader struct {
 	line      int64
 	counts    Counts
 	ids       IDs
+	checksum  string
 	done      bool
 	lastID    string
 	lastOrder int64
@@ -295,6 +296,16 @@ func (d *Reader) Counts() Counts { return d.counts }
 
 // IDs returns the trailer's ids, once Next returned io.EOF.
 func (d *Reader) IDs() IDs { return d.ids }
+
+// Highest returns, once Next returned io.EOF, the highest order and line
+// ids the dump holds or its trailer names.
+func (d *Reader) Highest() IDs {
+	return IDs{LastOrderID: max(d.ids.LastOrderID, d.lastOrder), LastLineID: max(d.ids.LastLineID, d.lastLine)}
+}
+
+// Checksum returns the trailer's checksum, once Next returned io.EOF:
+// two reads of the same dump give the same.
+func (d *Reader) Checksum() string { return d.checksum }
 
 // next reads and decodes one line.
 func (d *Reader) next() (entry, error) {
@@ -420,7 +431,7 @@ func (d *Reader) end(t *trailer) error {
 	if rest, err := d.readLine(); err != nil || rest != nil {
 		return &Error{Line: d.line + 1, Problem: "data after the trailer"}
 	}
-	d.done, d.ids = true, t.IDs
+	d.done, d.ids, d.checksum = true, t.IDs, t.SHA256
 	return io.EOF
 }
 
