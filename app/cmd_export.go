@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,9 +37,11 @@ configuration as serve) as an airship dump: versioned JSON Lines, the same
 whichever store it comes from, ending with a trailer that counts the records
 and holds their SHA-256. "airship import" loads it into any store.
 
-The dump goes to standard output, or to FILE: it is written beside it under
-a temporary name and renamed only once complete, so FILE never holds part
-of a dump. Records are read a page at a time, in constant memory. For an
+The dump goes to standard output, or to FILE. A regular FILE (or one that
+does not exist yet) is written beside it under a temporary name and renamed
+only once complete, so it never holds part of a dump; through a symbolic
+link, the file the link names is written, and the link stays. Anything
+else (a FIFO, a device, /dev/stdout) is written as it is, never replaced. Records are read a page at a time, in constant memory. For an
 exact copy, export while nothing writes to the shop: each product and order
 is otherwise exported as it was when its page was read.
 
@@ -174,13 +177,40 @@ func readPages(ctx context.Context, ps products.Store, recs orderRecords) <-chan
 	return out
 }
 
-// outputFile returns where to write: stdout, or a temporary file beside
-// file that commit syncs and renames to file and abort removes.
+// outputFile returns where to write: stdout; a file that is not regular
+// (a FIFO, a device, /dev/stdout as a pipe), written as it is; or, for a
+// regular file or a name that does not exist yet, a temporary file beside
+// it that commit syncs and renames over it and abort removes. A symbolic
+// link is followed: the file it names is written or replaced, never the
+// link. A link to nothing and a directory are refused.
 func outputFile(file string, stdout io.Writer) (w io.Writer, commit func() error, abort func(), err error) {
 	if file == "" || file == "-" {
 		return stdout, func() error { return nil }, func() {}, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".partial-*")
+	target := file
+	switch fi, err := os.Stat(file); {
+	case errors.Is(err, fs.ErrNotExist):
+		if li, lerr := os.Lstat(file); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+			return nil, nil, nil, fmt.Errorf("export: --out %s is a symbolic link to nothing; name the file itself", file)
+		}
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("export: %w", err)
+	case fi.IsDir():
+		return nil, nil, nil, fmt.Errorf("export: --out %s is a directory", file)
+	case !fi.Mode().IsRegular():
+		// Written through: a temporary file renamed over it would put a
+		// regular file in its place.
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("export: %w", err)
+		}
+		return f, f.Close, func() { f.Close() }, nil
+	default:
+		if target, err = filepath.EvalSymlinks(file); err != nil {
+			return nil, nil, nil, fmt.Errorf("export: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".partial-*")
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("export: %w", err)
 	}
@@ -191,7 +221,7 @@ func outputFile(file string, stdout io.Writer) (w io.Writer, commit func() error
 		if err := f.Close(); err != nil {
 			return err
 		}
-		return os.Rename(f.Name(), file)
+		return os.Rename(f.Name(), target)
 	}
 	abort = func() {
 		f.Close()

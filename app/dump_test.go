@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -365,5 +367,79 @@ func TestImportChecksBeforeAnythingIsVisible(t *testing.T) {
 				t.Errorf("the import left %d files in --spool-dir: %v", len(left), left)
 			}
 		})
+	}
+}
+
+// TestExportToSpecialFiles: export --out writes through to what is not a
+// regular file (a FIFO), follows a symbolic link to the regular file it
+// names and leaves the link a link, refuses a link to nothing and a
+// directory, and replaces a regular file whole.
+func TestExportToSpecialFiles(t *testing.T) {
+	cfg := backends[1].config(t)
+	shopWithHistory(t, cfg)
+	want := exportTo(t, cfg)
+	dir := t.TempDir()
+	at := func(name string) string { return filepath.Join(dir, name) }
+
+	// A FIFO: its reader gets the dump; it is still a FIFO afterwards.
+	if err := syscall.Mkfifo(at("fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		f, err := os.Open(at("fifo"))
+		if err != nil {
+			got <- []byte(err.Error())
+			return
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		got <- b
+	}()
+	if out, err := runCommand(t, cfg, "export", "--out", at("fifo")); err != nil {
+		t.Fatalf("export --out a FIFO: %v\n%s", err, out)
+	}
+	if fi, err := os.Lstat(at("fifo")); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO after export: %v, %v; want a FIFO still", fi.Mode(), err) // (its reader waits on for a writer)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the FIFO's reader got %d bytes: %.200s; want the dump", len(b), b)
+	}
+
+	// A symbolic link to a regular file: the file gets the dump, the link
+	// stays.
+	if err := os.WriteFile(at("target.jsonl"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target.jsonl", at("link.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCommand(t, cfg, "export", "--out", at("link.jsonl")); err != nil {
+		t.Fatalf("export --out a link: %v\n%s", err, out)
+	}
+	if fi, err := os.Lstat(at("link.jsonl")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("the link after export: %v, %v; want a link still", fi.Mode(), err)
+	}
+	if b, err := os.ReadFile(at("target.jsonl")); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("the link's target after export: %.200s, %v; want the dump", b, err)
+	}
+
+	// A link to nothing, and a directory: refused, left as they are.
+	if err := os.Symlink("nowhere.jsonl", at("dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(at("dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, problem := range map[string]string{"dangling": "is a symbolic link to nothing", "dir": "is a directory"} {
+		if out, err := runCommand(t, cfg, "export", "--out", at(name)); err == nil || !strings.Contains(err.Error(), problem) {
+			t.Fatalf("export --out %s: %v\n%s; want an error saying it %s", name, err, out, problem)
+		}
+	}
+	if target, err := os.Readlink(at("dangling")); err != nil || target != "nowhere.jsonl" {
+		t.Fatalf("the link to nothing after export: %q, %v", target, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 5 {
+		t.Fatalf("export left %d entries in the directory; want the 5 the test made: %v", len(left), left)
 	}
 }
