@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -33,8 +34,10 @@ func importLegacyCommand() *cobra.Command {
 store (Redis or the embedded store: the same configuration as serve).
 
 The old shop kept each product in a hash "products:<id>" with the fields id,
-title, passenger_capacity, maximum_speed and in_stock, all strings. The keys
-are read with SCAN, --batch at a time; each product is checked with the
+title, passenger_capacity, maximum_speed and in_stock, all strings. --from
+names one server, a Redis Cluster's seed nodes (redis://h1:p1?addr=h2:p2)
+or Sentinels (redis://s1:26379/0?master_name=NAME&addr=s2:26379). The keys
+are read with SCAN (on a cluster, on every master), --batch at a time; each product is checked with the
 rules of the API and written whole or not at all, with a new incarnation.
 Running it again changes nothing: a product already there with the same
 fields counts as "already present and equal"; one there with other fields
@@ -66,7 +69,7 @@ It exits non-zero when a product was rejected or left conflicting.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.from, "from", "", "URL of the old shop's Redis, e.g. redis://old-redis:6379/0")
+	fs.StringVar(&opts.from, "from", "", "URL of the old shop's Redis: redis://old-redis:6379/0, a cluster's seed nodes (?addr=…) or Sentinels (?master_name=…)")
 	fs.StringVar(&opts.pattern, "pattern", "products:*", "SCAN pattern of the product hashes; the id follows the part before the first glob character")
 	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported; write no product")
 	fs.BoolVar(&opts.overwrite, "overwrite", false, "replace the fields of products already there with other fields")
@@ -96,10 +99,16 @@ type legacyReport struct {
 }
 
 func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacyOptions, out, progressOut io.Writer) error {
-	srcOpts, _ := redis.ParseURL(opts.from) // checked by the command
-	src := redis.NewClient(srcOpts)
-	defer src.Close()
-	if err := src.Ping(ctx).Err(); err != nil {
+	src, err := openLegacyRedis(ctx, cfg, opts.from)
+	if err == nil {
+		defer src.Close()
+		err = pingAll(ctx, src)
+	}
+	if err != nil {
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
+	}
+	nodes, err := scanNodes(ctx, src)
+	if err != nil {
 		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
 	}
 	b, err := openBackends(ctx, cfg, log, instruments{})
@@ -117,23 +126,25 @@ func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacy
 	var r legacyReport
 	seen := map[string]bool{} // SCAN may return a key twice
 	bar := startProgress(progressOut, "import-legacy", -1)
-	var cursor uint64
-	for {
-		keys, next, err := src.Scan(ctx, cursor, opts.pattern, int64(opts.batch)).Result()
-		if err != nil {
-			bar.Finish()
-			return fmt.Errorf("import-legacy: scan the old shop's Redis: %w", err)
+	for _, node := range nodes {
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, opts.pattern, int64(opts.batch)).Result()
+			if err != nil {
+				bar.Finish()
+				return fmt.Errorf("import-legacy: scan the old shop's Redis: %w", err)
+			}
+			keys = slices.DeleteFunc(keys, func(k string) bool { dup := seen[k]; seen[k] = true; return dup })
+			if err := r.batch(ctx, src, store, keys, keyPrefix, mode); err != nil {
+				bar.Finish()
+				return fmt.Errorf("import-legacy: %w (%d keys done; running it again resumes: what is there is skipped)", err, r.keys)
+			}
+			bar.Add(len(keys))
+			if next == 0 {
+				break
+			}
+			cursor = next
 		}
-		keys = slices.DeleteFunc(keys, func(k string) bool { dup := seen[k]; seen[k] = true; return dup })
-		if err := r.batch(ctx, src, store, keys, keyPrefix, mode); err != nil {
-			bar.Finish()
-			return fmt.Errorf("import-legacy: %w (%d keys done; running it again resumes: what is there is skipped)", err, r.keys)
-		}
-		bar.Add(len(keys))
-		if next == 0 {
-			break
-		}
-		cursor = next
 	}
 	bar.Finish()
 	r.print(out, opts)
@@ -144,9 +155,43 @@ func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacy
 	return nil
 }
 
+// openLegacyRedis opens the old shop's Redis at from, with the timeouts of
+// cfg: Sentinels when from names a master_name, else one server or a
+// cluster, as the server says (see DetectRedisMode).
+func openLegacyRedis(ctx context.Context, cfg Config, from string) (redis.UniversalClient, error) {
+	cfg.RedisURL = from
+	mode := "sentinel"
+	if o, err := redis.ParseFailoverURL(from); err != nil || o.MasterName == "" {
+		if mode, err = DetectRedisMode(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return OpenRedis(cfg, mode)
+}
+
+// scanNodes returns the servers whose keys SCAN lists: every master of a
+// cluster (each holds a share of the keys), else the one server.
+func scanNodes(ctx context.Context, rdb redis.UniversalClient) ([]redis.Cmdable, error) {
+	c, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return []redis.Cmdable{rdb}, nil
+	}
+	var (
+		mu      sync.Mutex
+		masters []redis.Cmdable
+	)
+	err := c.ForEachMaster(ctx, func(_ context.Context, node *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		masters = append(masters, node)
+		return nil
+	})
+	return masters, err
+}
+
 // batch reads the hashes of keys in one round trip, checks them, and
 // loads the valid ones into store.
-func (r *legacyReport) batch(ctx context.Context, src *redis.Client, store productLoader, keys []string, keyPrefix string, mode products.LoadMode) error {
+func (r *legacyReport) batch(ctx context.Context, src redis.UniversalClient, store productLoader, keys []string, keyPrefix string, mode products.LoadMode) error {
 	if len(keys) == 0 {
 		return nil
 	}

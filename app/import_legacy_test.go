@@ -157,3 +157,19 @@ func TestImportLegacyNeedsTheOldRedis(t *testing.T) {
 		t.Fatalf("import-legacy from nowhere: %v\n%s", err, out)
 	}
 }
+
+// TestImportLegacyFromClusterOrSentinelURL: --from may name a cluster's
+// seed nodes or Sentinels; unreachable, each is an error naming the old
+// shop's Redis (test/cluster reads a real cluster and Sentinel).
+func TestImportLegacyFromClusterOrSentinelURL(t *testing.T) {
+	cfg := backends[1].config(t)
+	for _, from := range []string{
+		"redis://127.0.0.1:1?addr=127.0.0.1:2",
+		"redis://127.0.0.1:1/0?master_name=old-shop&addr=127.0.0.1:2",
+	} {
+		out, err := runCommand(t, cfg, "import-legacy", "--from", from)
+		if err == nil || !strings.Contains(err.Error(), "the old shop's Redis at") {
+			t.Errorf("import-legacy --from %s: %v\n%s; want an error naming the old shop's Redis", from, err, out)
+		}
+	}
+}

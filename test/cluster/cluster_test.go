@@ -74,6 +74,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("EveryMasterListedWhileWriting", func(t *testing.T) { testListAcrossMasters(t, c, newStore(t)) })
 	t.Run("UpgradeEveryMaster", func(t *testing.T) { testUpgrade(t, rdb) })
+	t.Run("ImportLegacyFromEveryMaster", func(t *testing.T) { testImportLegacy(t, rdb, c.URL()) })
 	t.Run("FailoverMidStorm", func(t *testing.T) { testFailover(t, c, newStore(t)) })
 }
 

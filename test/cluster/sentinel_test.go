@@ -12,8 +12,9 @@ import (
 )
 
 // TestRedisSentinel: in redis_mode sentinel airship finds the primary
-// through a Sentinel, and the products contract suite passes on it; in
-// auto mode a Sentinel's URL is refused with what to set instead.
+// through a Sentinel, and the products contract suite passes on it, as
+// does import-legacy from it; in auto mode a Sentinel's URL is refused
+// with what to set instead.
 func TestRedisSentinel(t *testing.T) {
 	s := testbackend.NewRedisSentinel(t)
 	cfg := app.Defaults()
@@ -26,6 +27,8 @@ func TestRedisSentinel(t *testing.T) {
 	productstest.Run(t, func(t *testing.T) products.Store {
 		return products.NewRedisStore(rdb, testbackend.Name("airship-sentinel:")+":")
 	})
+
+	t.Run("ImportLegacy", func(t *testing.T) { testImportLegacy(t, rdb, s.URL) })
 
 	cfg.RedisMode = "auto"
 	if _, err := app.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
