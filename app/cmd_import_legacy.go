@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -189,43 +192,102 @@ func scanNodes(ctx context.Context, rdb redis.UniversalClient) ([]redis.Cmdable,
 	return masters, err
 }
 
-// batch reads the hashes of keys in one round trip, checks them, and
-// loads the valid ones into store.
+// legacyMaxBytes is the longest value each field of an old product hash
+// may have to be read at all: a longer one breaks the field's rule
+// whatever it holds (at most 128 ASCII characters for an id, 512
+// characters of up to 4 bytes for a title, 10 digits for a count, with
+// room to name what is wrong with a sign or leading zeros).
+var legacyMaxBytes = map[string]int64{
+	"id": products.MaxIDLength, "title": 4 * products.MaxTitleLength,
+	"passenger_capacity": 32, "maximum_speed": 32, "in_stock": 32,
+}
+
+// legacyReadBytes bounds the values one round trip of import-legacy
+// reads: keys are read in groups whose known fields add up to at most
+// this (each key at most about 2 KiB, by legacyMaxBytes).
+const legacyReadBytes = 4 << 20
+
+// legacyMaxExtra is how many fields beyond the product's a hash may have
+// for import-legacy to name them.
+const legacyMaxExtra = 16
+
+// legacyHash is what import-legacy learns of a key before reading it.
+type legacyHash struct {
+	key    string
+	fields int64            // how many fields the hash has
+	sizes  map[string]int64 // the length of each product field (0: absent)
+}
+
+// batch checks the hashes of keys and loads the valid ones into store. It
+// first asks for the number of fields of each hash and the length of each
+// product field (one round trip), refuses a hash with a value too long for
+// its field without reading it, then reads the others' product fields
+// (HMGET, legacyReadBytes at most a round trip).
 func (r *legacyReport) batch(ctx context.Context, src redis.UniversalClient, store productLoader, keys []string, keyPrefix string, mode products.LoadMode) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	pipe := src.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	lens := make([]*redis.IntCmd, len(keys))
+	sizes := make([][]*redis.IntCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.HGetAll(ctx, k)
+		lens[i] = pipe.HLen(ctx, k)
+		for _, f := range legacyFields {
+			sizes[i] = append(sizes[i], pipe.HStrLen(ctx, k, f))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isWrongType(err) {
 		return fmt.Errorf("read the old shop's products: %w", err)
 	}
 	var (
+		toRead []legacyHash
+		size   int64 // of toRead
 		valid  []products.Product
 		keysOf []string
 	)
+	flush := func() error {
+		ps, ks, err := r.read(ctx, src, toRead, keyPrefix)
+		valid, keysOf = append(valid, ps...), append(keysOf, ks...)
+		toRead, size = nil, 0
+		return err
+	}
 	for i, k := range keys {
 		r.keys++
-		fields, err := cmds[i].Result()
+		n, err := lens[i].Result()
 		switch {
 		case isWrongType(err):
-			r.rejected = append(r.rejected, k+": not a hash")
+			r.rejected = append(r.rejected, shown(k)+": not a hash")
 			continue
 		case err != nil:
-			return fmt.Errorf("read %s: %w", k, err)
-		case len(fields) == 0:
+			return fmt.Errorf("read %s: %w", shown(k), err)
+		case n == 0:
 			continue // deleted since SCAN saw it
 		}
-		p, problems := legacyProduct(k, keyPrefix, fields)
-		if len(problems) > 0 {
-			r.rejected = append(r.rejected, k+": "+strings.Join(problems, "; "))
+		h := legacyHash{key: k, fields: n, sizes: map[string]int64{}}
+		var long []string
+		for j, f := range legacyFields {
+			size, err := sizes[i][j].Result()
+			if err != nil {
+				return fmt.Errorf("read %s: %w", shown(k), err)
+			}
+			h.sizes[f] = size
+			if size > legacyMaxBytes[f] {
+				long = append(long, fmt.Sprintf("%s: %d bytes: %s", f, size, legacyRule(f)))
+			}
+		}
+		if long != nil {
+			r.rejected = append(r.rejected, shown(k)+": "+strings.Join(long, "; "))
 			continue
 		}
-		valid = append(valid, p)
-		keysOf = append(keysOf, k)
+		if len(toRead) > 0 && size+h.bytes() > legacyReadBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		toRead, size = append(toRead, h), size+h.bytes()
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	loaded, err := store.Load(ctx, valid, mode)
 	if err != nil {
@@ -246,6 +308,110 @@ func (r *legacyReport) batch(ctx context.Context, src redis.UniversalClient, sto
 		}
 	}
 	return r.describeConflicts(ctx, store, valid, keysOf, conflicting)
+}
+
+// bytes is how many bytes reading h's product fields reads.
+func (h legacyHash) bytes() int64 {
+	var n int64
+	for _, size := range h.sizes {
+		n += size
+	}
+	return n
+}
+
+// legacyRule is what the rule of a product field asks of its value.
+func legacyRule(field string) string {
+	switch field {
+	case "id":
+		return products.IDProblem("")
+	case "title":
+		return products.TitleProblem("")
+	default:
+		_, problem := products.ParseCount("-1", 0)
+		return problem
+	}
+}
+
+// read reads the product fields of hashes (and the names of other fields
+// a hash has, when there are few) in one round trip and checks each; it
+// returns the valid products and their keys, and lists the others as
+// rejected.
+func (r *legacyReport) read(ctx context.Context, src redis.UniversalClient, hashes []legacyHash, keyPrefix string) ([]products.Product, []string, error) {
+	if len(hashes) == 0 {
+		return nil, nil, nil
+	}
+	pipe := src.Pipeline()
+	values := make([]*redis.SliceCmd, len(hashes))
+	names := make([]*redis.StringSliceCmd, len(hashes))
+	for i, h := range hashes {
+		values[i] = pipe.HMGet(ctx, h.key, legacyFields...)
+		if present := h.present(); h.fields > present && h.fields <= present+legacyMaxExtra {
+			names[i] = pipe.HKeys(ctx, h.key)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isWrongType(err) {
+		return nil, nil, fmt.Errorf("read the old shop's products: %w", err)
+	}
+	var (
+		valid  []products.Product
+		keysOf []string
+	)
+	for i, h := range hashes {
+		vals, err := values[i].Result()
+		if err != nil {
+			if isWrongType(err) { // replaced since
+				r.rejected = append(r.rejected, shown(h.key)+": not a hash")
+				continue
+			}
+			return nil, nil, fmt.Errorf("read %s: %w", shown(h.key), err)
+		}
+		fields := map[string]string{}
+		for j, v := range vals {
+			if v, ok := v.(string); ok {
+				fields[legacyFields[j]] = v
+			}
+		}
+		var (
+			extra   []string
+			unnamed int64
+		)
+		switch {
+		case names[i] != nil:
+			all, err := names[i].Result()
+			if err != nil && !isWrongType(err) {
+				return nil, nil, fmt.Errorf("read %s: %w", shown(h.key), err)
+			}
+			for _, name := range all {
+				if !slices.Contains(legacyFields, name) {
+					extra = append(extra, name)
+				}
+			}
+		case h.fields > h.present():
+			unnamed = h.fields - h.present()
+		}
+		if len(fields) == 0 && extra == nil && unnamed == 0 {
+			continue // deleted since
+		}
+		p, problems := legacyProduct(h.key, keyPrefix, fields, extra, unnamed)
+		if len(problems) > 0 {
+			r.rejected = append(r.rejected, shown(h.key)+": "+strings.Join(problems, "; "))
+			continue
+		}
+		valid = append(valid, p)
+		keysOf = append(keysOf, h.key)
+	}
+	return valid, keysOf, nil
+}
+
+// present is how many of the product fields h has.
+func (h legacyHash) present() int64 {
+	var n int64
+	for _, size := range h.sizes {
+		if size > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // describeConflicts lists how each conflicting product differs from the
@@ -272,7 +438,7 @@ func (r *legacyReport) describeConflicts(ctx context.Context, store productLoade
 		old, cur := ps[j], there[ps[j].ID]
 		var diffs []string
 		if cur.Title != old.Title {
-			diffs = append(diffs, fmt.Sprintf("title %q here, %q in the old shop", cur.Title, old.Title))
+			diffs = append(diffs, fmt.Sprintf("title %s here, %s in the old shop", quoted(cur.Title), quoted(old.Title)))
 		}
 		for _, f := range []struct {
 			name      string
@@ -289,36 +455,34 @@ func (r *legacyReport) describeConflicts(ctx context.Context, store productLoade
 		if len(diffs) == 0 {
 			diffs = append(diffs, "deleted here meanwhile")
 		}
-		r.conflicts = append(r.conflicts, keys[j]+": "+strings.Join(diffs, "; "))
+		r.conflicts = append(r.conflicts, shown(keys[j])+": "+strings.Join(diffs, "; "))
 	}
 	return nil
 }
 
 // legacyProduct reads an old product hash with the API's rules: the five
-// fields and no other, the id the key names, and each value valid.
-func legacyProduct(key, keyPrefix string, fields map[string]string) (products.Product, []string) {
+// fields (of fields) and no other (extra names the others, unnamed counts
+// those too many to name), the id the key names, and each value valid.
+func legacyProduct(key, keyPrefix string, fields map[string]string, extra []string, unnamed int64) (products.Product, []string) {
 	var problems []string
 	for _, name := range legacyFields {
 		if _, ok := fields[name]; !ok {
 			problems = append(problems, name+": is missing")
 		}
 	}
-	var extra []string
-	for name := range fields {
-		if !slices.Contains(legacyFields, name) {
-			extra = append(extra, name)
-		}
-	}
 	slices.Sort(extra)
 	for _, name := range extra {
-		problems = append(problems, fmt.Sprintf("%q: not a product field", name))
+		problems = append(problems, quoted(name)+": not a product field")
+	}
+	if unnamed > 0 {
+		problems = append(problems, fmt.Sprintf("%d other fields: not product fields", unnamed))
 	}
 	if len(problems) > 0 {
 		return products.Product{}, problems
 	}
 	p := products.Product{ID: fields["id"], Title: fields["title"]}
 	if key != keyPrefix+p.ID {
-		problems = append(problems, fmt.Sprintf("id: %q does not match the key", p.ID))
+		problems = append(problems, fmt.Sprintf("id: %s does not match the key", quoted(p.ID)))
 	}
 	for _, c := range []struct {
 		name string
@@ -326,7 +490,7 @@ func legacyProduct(key, keyPrefix string, fields map[string]string) (products.Pr
 	}{{"passenger_capacity", &p.PassengerCapacity}, {"maximum_speed", &p.MaximumSpeed}, {"in_stock", &p.InStock}} {
 		n, problem := products.ParseCount(fields[c.name], 0)
 		if problem != "" {
-			problems = append(problems, fmt.Sprintf("%s: %q %s", c.name, fields[c.name], problem))
+			problems = append(problems, fmt.Sprintf("%s: %s %s", c.name, quoted(fields[c.name]), problem))
 		}
 		*c.dst = n
 	}
@@ -343,6 +507,36 @@ func globPrefix(pattern string) string {
 		return pattern[:i]
 	}
 	return pattern
+}
+
+// shownMost is how many bytes of a key, field name or value the report
+// shows.
+const shownMost = 256
+
+// shown is a key as the report shows it: as it is when it is printable
+// UTF-8 (so that a key pasted from the report names it), else quoted with
+// Go's escapes, so that no control character reaches the terminal; at
+// most shownMost bytes of it.
+func shown(s string) string {
+	s, more := clipShown(s)
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		s = strconv.Quote(s)
+	}
+	return s + more
+}
+
+// quoted is a field name or value as the report shows it: quoted with
+// Go's escapes, at most shownMost bytes of it.
+func quoted(s string) string {
+	s, more := clipShown(s)
+	return strconv.Quote(s) + more
+}
+
+func clipShown(s string) (string, string) {
+	if len(s) <= shownMost {
+		return s, ""
+	}
+	return s[:shownMost], fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 func isWrongType(err error) bool {

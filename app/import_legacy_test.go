@@ -3,9 +3,14 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"runtime"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/internal/testbackend"
@@ -172,4 +177,117 @@ func TestImportLegacyFromClusterOrSentinelURL(t *testing.T) {
 			t.Errorf("import-legacy --from %s: %v\n%s; want an error naming the old shop's Redis", from, err, out)
 		}
 	}
+}
+
+// TestImportLegacyHostileHashes: what import-legacy prints of the old
+// shop's keys, field names and values never carries a control character
+// to the terminal, and stays short however long they are; a value too
+// long for its field is refused by its length, without being read.
+func TestImportLegacyHostileHashes(t *testing.T) {
+	rdb, prefix := testbackend.Redis(t)
+	ctx := t.Context()
+	huge := strings.Repeat("x", 1<<20)
+	hashes := map[string][]string{
+		"products:\x1b]0;pwned\x07\x1b[2J": {"id", "other", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1"},
+		"products:long-title":              {"id", "long-title", "title", huge, "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1"},
+		"products:long-stock":              {"id", "long-stock", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", huge},
+		"products:bell-field":              {"id", "bell-field", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1", "\a\x1b[31mred", "v"},
+		"products:bell-value":              {"id", "bell-value\x07", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1"},
+		"products:many-fields":             append([]string{"id", "many-fields", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1"}, manyFields(40)...),
+		"products:" + huge:                 {"id", "x", "title", "T", "passenger_capacity", "1", "maximum_speed", "1", "in_stock", "1"},
+	}
+	for key, fields := range hashes {
+		if err := rdb.HSet(ctx, prefix+key, fields).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := backends[1].config(t)
+	out, err := runCommand(t, cfg, "import-legacy", "--from", testbackend.RedisURL(), "--pattern", prefix+"products:*")
+	if err == nil || !strings.Contains(err.Error(), "7 rejected") {
+		t.Fatalf("import-legacy: %v\n%.3000q", err, out)
+	}
+	for i, line := range strings.Split(out, "\n") {
+		if strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			t.Errorf("line %d of the report has a control character: %q", i+1, line)
+		}
+		if len(line) > 1024 {
+			t.Errorf("line %d of the report is %d bytes long: %.200q…", i+1, len(line), line)
+		}
+	}
+	for _, want := range []string{
+		`products:\x1b]0;pwned\a\x1b[2J": id: "other" does not match the key`,
+		"products:long-title: title: 1048576 bytes: must be a string of 1 to 512 characters",
+		"products:long-stock: in_stock: 1048576 bytes: must be an integer from 0 to 2147483647",
+		`products:bell-field: "\a\x1b[31mred": not a product field`,
+		`products:bell-value: id: "bell-value\a" does not match the key`,
+		"products:many-fields: 40 other fields: not product fields",
+		"products:xxxxxxxx",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %s:\n%.3000q", want, out)
+		}
+	}
+}
+
+// manyFields are n fields that are not a product's, with their values.
+func manyFields(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("extra-%d", i), "v")
+	}
+	return out
+}
+
+// BenchmarkImportLegacyLargeTitles runs import-legacy over 300 old
+// product hashes whose titles are 1 MiB each (a Redis server of its own
+// holds them) and reports the peak of the heap it sampled while the
+// command ran (peak-heap-MiB) beside the bytes allocated: a value too
+// long for its field is refused by its length, so neither grows with the
+// titles (300 MiB of them).
+func BenchmarkImportLegacyLargeTitles(b *testing.B) {
+	rdb := testbackend.PrivateRedis(b)
+	ctx := context.Background()
+	title := strings.Repeat("t", 1<<20)
+	for i := range 300 {
+		id := fmt.Sprintf("big-%03d", i)
+		if err := rdb.HSet(ctx, "products:"+id, "id", id, "title", title, "passenger_capacity", "1",
+			"maximum_speed", "1", "in_stock", "1").Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	from := "redis://" + rdb.Options().Addr + "/0"
+	dataDir := b.TempDir()
+	title = ""
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		cmd := app.Command()
+		cmd.SetArgs([]string{"import-legacy", "--from", from, "--dry-run", "--data-dir", dataDir, "--log-level", "warn"})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "300 rejected") {
+			b.Fatalf("import-legacy: %v; want 300 rejected", err)
+		}
+	}
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 }
