@@ -2,8 +2,8 @@ package app
 
 import (
 	"bufio"
-	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -287,10 +287,14 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 		return err
 	}
 	defer journal.remove()
+	unloader, _ := b.products.(productUnloader)
+	if unloader == nil {
+		return errors.New("the configured product store cannot undo a load")
+	}
 	defer func() {
 		if err != nil {
-			if uerr := journal.undo(context.WithoutCancel(ctx), b.products); uerr != nil {
-				err = fmt.Errorf("%w; deleting the products it had written failed too: %w", err, uerr)
+			if uerr := journal.undo(context.WithoutCancel(ctx), unloader); uerr != nil {
+				err = fmt.Errorf("%w; %w", err, uerr)
 			}
 		}
 	}()
@@ -494,8 +498,17 @@ func conflictError(conflicts []string) error {
 	return fmt.Errorf("records of the dump conflict with the store: %s%s", strings.Join(conflicts, "; "), more)
 }
 
-// createdJournal remembers, in a temporary file, the ids of the products
-// an import created, so that a failed import deletes them again.
+// productUnloader deletes products a load created, unless they changed
+// since (products.RedisStore.Unload).
+type productUnloader interface {
+	Unload(ctx context.Context, ps []products.Product) ([]products.Unloaded, error)
+}
+
+var _ productUnloader = (*products.RedisStore)(nil)
+
+// createdJournal remembers, in a temporary file, the products an import
+// created (as it wrote them, one JSON object a line), so that a failed
+// import deletes them again.
 type createdJournal struct {
 	mu sync.Mutex
 	f  *os.File
@@ -517,8 +530,8 @@ func (j *createdJournal) remove() { j.f.Close(); _ = os.Remove(j.f.Name()) }
 
 // wrap returns a loader that journals the products it creates. When
 // Load fails, some of a batch may have been written: if the store was
-// empty (not merge), every id of the batch is the import's own and is
-// journaled.
+// empty (not merge), every product of the batch is the import's own and
+// is journaled.
 func (j *createdJournal) wrap(l productLoader, merge bool) productLoader {
 	return journaled{l, j, merge}
 }
@@ -533,44 +546,64 @@ func (l journaled) Load(ctx context.Context, ps []products.Product, mode product
 	loaded, err := l.productLoader.Load(ctx, ps, mode)
 	l.j.mu.Lock()
 	defer l.j.mu.Unlock()
+	enc := json.NewEncoder(l.j.w)
 	for i, p := range ps {
 		if (err != nil && !l.merge) || (err == nil && loaded[i] == products.Created) {
-			fmt.Fprintln(l.j.w, p.ID)
+			if jerr := enc.Encode(p); jerr != nil {
+				return nil, errors.Join(err, jerr)
+			}
 		}
 	}
 	return loaded, err
 }
 
-// undo deletes the journaled products, several at a time.
-func (j *createdJournal) undo(ctx context.Context, ps products.Store) error {
+// undo deletes the journaled products that are still as the import wrote
+// them, a batch at a time. Products that clients changed or ordered
+// meanwhile stay, and are named in the error it returns.
+func (j *createdJournal) undo(ctx context.Context, ps productUnloader) error {
 	if err := j.w.Flush(); err != nil {
 		return err
 	}
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	ids := make(chan string)
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		kept  []string
+		batch []products.Product
 	)
-	for range 8 {
-		wg.Go(func() {
-			for id := range ids {
-				if err := ps.Delete(ctx, id); err != nil && !errors.Is(err, products.ErrNotFound) {
-					mu.Lock()
-					first = cmp.Or(first, err)
-					mu.Unlock()
-				}
+	unload := func() error {
+		done, err := ps.Unload(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("deleting the products it had written failed: %w", err)
+		}
+		for i, d := range done {
+			if d == products.Kept {
+				kept = append(kept, batch[i].ID)
 			}
-		})
+		}
+		batch = batch[:0]
+		return nil
 	}
-	sc := bufio.NewScanner(j.f)
-	for sc.Scan() {
-		ids <- sc.Text()
+	dec := json.NewDecoder(j.f)
+	for {
+		var p products.Product
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("read the journal of created products: %w", err)
+		}
+		if batch = append(batch, p); len(batch) == dumpBatch {
+			if err := unload(); err != nil {
+				return err
+			}
+		}
 	}
-	close(ids)
-	wg.Wait()
-	return cmp.Or(first, sc.Err())
+	if err := unload(); err != nil {
+		return err
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("%d products it created were changed or ordered meanwhile and stay: %s",
+			len(kept), strings.Join(kept[:min(len(kept), 20)], ", "))
+	}
+	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/airshipltd/airship/internal/testbackend"
+	"github.com/airshipltd/airship/products"
 )
 
 // TestDumpSourceReadsTwice: import reads a regular file twice where it
@@ -80,5 +83,39 @@ func TestDumpSourceReadsTwice(t *testing.T) {
 				t.Fatalf("the spool is visible in --spool-dir while import runs: %v", left)
 			}
 		})
+	}
+}
+
+// TestUndoKeepsWhatClientsChanged: when a load into Redis fails, the
+// products it created are deleted again, except those a client changed
+// or ordered meanwhile, which stay and are named.
+func TestUndoKeepsWhatClientsChanged(t *testing.T) {
+	ctx := t.Context()
+	rdb, prefix := testbackend.Redis(t)
+	store := products.NewRedisStore(rdb, prefix)
+	journal, err := newCreatedJournal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer journal.remove()
+	var ps []products.Product
+	for _, id := range []string{"a", "b", "c"} {
+		ps = append(ps, products.Product{ID: id, Title: "T", PassengerCapacity: 1, MaximumSpeed: 1, InStock: 5, Incarnation: "0f" + id})
+	}
+	if _, err := journal.wrap(store, false).Load(ctx, ps, products.LoadMode{}); err != nil {
+		t.Fatal(err)
+	}
+	title := "Patched by a client"
+	if _, err := store.Update(ctx, "b", products.Patch{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	err = journal.undo(ctx, store)
+	if err == nil || !strings.Contains(err.Error(), "1 products it created were changed or ordered meanwhile and stay: b") {
+		t.Fatalf("undo: %v; want it to name b", err)
+	}
+	for id, want := range map[string]bool{"a": false, "b": true, "c": false} {
+		if ok, err := store.Exists(ctx, id); err != nil || ok != want {
+			t.Errorf("product %s exists: %v, %v; want %v", id, ok, err, want)
+		}
 	}
 }

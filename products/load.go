@@ -115,6 +115,86 @@ func (s *RedisStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]L
 	return out, nil
 }
 
+var (
+	//go:embed lua/unload.lua
+	unloadLua    string
+	unloadScript = redis.NewScript(unloadLua)
+)
+
+// Unloaded is what Unload did with one product.
+type Unloaded int
+
+const (
+	// Removed: the product was as loaded and was deleted.
+	Removed Unloaded = iota + 1
+	// Absent: no product has the id.
+	Absent
+	// Kept: the product changed since it was loaded (its fields, its
+	// stock, its incarnation) or holds stock for an order in flight, and
+	// was left as it is.
+	Kept
+)
+
+// Unload deletes the products of ps that are still as Load created them
+// (the same fields, and the same incarnation when p has one) and hold no
+// stock for an order in flight, and reports what it did with each: what
+// airship import undoes when a load fails. A product that a client
+// changed or ordered since, or deleted and created again, stays.
+func (s *RedisStore) Unload(ctx context.Context, ps []Product) ([]Unloaded, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.Cmd, len(ps))
+	err := s.execScript(ctx, unloadScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
+		for i, p := range ps {
+			cmds[i] = unloadScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID), s.holdKey(p.ID)},
+				p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unload %d products: %w", len(ps), err)
+	}
+	out := make([]Unloaded, len(ps))
+	var gone []any
+	for i, c := range cmds {
+		n, err := c.Int()
+		if err != nil || n < int(Removed) || n > int(Kept) {
+			return nil, fmt.Errorf("unload product %s: reply %v, %w", ps[i].ID, c.Val(), redisErr(err))
+		}
+		if out[i] = Unloaded(n); out[i] == Removed {
+			gone = append(gone, ps[i].ID)
+		}
+	}
+	if len(gone) == 0 {
+		return out, nil
+	}
+	// The ids leave the index after their products, as in Delete; one
+	// created again meanwhile enters it again.
+	if err := s.rdb.ZRem(ctx, s.idIndex(), gone...).Err(); err != nil {
+		return nil, fmt.Errorf("unload %d products: index: %w", len(gone), redisErr(err))
+	}
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(gone))
+	for i, id := range gone {
+		exists[i] = pipe.Exists(ctx, s.productKey(id.(string)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("unload %d products: %w", len(gone), redisErr(err))
+	}
+	var back []redis.Z
+	for i, e := range exists {
+		if e.Val() == 1 {
+			back = append(back, redis.Z{Member: gone[i]})
+		}
+	}
+	if len(back) > 0 {
+		if err := s.rdb.ZAdd(ctx, s.idIndex(), back...).Err(); err != nil {
+			return nil, fmt.Errorf("unload %d products: index: %w", len(gone), redisErr(err))
+		}
+	}
+	return out, nil
+}
+
 const sqlOverwrite = `UPDATE products SET title = $2, passenger_capacity = $3, maximum_speed = $4, in_stock = $5
 WHERE id = $1`
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
@@ -92,5 +93,67 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("overwritten product %+v; want stock 4 and incarnation %s", p, before.Incarnation)
 			}
 		})
+	}
+}
+
+// TestUnload: Unload deletes the loaded products that are still as they
+// were loaded, and leaves one changed since, one with a reservation in
+// flight, one whose stock an order took, and one deleted and created
+// again (another incarnation); each deleted one leaves the listing.
+func TestUnload(t *testing.T) {
+	ctx := t.Context()
+	rdb, prefix := testbackend.Redis(t)
+	s := products.NewRedisStore(rdb, prefix)
+	var ps []products.Product
+	for _, id := range []string{"untouched", "patched", "held", "ordered", "recreated", "no-incarnation"} {
+		p := products.Product{ID: id, Title: "T " + id, PassengerCapacity: 1, MaximumSpeed: 2, InStock: 10, Incarnation: "00" + id}
+		if id == "no-incarnation" {
+			p.Incarnation = ""
+		}
+		ps = append(ps, p)
+	}
+	if _, err := s.Load(ctx, ps, products.LoadMode{}); err != nil {
+		t.Fatal(err)
+	}
+	title := "Patched meanwhile"
+	if _, err := s.Update(ctx, "patched", products.Patch{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	hold := products.Reservation{ID: "r-held", Lines: []products.Line{{ProductID: "held", Quantity: 1}}, Deadline: time.Now().Add(time.Hour)}
+	if _, err := s.Reserve(ctx, hold); err != nil {
+		t.Fatal(err)
+	}
+	order := products.Reservation{ID: "r-ordered", Lines: []products.Line{{ProductID: "ordered", Quantity: 4}}, Deadline: time.Now().Add(time.Hour)}
+	if _, err := s.Reserve(ctx, order); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, order); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "recreated"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, products.Product{ID: "recreated", Title: "T recreated", PassengerCapacity: 1, MaximumSpeed: 2, InStock: 10}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Unload(ctx, append(ps, products.Product{ID: "never-loaded", Title: "T"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, k, a := products.Removed, products.Kept, products.Absent
+	if want := []products.Unloaded{r, k, k, k, k, r, a}; !slices.Equal(got, want) {
+		t.Fatalf("Unload = %v; want %v (untouched and no-incarnation removed, never-loaded absent)", got, want)
+	}
+	page, err := s.List(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range page.Products {
+		ids = append(ids, p.ID)
+	}
+	if want := []string{"held", "ordered", "patched", "recreated"}; !slices.Equal(ids, want) {
+		t.Fatalf("listed after Unload: %v; want %v", ids, want)
 	}
 }

@@ -673,6 +673,6 @@ func ScriptNames() map[string]string {
 	return map[string]string{
 		createScript.Hash(): "create", updateScript.Hash(): "update", reserveScript.Hash(): "reserve",
 		releaseScript.Hash(): "release", restockScript.Hash(): "restock", upgradeScript.Hash(): "upgrade",
-		loadScript.Hash(): "load",
+		loadScript.Hash(): "load", unloadScript.Hash(): "unload",
 	}
 }
