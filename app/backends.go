@@ -332,7 +332,7 @@ func DetectRedisMode(ctx context.Context, cfg Config) (string, error) {
 	}
 	switch {
 	case strings.Contains(info, "redis_mode:sentinel"):
-		return "", permanentError{errors.New("redis_url names a Sentinel: set redis_mode sentinel and master_name")}
+		return "", permanentError{errSentinelURL}
 	case strings.Contains(info, "cluster_enabled:1"):
 		return "cluster", nil
 	}
@@ -410,6 +410,9 @@ func masterNames(reply []any) []string {
 	}
 	return names
 }
+
+// errSentinelURL is DetectRedisMode's answer for a Sentinel.
+var errSentinelURL = errors.New("redis_url names a Sentinel: set redis_mode sentinel and master_name")
 
 // permanentError is a start-up failure that waiting cannot mend.
 type permanentError struct{ error }

@@ -165,7 +165,9 @@ func openLegacyRedis(ctx context.Context, cfg Config, from string) (redis.Univer
 	cfg.RedisURL = from
 	mode := "sentinel"
 	if o, err := redis.ParseFailoverURL(from); err != nil || o.MasterName == "" {
-		if mode, err = DetectRedisMode(ctx, cfg); err != nil {
+		if mode, err = DetectRedisMode(ctx, cfg); errors.Is(err, errSentinelURL) {
+			return nil, errors.New("it is a Sentinel: add master_name=NAME (the name the Sentinels monitor) to --from")
+		} else if err != nil {
 			return nil, err
 		}
 	}

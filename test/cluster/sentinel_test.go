@@ -29,6 +29,16 @@ func TestRedisSentinel(t *testing.T) {
 	})
 
 	t.Run("ImportLegacy", func(t *testing.T) { testImportLegacy(t, rdb, s.URL) })
+	t.Run("ImportLegacyNeedsMasterName", func(t *testing.T) {
+		cmd := app.Command()
+		var out strings.Builder
+		cmd.SetArgs([]string{"import-legacy", "--from", strings.Split(s.URL, "?")[0], "--data-dir", t.TempDir(), "--log-level", "warn"})
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "it is a Sentinel: add master_name=NAME") {
+			t.Fatalf("import-legacy --from a Sentinel without master_name: %v\n%s", err, out.String())
+		}
+	})
 
 	cfg.RedisMode = "auto"
 	if _, err := app.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
