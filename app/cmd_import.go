@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
@@ -118,6 +119,7 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, opts importOp
 	}
 
 	// The first pass checks the whole dump and writes nothing.
+	start := time.Now()
 	checked, err := checkDump(src, progressOut)
 	if err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
@@ -144,11 +146,12 @@ func importDump(ctx context.Context, cfg Config, log *slog.Logger, opts importOp
 	} else {
 		err = r.loadPostgresRedis(ctx, b, rd, checked.Highest(), opts, bar)
 	}
-	took := bar.Finish()
+	loading := bar.Finish()
 	if err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
 	}
-	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s", r.products, r.orders, r.counts.Lines, took.Round(1e6))
+	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s (checking %s, loading %s)", r.products, r.orders,
+		r.counts.Lines, time.Since(start).Round(1e6), (time.Since(start) - loading).Round(1e6), loading.Round(1e6))
 	if opts.merge {
 		fmt.Fprintf(out, "; already there and equal: %d products, %d orders", r.equalProducts, r.equalOrders)
 	}
