@@ -528,9 +528,9 @@ func parseStamp(s string) (time.Time, error) {
 	return t, nil
 }
 
-// idSet is a set of ids from 1 to orders.MaxID, a bit an id, in pages of 65,536
-// ids allocated as ids reach them: a dump's line ids (from 1, with few
-// gaps) cost about a bit each, and no set of ids more than 256 MiB.
+// idSet is a set of ids from 1 to orders.MaxID, a bit an id, in pages of
+// 65,536 ids allocated as ids reach them: a dump's line ids (from 1, with
+// few gaps) cost about a bit each, and no set of ids more than 256 MiB.
 type idSet map[int64]*[1024]uint64
 
 // add adds id and reports whether it was not there yet.
