@@ -159,8 +159,9 @@ func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacy
 }
 
 // openLegacyRedis opens the old shop's Redis at from, with the timeouts of
-// cfg: Sentinels when from names a master_name, else one server or a
-// cluster, as the server says (see DetectRedisMode).
+// cfg: Sentinels when from names a master_name (which one of them must
+// monitor), else one server or a cluster, as the server says (see
+// DetectRedisMode).
 func openLegacyRedis(ctx context.Context, cfg Config, from string) (redis.UniversalClient, error) {
 	cfg.RedisURL = from
 	mode := "sentinel"
@@ -170,6 +171,8 @@ func openLegacyRedis(ctx context.Context, cfg Config, from string) (redis.Univer
 		} else if err != nil {
 			return nil, err
 		}
+	} else if err := askSentinels(ctx, cfg); err != nil {
+		return nil, err
 	}
 	return OpenRedis(cfg, mode)
 }

@@ -29,14 +29,19 @@ func TestRedisSentinel(t *testing.T) {
 	})
 
 	t.Run("ImportLegacy", func(t *testing.T) { testImportLegacy(t, rdb, s.URL) })
-	t.Run("ImportLegacyNeedsMasterName", func(t *testing.T) {
-		cmd := app.Command()
-		var out strings.Builder
-		cmd.SetArgs([]string{"import-legacy", "--from", strings.Split(s.URL, "?")[0], "--data-dir", t.TempDir(), "--log-level", "warn"})
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "it is a Sentinel: add master_name=NAME") {
-			t.Fatalf("import-legacy --from a Sentinel without master_name: %v\n%s", err, out.String())
+	t.Run("ImportLegacyNeedsTheMastersName", func(t *testing.T) {
+		for from, want := range map[string]string{
+			strings.Split(s.URL, "?")[0]:                       "it is a Sentinel: add master_name=NAME",
+			strings.Replace(s.URL, "=airship", "=old-shop", 1): `monitor no master named "old-shop" (they monitor "airship")`,
+		} {
+			cmd := app.Command()
+			var out strings.Builder
+			cmd.SetArgs([]string{"import-legacy", "--from", from, "--data-dir", t.TempDir(), "--log-level", "warn"})
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("import-legacy --from %s: %v\n%s; want an error saying %s", from, err, out.String(), want)
+			}
 		}
 	})
 
