@@ -49,7 +49,7 @@ const (
 WITH o AS (
     INSERT INTO orders DEFAULT VALUES RETURNING id
 ), claim AS (
-    INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o
+    INSERT INTO stock_reservations (id, order_id) SELECT $1, id FROM o RETURNING id
 ), d AS (
     INSERT INTO order_details (order_id, product_id, price, quantity, product_incarnation)
     SELECT o.id, l.product_id, l.price, l.quantity, l.incarnation
@@ -58,7 +58,13 @@ WITH o AS (
     ORDER BY l.n
     RETURNING id, product_id, price, quantity
 )
-SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id) FROM d`
+SELECT (SELECT id FROM o), array_agg(d.id ORDER BY d.id),
+    CASE WHEN (SELECT count(*) FROM o) = 1 AND count(*) = cardinality($2::text[]) AND (SELECT count(*) FROM claim) = 1
+    THEN 0
+    ELSE ('order not written whole: ' || (SELECT count(*) FROM o) || ' order rows, ' || count(*) || ' of ' ||
+        cardinality($2::text[]) || ' lines, ' || (SELECT count(*) FROM claim) || ' claims')::int
+    END
+FROM d`
 
 	selectOrder = `
 SELECT o.id AS order_id, d.id, d.product_id, d.price, d.quantity, d.product_incarnation
@@ -414,7 +420,7 @@ func (f *floor) postOrder(w http.ResponseWriter, r *http.Request) {
 		lineIDs pq.Int64Array
 	)
 	err = f.insertStmt.QueryRowContext(ctx, reservation, pq.StringArray(ids), pq.StringArray(prices),
-		pq.Int64Array(qtys), pq.StringArray(incs)).Scan(&orderID, &lineIDs)
+		pq.Int64Array(qtys), pq.StringArray(incs)).Scan(&orderID, &lineIDs, new(int))
 	if err != nil {
 		unavailable(w, err)
 		return
