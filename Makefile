@@ -2,9 +2,15 @@
 
 GO      ?= go
 BIN     := bin/airship
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION) -X github.com/airshipltd/airship/app.Commit=$(COMMIT)
+# The release version is the VERSION file, and nothing else: the binary,
+# the image label and (checked by a test) the chart's appVersion and
+# CHANGELOG.md's newest release all say it. Builds between releases carry
+# the last release's version and their own commit.
+VERSION    := $(shell cat VERSION)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE := $(or $(BUILD_DATE),$(shell date -u +%Y-%m-%dT%H:%M:%SZ))
+LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION) -X github.com/airshipltd/airship/app.Commit=$(COMMIT) \
+	-X github.com/airshipltd/airship/app.BuildDate=$(BUILD_DATE)
 
 # The local PostgreSQL and Redis used by `make run-prod` and the tests.
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
@@ -121,7 +127,7 @@ build-linux: ## Build the static Linux binary bin/linux-<arch>/airship (for the 
 image: build-linux ## Build the container image IMAGE (airship:dev) on BASE_IMAGE (distroless; scratch pulls nothing)
 	DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE='$(BASE_IMAGE)' --build-arg TARGETARCH=$(ARCH) \
 		--build-arg VERSION='$(VERSION)' --build-arg REVISION='$(REVISION)' \
-		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) -t '$(IMAGE)' .
+		--build-arg CREATED='$(BUILD_DATE)' -t '$(IMAGE)' .
 
 test-container: ## Build the image on scratch and run it on PostgreSQL + Redis and on the embedded store (starts dockerd if needed)
 	scripts/test-container.sh

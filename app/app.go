@@ -303,7 +303,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err // before logging: a value that fails its rule is never printed
 	}
-	log.Info("starting airship", append([]any{"version", Version}, cfg.Masked()...)...)
+	log.Info("starting airship", append([]any{"version", Version, "commit", commit()}, cfg.Masked()...)...)
 	if len(cfg.APIKeys) == 0 {
 		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
 	}

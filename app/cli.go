@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -17,8 +18,13 @@ import (
 	"github.com/airshipltd/airship/internal/telemetry"
 )
 
-// Version is set at build time with -ldflags "-X github.com/airshipltd/airship/app.Version=...".
+// Version is the release version, set at build time from the VERSION file
+// (make build: -ldflags "-X github.com/airshipltd/airship/app.Version=...").
 var Version = "dev"
+
+// BuildDate is when the binary was built (RFC 3339, UTC), set at build
+// time like Version.
+var BuildDate = "unknown"
 
 // Command returns airship's command line.
 func Command() *cobra.Command {
@@ -210,10 +216,14 @@ func printAdoption(ctx context.Context, d *database, out io.Writer) error {
 func versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, Go version and build date",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "airship", Version)
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "airship", Version)
+			fmt.Fprintln(out, "  commit:", commit())
+			fmt.Fprintln(out, "  go:    ", runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+			fmt.Fprintln(out, "  built: ", BuildDate)
 		},
 	}
 }

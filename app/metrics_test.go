@@ -259,7 +259,7 @@ func TestMetricsExposition(t *testing.T) {
 		{"go_memstats_heap_alloc_bytes", nil},
 		{"process_resident_memory_bytes", nil},
 		{"process_cpu_seconds_total", nil},
-		{"airship_build_info", []string{"version", app.Version, "go_version", runtime.Version()}},
+		{"airship_build_info", []string{"version", app.Version, "go_version", runtime.Version(), "build_date", app.BuildDate}},
 	} {
 		want := map[string]string{}
 		for i := 0; i+1 < len(c.labels); i += 2 {

@@ -45,7 +45,7 @@ type instruments struct {
 func newInstruments(ctx context.Context, cfg Config, log *slog.Logger) (instruments, error) {
 	var in instruments
 	if cfg.MetricsAddr != "" {
-		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit()})
+		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit(), Date: BuildDate})
 	}
 	tr, err := telemetry.TracingFromEnv(ctx, Version, log)
 	if err != nil {

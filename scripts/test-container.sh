@@ -169,12 +169,14 @@ check "healthcheck" "$(inspect '{{json .Config.Healthcheck.Test}}')" '["CMD","/u
 check "entrypoint" "$(inspect '{{json .Config.Entrypoint}}')" '["/usr/local/bin/airship"]'
 check "title label" "$(inspect '{{index .Config.Labels "org.opencontainers.image.title"}}')" "airship"
 check "revision label" "$(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}')" "$(git rev-parse HEAD)"
-version=$(inspect '{{index .Config.Labels "org.opencontainers.image.version"}}')
-[ -n "$version" ] && [ "$version" != dev ] || fail "image version label is '$version'; want make's VERSION"
-inspect '{{index .Config.Labels "org.opencontainers.image.created"}}' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' ||
-  fail "image created label is not a date"
+version=$(cat VERSION)
+check "version label" "$(inspect '{{index .Config.Labels "org.opencontainers.image.version"}}')" "$version"
+created=$(inspect '{{index .Config.Labels "org.opencontainers.image.created"}}')
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' <<<"$created" || fail "image created label '$created' is not a date"
 out=$(docker run --rm --network none --read-only "$image" version) || fail "airship version in the image: $out"
-check "airship version" "$out" "airship $version"
+check "airship version" "$(head -1 <<<"$out")" "airship $version"
+check "airship version's commit" "$(sed -n 's/^  commit: //p' <<<"$out")" "$(git rev-parse HEAD)"
+check "airship version's build date" "$(sed -n 's/^  built:  //p' <<<"$out")" "$created"
 
 # start_airship NAME ENV...: docker run with what both runs share, on a
 # free port (set in $port), until the container is healthy. On the host's

@@ -118,7 +118,7 @@ var (
 // feature flag.
 
 // Build identifies the running binary in airship_build_info.
-type Build struct{ Version, Commit string }
+type Build struct{ Version, Commit, Date string }
 
 // NewMetrics returns the registry with the Go runtime and process
 // collectors, airship_build_info and every airship instrument.
@@ -130,9 +130,9 @@ func NewMetrics(build Build) *Metrics {
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "airship_build_info",
-		Help: "Always 1; the labels tell the version, VCS commit and Go version of the running binary.",
+		Help: "Always 1; the labels tell the version, VCS commit, Go version and build date of the running binary.",
 		ConstLabels: prometheus.Labels{
-			"version": build.Version, "commit": build.Commit, "go_version": runtime.Version(),
+			"version": build.Version, "commit": build.Commit, "go_version": runtime.Version(), "build_date": build.Date,
 		},
 	}, func() float64 { return 1 }))
 
