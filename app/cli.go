@@ -189,7 +189,25 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, c
 		}
 		fmt.Fprintf(out, "%-8s %-30s %s\n", s.State, s.Source.Path, applied)
 	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	fmt.Fprintln(out, schemaVersion(current, target))
 	return nil
+}
+
+// schemaVersion says how the database's schema version stands to the one
+// this binary needs. During a rolling upgrade the previous release sees a
+// newer one, which it runs on (docs/upgrading.md).
+func schemaVersion(current, target int64) string {
+	switch {
+	case current < target:
+		return fmt.Sprintf("schema version %d of %d: run `airship migrate up`", current, target)
+	case current > target:
+		return fmt.Sprintf("schema version %d, newer than this release's %d: a later release migrated it, and this release runs on it", current, target)
+	}
+	return fmt.Sprintf("schema version %d: the version this release needs", current)
 }
 
 // printAdoption says whether the database was adopted from the old shop's
