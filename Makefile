@@ -31,7 +31,7 @@ DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate test-upgrade
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,15 @@ test-helm: ## Lint, render and apply the Helm chart to a real kube-apiserver; ru
 	@test -x '$(HELM)' || GOBIN='$(dir $(HELM))' $(GO) install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@bin=$$(AIRSHIP_K8S_CACHE='$(K8S_CACHE)' deploy/helmtest/build-k8s.sh) && \
 		cd deploy/helmtest && AIRSHIP_K8S_BIN="$$bin" HELM='$(HELM)' $(GO) test -count=1 -timeout 20m -v ./...
+
+# The previous release is the newest one CHANGELOG.md records with its
+# commit; PREV= and CUR= (commits, or directories holding airship and
+# airship-remote) point make test-upgrade at another pair.
+PREV ?=
+CUR  ?=
+
+test-upgrade: ## Run the previous release (CHANGELOG.md) beside this tree on PostgreSQL + Redis + RabbitMQ, split, and the embedded store, through a rollback (PREV=, CUR=; ~5 min)
+	AIRSHIP_UPGRADE_PREV='$(PREV)' AIRSHIP_UPGRADE_CUR='$(CUR)' $(GO) test -tags upgrade -count=1 -timeout 30m -v ./test/upgrade
 
 smoke: ## Run the contract's example session against a running airship (URL=...)
 	test/smoketest.sh $(URL)
