@@ -31,7 +31,7 @@ DLV_VERSION ?= v1.27.2
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate test-upgrade
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate test-upgrade check-proto-compat
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,16 @@ CUR  ?=
 
 test-upgrade: ## Run the previous release (CHANGELOG.md) beside this tree on PostgreSQL + Redis + RabbitMQ, split, and the embedded store, through a rollback (PREV=, CUR=; ~5 min)
 	AIRSHIP_UPGRADE_PREV='$(PREV)' AIRSHIP_UPGRADE_CUR='$(CUR)' $(GO) test -tags upgrade -count=1 -timeout 30m -v ./test/upgrade
+
+# buf, pinned, installed into a cache outside the repository.
+BUF_VERSION := v1.75.0
+BUF         ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-buf/$(BUF_VERSION)/buf
+
+check-proto-compat: ## buf breaking: the module API under api/ must not break the previous release's (CHANGELOG.md)
+	@test -x '$(BUF)' || GOBIN='$(dir $(BUF))' $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@prev=$$($(GO) run ./scripts/release previous) && \
+		echo "buf breaking api --against the previous release's api/ ($$prev)" && \
+		'$(BUF)' breaking api --against "$$(git rev-parse --path-format=absolute --git-common-dir)#ref=$$prev,subdir=api"
 
 smoke: ## Run the contract's example session against a running airship (URL=...)
 	test/smoketest.sh $(URL)
