@@ -311,6 +311,11 @@ type jobRunner struct {
 	c                     *cluster
 	airship               string
 	postgresURL, redisURL string
+	// namespaces, when set, are the only ones whose Jobs it runs.
+	namespaces map[string]bool
+	// before, when set, is called before each Job runs; an error fails
+	// the Job.
+	before func(context.Context, batchv1.Job) error
 
 	mu   sync.Mutex
 	runs map[string]int // successful runs by namespace
@@ -341,6 +346,9 @@ func (j *jobRunner) start(ctx context.Context, t *testing.T) (stop func()) {
 				var l batchv1.JobList
 				if err := json.Unmarshal(body, &l); err == nil {
 					for _, job := range l.Items {
+						if j.namespaces != nil && !j.namespaces[job.Namespace] {
+							continue
+						}
 						if !seen[string(job.UID)] {
 							seen[string(job.UID)] = true
 							j.run(ctx, t, job)
@@ -360,7 +368,16 @@ func (j *jobRunner) start(ctx context.Context, t *testing.T) (stop func()) {
 // run runs one Job and records its outcome.
 func (j *jobRunner) run(ctx context.Context, t *testing.T, job batchv1.Job) {
 	start := time.Now().UTC()
-	out, err := j.exec(ctx, job)
+	var (
+		out string
+		err error
+	)
+	if j.before != nil {
+		err = j.before(ctx, job)
+	}
+	if err == nil {
+		out, err = j.exec(ctx, job)
+	}
 	name := job.Namespace + "/" + job.Name
 	j.mu.Lock()
 	if err != nil {
