@@ -54,6 +54,9 @@ func TestMain(m *testing.M) {
 	if theCluster != nil {
 		theCluster.stop()
 	}
+	if airshipBin != "" {
+		os.RemoveAll(filepath.Dir(airshipBin)) // buildAirship's directory
+	}
 	os.Exit(code)
 }
 
