@@ -694,8 +694,10 @@ func (tr *traffic) putOrder(w int, rnd *rand.Rand, tg *target) {
 		tr.report("wrong answer", "PUT %s on %s answered %s, want %s", path, tg, linesString(d.lines()), linesString(next))
 	}
 	tr.mu.Lock()
+	// A PUT that changes nothing may write no event.
+	changed := !sameLines(o.Lines, next)
 	o.Lines = next
-	if tg.Events {
+	if tg.Events && changed {
 		o.Events = append(o.Events, event{"order_updated", slices.Clone(next)})
 	}
 	tr.mu.Unlock()
