@@ -39,10 +39,10 @@ func decodePatch(o object) (products.Patch, error) {
 			*c.dst = &n
 		}
 	}
-	// A patch of nulls only would change nothing: null is not a value of
-	// any of these fields.
-	if len(f.problems) == 0 && p.Title == nil && p.PassengerCapacity == nil && p.MaximumSpeed == nil && p.InStock == nil {
-		f.add("body", "must set at least one of title, passenger_capacity, maximum_speed, in_stock")
+	// With every field read, the patch's own rules: a patch of nulls only
+	// would change nothing (null is not a value of any of these fields).
+	if len(f.problems) == 0 {
+		f.problems = p.Problems()
 	}
 	return p, f.err()
 }
@@ -51,7 +51,7 @@ func decodePatch(o object) (products.Patch, error) {
 func decodeNewOrder(o object) ([]orders.NewLine, error) {
 	var f fields
 	f.only(o, "", "order_details")
-	items, ok := f.array(o, "", "order_details", maxLines)
+	items, ok := f.array(o, "", "order_details", orders.LinesProblem)
 	if !ok {
 		return nil, f.err()
 	}
@@ -70,30 +70,26 @@ func decodeNewOrder(o object) ([]orders.NewLine, error) {
 func decodeOrderUpdate(o object) ([]orders.LineUpdate, error) {
 	var f fields
 	f.only(o, "", "order_details")
-	items, ok := f.array(o, "", "order_details", maxLines)
+	items, ok := f.array(o, "", "order_details", orders.LinesProblem)
 	if !ok {
 		return nil, f.err()
 	}
 	updates := make([]orders.LineUpdate, len(items))
-	seen := make(map[int64]bool, len(items))
 	for i, item := range items {
 		prefix := fmt.Sprintf("order_details[%d].", i)
 		f.only(item, prefix, "id", "price", "quantity")
-		id, ok := f.count(item, prefix, "id", 1, true)
-		if ok && seen[id] {
-			f.add(prefix+"id", "line %d is named twice", id)
-		}
-		seen[id] = true
-		updates[i].ID = id
+		updates[i].ID, _ = f.count(item, prefix, "id", 1, true)
 		if p, ok := f.price(item, prefix, "price", false); ok {
 			updates[i].Price = &p
 		}
 		if q, ok := f.count(item, prefix, "quantity", 1, false); ok {
 			updates[i].Quantity = &q
 		}
-		if !isSet(item, "price") && !isSet(item, "quantity") {
-			f.add(prefix[:len(prefix)-1], "must set price, quantity or both")
-		}
+	}
+	// With every field read, the rules of a change: each line named once,
+	// and each given a price, a quantity or both (null sets neither).
+	if len(f.problems) == 0 {
+		f.problems = orders.UpdatesProblems(updates)
 	}
 	return updates, f.err()
 }

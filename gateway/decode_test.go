@@ -144,3 +144,39 @@ func TestCheckContentType(t *testing.T) {
 		}
 	}
 }
+
+// The rules of a change are the orders module's (orders.UpdatesProblems)
+// and of a patch the products module's (products.Patch.Problems): the
+// gateway answers with their messages once the fields are read.
+func TestDecodeChanges(t *testing.T) {
+	cases := []struct {
+		name, body, problem string
+		decode              func(object) error
+	}{
+		{"update", `{"order_details": [{"id": 1, "price": "2.50"}, {"id": 2, "quantity": 3}]}`, "", decodeUpdate},
+		{"update a line twice", `{"order_details": [{"id": 1, "price": "2.50"}, {"id": 1, "quantity": 3}]}`,
+			"order_details[1].id: line 1 is named twice", decodeUpdate},
+		{"update sets nothing", `{"order_details": [{"id": 1}]}`, "order_details[0]: must set price, quantity or both", decodeUpdate},
+		{"update sets nulls", `{"order_details": [{"id": 1, "price": null, "quantity": null}]}`,
+			"order_details[0]: must set price, quantity or both", decodeUpdate},
+		{"update price 0.004", `{"order_details": [{"id": 1, "price": 0.004}]}`, "order_details[0].price: must be a decimal", decodeUpdate},
+		{"update no lines", `{"order_details": []}`, "order_details: must have from 1 to 100 items", decodeUpdate},
+		{"patch", `{"in_stock": 0}`, "", decodePatchOnly},
+		{"patch of nulls", `{"title": null, "in_stock": null}`, "body: must set at least one of", decodePatchOnly},
+		{"patch nothing", `{}`, "body: must set at least one of", decodePatchOnly},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.decode(mustObject(t, c.body))
+			if c.problem == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)) {
+				t.Fatalf("error %v; want one mentioning %q", err, c.problem)
+			}
+		})
+	}
+}
+
+func decodeUpdate(o object) error    { _, err := decodeOrderUpdate(o); return err }
+func decodePatchOnly(o object) error { _, err := decodePatch(o); return err }

@@ -8,28 +8,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/airshipltd/airship/internal/errs"
+	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
 
-// Limits of the request documents. The rules of product fields are the
-// products module's (products.TitleProblem, products.ParseCount), shared
-// with every import.
+// Limits of the request documents. The rules of the fields are the
+// modules' (products.TitleProblem, products.ParseCount, orders.ParsePrice,
+// orders.LinesProblem, ...), which their RPC handlers and every import
+// apply too; the gateway adds the rules of JSON (types, null, unknown and
+// duplicate fields).
 const (
 	maxTitleLength = products.MaxTitleLength
-	maxLines       = 100
 	// maxCount bounds every integer field.
 	maxCount = products.MaxCount
-	// maxProblems and maxNameLength bound an error message, whatever the
-	// request: a message names at most maxProblems problems and quotes at
-	// most maxNameLength bytes of an unknown field's name.
-	maxProblems   = 20
+	// maxNameLength bounds an error message, whatever the request: it
+	// quotes at most maxNameLength bytes of an unknown field's name (and
+	// errs.Problems names at most errs.MaxProblems problems).
 	maxNameLength = 64
 )
 
@@ -41,14 +42,10 @@ func (f *fields) add(path, format string, args ...any) {
 }
 
 func (f *fields) err() error {
-	if len(f.problems) == 0 {
-		return nil
+	if err := errs.Problems(f.problems); err != nil {
+		return validationError(err.Error())
 	}
-	problems := f.problems
-	if len(problems) > maxProblems {
-		problems = append(problems[:maxProblems:maxProblems], fmt.Sprintf("and %d more problems", len(f.problems)-maxProblems))
-	}
-	return validationError(strings.Join(problems, "; "))
+	return nil
 }
 
 // only reports every field of o not in allowed, in name order.
@@ -66,12 +63,6 @@ func (f *fields) only(o object, prefix string, allowed ...string) {
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
-// isSet reports whether o has the field with a value other than null.
-func isSet(o object, name string) bool {
-	raw, ok := o[name]
-	return ok && !isNull(raw)
-}
 
 // str reads a string field.
 func (f *fields) str(o object, prefix, name string, required bool) (string, bool) {
@@ -169,10 +160,8 @@ func (f *fields) title(o object, prefix string, required bool) (string, bool) {
 	return t, true
 }
 
-var priceLiteral = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$`)
-
-// price reads a price given as a JSON string ("99.99") or number (99.99):
-// at least 0, at most 16 integer digits and 2 decimals.
+// price reads a price given as a JSON string ("99.99") or number (99.99)
+// (see orders.ParsePrice).
 func (f *fields) price(o object, prefix, name string, required bool) (decimal.Decimal, bool) {
 	raw, ok := o[name]
 	if !ok || isNull(raw) {
@@ -188,20 +177,17 @@ func (f *fields) price(o object, prefix, name string, required bool) (decimal.De
 			return decimal.Decimal{}, false
 		}
 	}
-	if !priceLiteral.MatchString(text) {
-		f.add(prefix+name, "must be a decimal of at least 0 with at most 16 integer digits and 2 decimals")
-		return decimal.Decimal{}, false
-	}
-	d, err := decimal.NewFromString(text)
-	if err != nil {
-		f.add(prefix+name, "must be a decimal")
+	d, problem := orders.ParsePrice(text)
+	if problem != "" {
+		f.add(prefix+name, "%s", problem)
 		return decimal.Decimal{}, false
 	}
 	return d, true
 }
 
-// array reads an array-of-objects field with between 1 and most items.
-func (f *fields) array(o object, prefix, name string, most int) ([]object, bool) {
+// array reads an array-of-objects field whose number of items count
+// checks (it says what is wrong with it, or "").
+func (f *fields) array(o object, prefix, name string, count func(int) string) ([]object, bool) {
 	raw, ok := o[name]
 	if !ok || isNull(raw) {
 		f.add(prefix+name, "is required")
@@ -212,8 +198,8 @@ func (f *fields) array(o object, prefix, name string, most int) ([]object, bool)
 		f.add(prefix+name, "must be an array")
 		return nil, false
 	}
-	if len(items) < 1 || len(items) > most {
-		f.add(prefix+name, "must have from 1 to %d items", most)
+	if problem := count(len(items)); problem != "" {
+		f.add(prefix+name, "%s", problem)
 		return nil, false
 	}
 	out := make([]object, len(items))

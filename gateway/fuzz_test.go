@@ -187,7 +187,7 @@ func checkPatch(t *testing.T, p products.Patch) {
 
 func checkNewLines(t *testing.T, lines []orders.NewLine) {
 	t.Helper()
-	if len(lines) < 1 || len(lines) > maxLines {
+	if len(lines) < 1 || len(lines) > orders.MaxLines {
 		t.Fatalf("%d lines accepted", len(lines))
 	}
 	for i, l := range lines {
@@ -201,7 +201,7 @@ func checkNewLines(t *testing.T, lines []orders.NewLine) {
 
 func checkLineUpdates(t *testing.T, updates []orders.LineUpdate) {
 	t.Helper()
-	if len(updates) < 1 || len(updates) > maxLines {
+	if len(updates) < 1 || len(updates) > orders.MaxLines {
 		t.Fatalf("%d line updates accepted", len(updates))
 	}
 	seen := map[int64]bool{}
@@ -414,7 +414,7 @@ func (o fakeOrders) checkID(id int64) {
 }
 
 func (o fakeOrders) checkLines(lines []orders.NewLine) {
-	if len(lines) < 1 || len(lines) > maxLines {
+	if len(lines) < 1 || len(lines) > orders.MaxLines {
 		o.b.errorf("orders backend got %d lines", len(lines))
 	}
 	for _, l := range lines {
@@ -433,7 +433,7 @@ func (o fakeOrders) Place(_ context.Context, lines []orders.NewLine) (orders.Ord
 func (o fakeOrders) PlaceOnce(_ context.Context, key string, lines []orders.NewLine) (orders.Placed, error) {
 	o.b.mutate("orders.PlaceOnce")
 	o.checkLines(lines)
-	if !validKey(key) {
+	if orders.KeyProblem(key) != "" {
 		o.b.errorf("orders backend got idempotency key %q", key)
 	}
 	return orders.Placed{OrderID: 4}, nil

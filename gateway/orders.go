@@ -43,8 +43,8 @@ func (g *Gateway) createOrder(c echo.Context) error {
 		if len(keys) > 1 {
 			return badRequest("Idempotency-Key: give it once, not " + strconv.Itoa(len(keys)) + " times")
 		}
-		if !validKey(keys[0]) {
-			return badRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters")
+		if problem := orders.KeyProblem(keys[0]); problem != "" {
+			return badRequest("Idempotency-Key: " + problem)
 		}
 		placed, err := g.orders.PlaceOnce(c.Request().Context(), keys[0], lines)
 		if placed.Replayed {
@@ -73,18 +73,6 @@ const (
 	HeaderIdempotencyKey     = "Idempotency-Key"
 	HeaderIdempotentReplayed = "Idempotent-Replayed"
 )
-
-func validKey(key string) bool {
-	if len(key) == 0 || len(key) > 255 {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x21 || key[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
 
 // getOrder returns the order enriched with its products, fetched by id for
 // that order's lines only, in one round trip.

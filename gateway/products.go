@@ -15,7 +15,7 @@ import (
 // Page sizes of the listings.
 const (
 	defaultLimit = 50
-	maxLimit     = 1000
+	maxLimit     = products.MaxPage
 )
 
 func (g *Gateway) createProduct(c echo.Context) error {

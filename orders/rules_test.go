@@ -3,6 +3,7 @@ package orders
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -88,5 +89,42 @@ func TestApplyUpdates(t *testing.T) {
 	var nl *LineNotFoundError
 	if !errors.As(err, &nl) || nl.LineID != 3 || nl.Index != 1 || nl.OrderID != 7 {
 		t.Fatalf("unknown line error = %v; want LineNotFoundError{7, 3, index 1}", err)
+	}
+}
+
+// Lines kept from the old shop that give nothing back (a quantity below
+// 1, an id no product can have) are left out of a restock, which the
+// products module would refuse; the others keep their quantities.
+func TestGivenBack(t *testing.T) {
+	lines := []products.Line{
+		{ProductID: "a", Quantity: 2, Incarnation: "i1"},
+		{ProductID: "b", Quantity: 0},
+		{ProductID: "c", Quantity: -3},
+		{ProductID: "not an id", Quantity: 1},
+		{ProductID: "", Quantity: 1},
+		{ProductID: "d", Quantity: 1},
+	}
+	want := []products.Line{{ProductID: "a", Quantity: 2, Incarnation: "i1"}, {ProductID: "d", Quantity: 1}}
+	if got := givenBack(lines); !reflect.DeepEqual(got, want) {
+		t.Errorf("givenBack = %+v; want %+v", got, want)
+	}
+}
+
+// A price is read exactly or refused: never rounded.
+func TestParsePrice(t *testing.T) {
+	for text, want := range map[string]string{
+		"0": "0.00", "5": "5.00", "1.5": "1.50", "100000.99": "100000.99", "9999999999999999.99": "9999999999999999.99",
+		"0.004": "", "1.001": "", "-1": "", "01": "", "1e2": "", "+1": "", "10000000000000000": "", "": "", " 1": "", "NaN": "",
+	} {
+		d, problem := ParsePrice(text)
+		switch {
+		case want == "" && problem == "":
+			t.Errorf("ParsePrice(%q) = %s; want it refused", text, d)
+		case want != "" && (problem != "" || d.StringFixed(2) != want):
+			t.Errorf("ParsePrice(%q) = %s, %q; want %s", text, d, problem, want)
+		}
+		if problem == "" && PriceProblem(d) != "" {
+			t.Errorf("PriceProblem(%s) = %q for a price ParsePrice reads", d, PriceProblem(d))
+		}
 	}
 }

@@ -203,7 +203,7 @@ func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (O
 			}
 			c.ReservationID = r.ID
 		}
-		if len(give) > 0 {
+		if give = givenBack(give); len(give) > 0 {
 			c.RestockID, c.Restock = uuid.NewString(), give
 		}
 		o, err := s.orders.Update(ctx, id, updates, c)
@@ -241,7 +241,7 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		give := stockLines(newLines(cur.Lines))
+		give := givenBack(stockLines(newLines(cur.Lines)))
 		c := Change{Expect: cur.Lines, RestockID: uuid.NewString(), Restock: give}
 		err = s.orders.Delete(ctx, id, c)
 		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
@@ -430,6 +430,20 @@ func stockDelta(before, after []Line) (take, give []products.Line) {
 		}
 	}
 	return take, give
+}
+
+// givenBack returns the lines of stock to give back that can go back: a
+// line kept from the old shop may name an id that no product can have, or
+// a quantity below 1 (its checks allowed them), and gives nothing back.
+// The products module refuses such lines.
+func givenBack(lines []products.Line) []products.Line {
+	out := lines[:0:0]
+	for _, l := range lines {
+		if l.Quantity >= 1 && products.ValidID(l.ProductID) && products.IncarnationProblem(l.Incarnation) == "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func newLines(lines []Line) []NewLine {

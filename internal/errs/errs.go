@@ -11,7 +11,9 @@ package errs
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -183,4 +185,22 @@ func Decode(p Portable) error {
 func (p Portable) Int64(name string) int64 {
 	n, _ := strconv.ParseInt(p.Fields[name], 10, 64)
 	return n
+}
+
+// MaxProblems bounds the problems an error made by Problems names,
+// whatever the request: the rest are counted.
+const MaxProblems = 20
+
+// Problems returns an Invalid error whose message names each problem
+// ("field: what is wrong"), at most MaxProblems of them and then how many
+// more; nil when there is none.
+func Problems(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	shown := problems
+	if len(shown) > MaxProblems {
+		shown = append(shown[:MaxProblems:MaxProblems], fmt.Sprintf("and %d more problems", len(problems)-MaxProblems))
+	}
+	return &sentinel{kind: Invalid, msg: strings.Join(shown, "; ")}
 }

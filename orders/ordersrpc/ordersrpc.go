@@ -29,6 +29,11 @@ type handler struct{ s *orders.Service }
 
 var _ ordersv1connect.OrderServiceHandler = handler{}
 
+// Every call is held to the orders module's rules (orders.NewLinesProblems,
+// orders.UpdatesProblems, orders.KeyProblem, ...), which the gateway
+// applies to the API's requests too: another caller of the module's port
+// can place or change no order the API would refuse.
+
 func (h handler) Place(ctx context.Context, req *connect.Request[ordersv1.PlaceRequest]) (*connect.Response[ordersv1.PlaceResponse], error) {
 	lines, err := newLinesFromWire(req.Msg.GetLines())
 	if err != nil {
@@ -39,6 +44,9 @@ func (h handler) Place(ctx context.Context, req *connect.Request[ordersv1.PlaceR
 }
 
 func (h handler) PlaceOnce(ctx context.Context, req *connect.Request[ordersv1.PlaceOnceRequest]) (*connect.Response[ordersv1.PlaceOnceResponse], error) {
+	if p := orders.KeyProblem(req.Msg.GetKey()); p != "" {
+		return nil, rpc.ServerError(ctx, errs.Problems([]string{"Idempotency-Key: " + p}))
+	}
 	lines, err := newLinesFromWire(req.Msg.GetLines())
 	if err != nil {
 		return nil, rpc.ServerError(ctx, err)
@@ -55,11 +63,26 @@ func (h handler) PlaceOnce(ctx context.Context, req *connect.Request[ordersv1.Pl
 }
 
 func (h handler) Get(ctx context.Context, req *connect.Request[ordersv1.GetRequest]) (*connect.Response[ordersv1.GetResponse], error) {
+	if !orders.ValidID(req.Msg.GetId()) {
+		return nil, rpc.ServerError(ctx, &orders.NotFoundError{ID: req.Msg.GetId()})
+	}
 	o, err := h.s.Get(ctx, req.Msg.GetId())
 	return rpc.Reply(ctx, &ordersv1.GetResponse{Order: orderToWire(o)}, err)
 }
 
 func (h handler) List(ctx context.Context, req *connect.Request[ordersv1.ListRequest]) (*connect.Response[ordersv1.ListResponse], error) {
+	// The gateway asks for one order more than a page, to learn whether
+	// another page follows.
+	var problems []string
+	if req.Msg.GetAfter() < 0 {
+		problems = append(problems, "after: must not be negative")
+	}
+	if l := req.Msg.GetLimit(); l < 1 || l > orders.MaxPage+1 {
+		problems = append(problems, fmt.Sprintf("limit: must be from 1 to %d", orders.MaxPage+1))
+	}
+	if problems != nil {
+		return nil, rpc.ServerError(ctx, errs.Problems(problems))
+	}
 	list, err := h.s.List(ctx, req.Msg.GetAfter(), int(req.Msg.GetLimit()))
 	out := &ordersv1.ListResponse{Orders: make([]*ordersv1.Order, len(list))}
 	for i, o := range list {
@@ -69,22 +92,40 @@ func (h handler) List(ctx context.Context, req *connect.Request[ordersv1.ListReq
 }
 
 func (h handler) Update(ctx context.Context, req *connect.Request[ordersv1.UpdateRequest]) (*connect.Response[ordersv1.UpdateResponse], error) {
-	updates := make([]orders.LineUpdate, len(req.Msg.GetUpdates()))
-	for i, u := range req.Msg.GetUpdates() {
+	if !orders.ValidID(req.Msg.GetId()) {
+		return nil, rpc.ServerError(ctx, &orders.NotFoundError{ID: req.Msg.GetId()})
+	}
+	wire := req.Msg.GetUpdates()
+	if p := orders.LinesProblem(len(wire)); p != "" {
+		return nil, rpc.ServerError(ctx, errs.Problems([]string{"order_details: " + p}))
+	}
+	updates := make([]orders.LineUpdate, len(wire))
+	var problems []string
+	for i, u := range wire {
 		updates[i] = orders.LineUpdate{ID: u.GetId(), Quantity: u.Quantity}
 		if u.Price != nil {
-			p, err := decimal.NewFromString(u.GetPrice())
-			if err != nil {
-				return nil, rpc.ServerError(ctx, invalidError(fmt.Sprintf("updates[%d].price: not a decimal", i)))
+			p, problem := orders.ParsePrice(u.GetPrice())
+			if problem != "" {
+				problems = append(problems, fmt.Sprintf("order_details[%d].price: %s", i, problem))
+				continue
 			}
 			updates[i].Price = &p
 		}
+	}
+	if problems == nil {
+		problems = orders.UpdatesProblems(updates)
+	}
+	if problems != nil {
+		return nil, rpc.ServerError(ctx, errs.Problems(problems))
 	}
 	o, err := h.s.Update(ctx, req.Msg.GetId(), updates)
 	return rpc.Reply(ctx, &ordersv1.UpdateResponse{Order: orderToWire(o)}, err)
 }
 
 func (h handler) Delete(ctx context.Context, req *connect.Request[ordersv1.DeleteRequest]) (*connect.Response[ordersv1.DeleteResponse], error) {
+	if !orders.ValidID(req.Msg.GetId()) {
+		return nil, rpc.ServerError(ctx, &orders.NotFoundError{ID: req.Msg.GetId()})
+	}
 	err := h.s.Delete(ctx, req.Msg.GetId())
 	return rpc.Reply(ctx, &ordersv1.DeleteResponse{}, err)
 }
@@ -189,16 +230,26 @@ func newLinesToWire(lines []orders.NewLine) []*ordersv1.NewLine {
 	return out
 }
 
+// newLinesFromWire reads the lines of an order to place, held to the
+// rules of the API: a price is read as the API reads it (refused, never
+// rounded, with more than two decimals).
 func newLinesFromWire(lines []*ordersv1.NewLine) ([]orders.NewLine, error) {
+	if p := orders.LinesProblem(len(lines)); p != "" {
+		return nil, errs.Problems([]string{"order_details: " + p})
+	}
 	out := make([]orders.NewLine, len(lines))
+	var problems []string
 	for i, l := range lines {
-		p, err := decimal.NewFromString(l.GetPrice())
-		if err != nil {
-			return nil, invalidError(fmt.Sprintf("lines[%d].price: not a decimal", i))
+		p, problem := orders.ParsePrice(l.GetPrice())
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("order_details[%d].price: %s", i, problem))
 		}
 		out[i] = orders.NewLine{ProductID: l.GetProductId(), Price: p, Quantity: l.GetQuantity()}
 	}
-	return out, nil
+	if problems == nil {
+		problems = orders.NewLinesProblems(out)
+	}
+	return out, errs.Problems(problems)
 }
 
 func orderToWire(o orders.Order) *ordersv1.Order {
@@ -222,9 +273,3 @@ func orderFromWire(o *ordersv1.Order) (orders.Order, error) {
 	}
 	return out, nil
 }
-
-// invalidError is a request the handler cannot read.
-type invalidError string
-
-func (e invalidError) Error() string   { return string(e) }
-func (e invalidError) Kind() errs.Kind { return errs.Invalid }

@@ -9,6 +9,7 @@ package productsrpc
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	productsv1 "github.com/airshipltd/airship/api/airship/products/v1"
 	"github.com/airshipltd/airship/api/airship/products/v1/productsv1connect"
+	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/products"
 )
@@ -30,13 +32,45 @@ type handler struct{ s products.Store }
 
 var _ productsv1connect.ProductServiceHandler = handler{}
 
+// Every call is held to the products module's rules (products.IDProblem,
+// Product.Problems, Patch.Problems, Reservation.Problems, ...), which the
+// gateway applies to the API's requests too: another caller of the
+// module's port can store nothing the API would refuse.
+
+// refuse is the answer to a call that breaks the rules.
+func refuse[T any](ctx context.Context, problems ...string) (*connect.Response[T], error) {
+	return nil, rpc.ServerError(ctx, errs.Problems(problems))
+}
+
+// idProblems are the problems of a product id a call names.
+func idProblems(id string) []string {
+	if p := products.IDProblem(id); p != "" {
+		return []string{"id: " + p}
+	}
+	return nil
+}
+
 func (h handler) Get(ctx context.Context, req *connect.Request[productsv1.GetRequest]) (*connect.Response[productsv1.GetResponse], error) {
+	if problems := idProblems(req.Msg.GetId()); problems != nil {
+		return refuse[productsv1.GetResponse](ctx, problems...)
+	}
 	p, err := h.s.Get(ctx, req.Msg.GetId())
 	return rpc.Reply(ctx, &productsv1.GetResponse{Product: toWire(p)}, err)
 }
 
 func (h handler) GetMany(ctx context.Context, req *connect.Request[productsv1.GetManyRequest]) (*connect.Response[productsv1.GetManyResponse], error) {
-	found, err := h.s.GetMany(ctx, req.Msg.GetIds())
+	if n := len(req.Msg.GetIds()); n > products.MaxPage {
+		return refuse[productsv1.GetManyResponse](ctx, fmt.Sprintf("ids: must have at most %d items", products.MaxPage))
+	}
+	// An id no product can have names none: an order line kept from the
+	// old shop may hold one, and is shown without its product.
+	ids := make([]string, 0, len(req.Msg.GetIds()))
+	for _, id := range req.Msg.GetIds() {
+		if products.ValidID(id) {
+			ids = append(ids, id)
+		}
+	}
+	found, err := h.s.GetMany(ctx, ids)
 	out := &productsv1.GetManyResponse{Products: make([]*productsv1.Product, 0, len(found))}
 	for _, p := range found {
 		out.Products = append(out.Products, toWire(p))
@@ -45,29 +79,44 @@ func (h handler) GetMany(ctx context.Context, req *connect.Request[productsv1.Ge
 }
 
 func (h handler) Exists(ctx context.Context, req *connect.Request[productsv1.ExistsRequest]) (*connect.Response[productsv1.ExistsResponse], error) {
+	if problems := idProblems(req.Msg.GetId()); problems != nil {
+		return refuse[productsv1.ExistsResponse](ctx, problems...)
+	}
 	ok, err := h.s.Exists(ctx, req.Msg.GetId())
 	return rpc.Reply(ctx, &productsv1.ExistsResponse{Exists: ok}, err)
 }
 
 func (h handler) Create(ctx context.Context, req *connect.Request[productsv1.CreateRequest]) (*connect.Response[productsv1.CreateResponse], error) {
-	err := h.s.Create(ctx, fromWire(req.Msg.GetProduct()))
+	p := fromWire(req.Msg.GetProduct())
+	if problems := p.Problems(); problems != nil {
+		return refuse[productsv1.CreateResponse](ctx, problems...)
+	}
+	err := h.s.Create(ctx, p)
 	return rpc.Reply(ctx, &productsv1.CreateResponse{}, err)
 }
 
 func (h handler) Update(ctx context.Context, req *connect.Request[productsv1.UpdateRequest]) (*connect.Response[productsv1.UpdateResponse], error) {
 	m := req.Msg
-	p, err := h.s.Update(ctx, m.GetId(), products.Patch{
-		Title: m.Title, PassengerCapacity: m.PassengerCapacity, MaximumSpeed: m.MaximumSpeed, InStock: m.InStock,
-	})
+	patch := products.Patch{Title: m.Title, PassengerCapacity: m.PassengerCapacity, MaximumSpeed: m.MaximumSpeed, InStock: m.InStock}
+	if problems := append(idProblems(m.GetId()), patch.Problems()...); problems != nil {
+		return refuse[productsv1.UpdateResponse](ctx, problems...)
+	}
+	p, err := h.s.Update(ctx, m.GetId(), patch)
 	return rpc.Reply(ctx, &productsv1.UpdateResponse{Product: toWire(p)}, err)
 }
 
 func (h handler) Delete(ctx context.Context, req *connect.Request[productsv1.DeleteRequest]) (*connect.Response[productsv1.DeleteResponse], error) {
+	if problems := idProblems(req.Msg.GetId()); problems != nil {
+		return refuse[productsv1.DeleteResponse](ctx, problems...)
+	}
 	err := h.s.Delete(ctx, req.Msg.GetId())
 	return rpc.Reply(ctx, &productsv1.DeleteResponse{}, err)
 }
 
 func (h handler) List(ctx context.Context, req *connect.Request[productsv1.ListRequest]) (*connect.Response[productsv1.ListResponse], error) {
+	if l := req.Msg.GetLimit(); l < 1 || l > products.MaxPage {
+		return refuse[productsv1.ListResponse](ctx, fmt.Sprintf("limit: must be from 1 to %d", products.MaxPage))
+	}
 	page, err := h.s.List(ctx, req.Msg.GetCursor(), int(req.Msg.GetLimit()))
 	out := &productsv1.ListResponse{Next: page.Next, Products: make([]*productsv1.Product, len(page.Products))}
 	for i, p := range page.Products {
@@ -77,21 +126,36 @@ func (h handler) List(ctx context.Context, req *connect.Request[productsv1.ListR
 }
 
 func (h handler) Reserve(ctx context.Context, req *connect.Request[productsv1.ReserveRequest]) (*connect.Response[productsv1.ReserveResponse], error) {
-	taken, err := h.s.Reserve(ctx, reservationFromWire(req.Msg.GetReservation()))
+	r := reservationFromWire(req.Msg.GetReservation())
+	if problems := r.Problems(true); problems != nil {
+		return refuse[productsv1.ReserveResponse](ctx, problems...)
+	}
+	taken, err := h.s.Reserve(ctx, r)
 	return rpc.Reply(ctx, &productsv1.ReserveResponse{Taken: taken}, err)
 }
 
 func (h handler) Commit(ctx context.Context, req *connect.Request[productsv1.CommitRequest]) (*connect.Response[productsv1.CommitResponse], error) {
-	err := h.s.Commit(ctx, reservationFromWire(req.Msg.GetReservation()))
+	r := reservationFromWire(req.Msg.GetReservation())
+	if problems := r.Problems(false); problems != nil {
+		return refuse[productsv1.CommitResponse](ctx, problems...)
+	}
+	err := h.s.Commit(ctx, r)
 	return rpc.Reply(ctx, &productsv1.CommitResponse{}, err)
 }
 
 func (h handler) Release(ctx context.Context, req *connect.Request[productsv1.ReleaseRequest]) (*connect.Response[productsv1.ReleaseResponse], error) {
-	err := h.s.Release(ctx, reservationFromWire(req.Msg.GetReservation()))
+	r := reservationFromWire(req.Msg.GetReservation())
+	if problems := r.Problems(false); problems != nil {
+		return refuse[productsv1.ReleaseResponse](ctx, problems...)
+	}
+	err := h.s.Release(ctx, r)
 	return rpc.Reply(ctx, &productsv1.ReleaseResponse{}, err)
 }
 
 func (h handler) Expired(ctx context.Context, req *connect.Request[productsv1.ExpiredRequest]) (*connect.Response[productsv1.ExpiredResponse], error) {
+	if l := req.Msg.GetLimit(); l < 1 || l > products.MaxExpired {
+		return refuse[productsv1.ExpiredResponse](ctx, fmt.Sprintf("limit: must be from 1 to %d", products.MaxExpired))
+	}
 	found, err := h.s.Expired(ctx, time.UnixMilli(req.Msg.GetNowUnixMs()), int(req.Msg.GetLimit()))
 	out := &productsv1.ExpiredResponse{Reservations: make([]*productsv1.Reservation, len(found))}
 	for i, r := range found {
@@ -101,7 +165,15 @@ func (h handler) Expired(ctx context.Context, req *connect.Request[productsv1.Ex
 }
 
 func (h handler) Restock(ctx context.Context, req *connect.Request[productsv1.RestockRequest]) (*connect.Response[productsv1.RestockResponse], error) {
-	err := h.s.Restock(ctx, req.Msg.GetId(), linesFromWire(req.Msg.GetLines()))
+	lines := linesFromWire(req.Msg.GetLines())
+	var problems []string
+	if p := products.CallIDProblem(req.Msg.GetId()); p != "" {
+		problems = append(problems, "id: "+p)
+	}
+	if problems = append(problems, products.LinesProblems(lines, 0, products.MaxRestockLines)...); problems != nil {
+		return refuse[productsv1.RestockResponse](ctx, problems...)
+	}
+	err := h.s.Restock(ctx, req.Msg.GetId(), lines)
 	return rpc.Reply(ctx, &productsv1.RestockResponse{}, err)
 }
 
@@ -138,18 +210,21 @@ func (c *Client) Get(ctx context.Context, id string) (products.Product, error) {
 	return fromWire(resp.Msg.GetProduct()), nil
 }
 
-// GetMany implements products.Store.
+// GetMany implements products.Store: one call for up to products.MaxPage
+// ids (an order placed through the API names at most 100), one per
+// MaxPage ids beyond.
 func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]products.Product, error) {
-	if len(ids) == 0 {
-		return map[string]products.Product{}, nil
-	}
-	resp, err := c.c.GetMany(ctx, connect.NewRequest(&productsv1.GetManyRequest{Ids: ids}))
-	if err != nil {
-		return nil, fail(err)
-	}
-	out := make(map[string]products.Product, len(resp.Msg.GetProducts()))
-	for _, p := range resp.Msg.GetProducts() {
-		out[p.GetId()] = fromWire(p)
+	out := make(map[string]products.Product, len(ids))
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), products.MaxPage)]
+		ids = ids[len(batch):]
+		resp, err := c.c.GetMany(ctx, connect.NewRequest(&productsv1.GetManyRequest{Ids: batch}))
+		if err != nil {
+			return nil, fail(err)
+		}
+		for _, p := range resp.Msg.GetProducts() {
+			out[p.GetId()] = fromWire(p)
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,185 @@
+package ordersrpc_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/shopspring/decimal"
+	"go.uber.org/goleak"
+
+	ordersv1 "github.com/airshipltd/airship/api/airship/orders/v1"
+	"github.com/airshipltd/airship/api/airship/orders/v1/ordersv1connect"
+	"github.com/airshipltd/airship/internal/errs"
+	"github.com/airshipltd/airship/internal/rpc"
+	"github.com/airshipltd/airship/internal/testbackend"
+	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/ordersrpc"
+	"github.com/airshipltd/airship/products"
+)
+
+// TestMain fails the package if a test leaves goroutines behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// module is the orders module served behind a real listener, on
+// PostgreSQL and its stock in Redis.
+type module struct {
+	url   string
+	store *orders.PGStore
+	stock *products.RedisStore
+	hc    *http.Client
+}
+
+func serve(t *testing.T) module {
+	t.Helper()
+	rdb, prefix := testbackend.Redis(t)
+	m := module{store: orders.NewPGStore(testbackend.Postgres(t)), stock: products.NewRedisStore(rdb, prefix)}
+	svc := orders.NewService(m.store, m.stock, slog.New(slog.DiscardHandler), orders.Config{HoldFor: time.Minute})
+	path, h := ordersrpc.NewHandler(svc)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rpc.Mux(path, h, func(context.Context) error { return nil }), Protocols: rpc.Protocols()}
+	go srv.Serve(ln)
+	m.hc = rpc.NewHTTPClient(time.Second, 4)
+	t.Cleanup(func() {
+		srv.Close()
+		m.hc.CloseIdleConnections()
+		svc.Wait()
+	})
+	m.url = "http://" + ln.Addr().String()
+	return m
+}
+
+// TestModuleRefusesWhatTheAPIRefuses: a caller of the orders module's port
+// other than the gateway is held to the same rules as the API's requests
+// (lines, prices, quantities, product ids, idempotency keys): every call
+// that breaks one is refused as invalid (400 VALIDATION_ERROR at the
+// gateway), and no order is written and no stock moves.
+func TestModuleRefusesWhatTheAPIRefuses(t *testing.T) {
+	ctx := t.Context()
+	m := serve(t)
+	c := ordersrpc.NewClient(m.hc, m.url, rpc.ClientOptions(nil)...)
+	if err := m.stock.Create(ctx, products.Product{ID: "the_odyssey", Title: "The Odyssey", InStock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	placed, err := c.Place(ctx, []orders.NewLine{{ProductID: "the_odyssey", Price: decimal.RequireFromString("1.50"), Quantity: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A raw client, to send what the client of the orders module would
+	// never write (a price as text).
+	raw := ordersv1connect.NewOrderServiceClient(m.hc, m.url)
+	line := func(product, price string, quantity int64) *ordersv1.NewLine {
+		return &ordersv1.NewLine{ProductId: product, Price: price, Quantity: quantity}
+	}
+	ok := line("the_odyssey", "1.00", 1)
+	place := func(lines ...*ordersv1.NewLine) func() error {
+		return func() error {
+			_, err := raw.Place(ctx, connect.NewRequest(&ordersv1.PlaceRequest{Lines: lines}))
+			return err
+		}
+	}
+	placeOnce := func(key string, lines ...*ordersv1.NewLine) func() error {
+		return func() error {
+			_, err := raw.PlaceOnce(ctx, connect.NewRequest(&ordersv1.PlaceOnceRequest{Key: key, Lines: lines}))
+			return err
+		}
+	}
+	str := func(s string) *string { return &s }
+	num := func(n int64) *int64 { return &n }
+	update := func(id int64, updates ...*ordersv1.LineUpdate) func() error {
+		return func() error {
+			_, err := raw.Update(ctx, connect.NewRequest(&ordersv1.UpdateRequest{Id: id, Updates: updates}))
+			return err
+		}
+	}
+	lineID := placed.Lines[0].ID
+	many := make([]*ordersv1.NewLine, orders.MaxLines+1)
+	for i := range many {
+		many[i] = ok
+	}
+	calls := []struct {
+		name string
+		call func() error
+		kind errs.Kind
+	}{
+		{"place no lines", place(), errs.Invalid},
+		{"place 101 lines", place(many...), errs.Invalid},
+		{"place price 0.004", place(line("the_odyssey", "0.004", 1)), errs.Invalid},
+		{"place negative price", place(line("the_odyssey", "-1.00", 1)), errs.Invalid},
+		{"place price of 17 digits", place(line("the_odyssey", "10000000000000000", 1)), errs.Invalid},
+		{"place price with an exponent", place(line("the_odyssey", "1e2", 1)), errs.Invalid},
+		{"place negative quantity", place(line("the_odyssey", "1.00", -3)), errs.Invalid},
+		{"place quantity 0", place(line("the_odyssey", "1.00", 0)), errs.Invalid},
+		{"place quantity too large", place(line("the_odyssey", "1.00", products.MaxCount+1)), errs.Invalid},
+		{"place empty product id", place(line("", "1.00", 1)), errs.Invalid},
+		{"place product id a}b{c", place(line("a}b{c", "1.00", 1)), errs.Invalid},
+		{"place second line bad", place(ok, line("the_odyssey", "1.001", 1)), errs.Invalid},
+		{"place once empty key", placeOnce("", ok), errs.Invalid},
+		{"place once key with a space", placeOnce("a key", ok), errs.Invalid},
+		{"place once key too long", placeOnce(strings.Repeat("k", orders.MaxKeyLength+1), ok), errs.Invalid},
+		{"place once no lines", placeOnce("k1"), errs.Invalid},
+		{"place once price 0.004", placeOnce("k2", line("the_odyssey", "0.004", 1)), errs.Invalid},
+		{"update price 0.004", update(placed.ID, &ordersv1.LineUpdate{Id: lineID, Price: str("0.004")}), errs.Invalid},
+		{"update negative quantity", update(placed.ID, &ordersv1.LineUpdate{Id: lineID, Quantity: num(-1)}), errs.Invalid},
+		{"update sets nothing", update(placed.ID, &ordersv1.LineUpdate{Id: lineID}), errs.Invalid},
+		{"update a line twice", update(placed.ID, &ordersv1.LineUpdate{Id: lineID, Quantity: num(2)},
+			&ordersv1.LineUpdate{Id: lineID, Quantity: num(3)}), errs.Invalid},
+		{"update no lines", update(placed.ID), errs.Invalid},
+		{"update order -1", update(-1, &ordersv1.LineUpdate{Id: lineID, Quantity: num(2)}), errs.OrderNotFound},
+		{"get order 0", func() error { _, err := c.Get(ctx, 0); return err }, errs.OrderNotFound},
+		{"delete order -1", func() error { return c.Delete(ctx, -1) }, errs.OrderNotFound},
+		{"delete order past the last id", func() error { return c.Delete(ctx, products.MaxCount+1) }, errs.OrderNotFound},
+		{"list limit 0", func() error { _, err := c.List(ctx, 0, 0); return err }, errs.Invalid},
+		{"list limit 100000", func() error { _, err := c.List(ctx, 0, 100000); return err }, errs.Invalid},
+		{"list after -5", func() error { _, err := c.List(ctx, -5, 10); return err }, errs.Invalid},
+	}
+	for _, call := range calls {
+		err := call.call()
+		var ce *connect.Error
+		if errors.As(err, &ce) { // a raw client's error: as the client reads it
+			if call.kind == errs.Invalid && ce.Code() != connect.CodeInvalidArgument {
+				t.Errorf("%s: code %v; want InvalidArgument", call.name, ce.Code())
+			}
+			err = rpc.ClientError(err, orders.ErrUnavailable)
+		}
+		if got := errs.Of(err); got != call.kind {
+			t.Errorf("%s: %v (kind %q); want it refused as %s", call.name, err, got, call.kind)
+		}
+	}
+
+	list, err := m.store.List(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || len(list[0].Lines) != 1 || list[0].Lines[0].Quantity != 1 || !list[0].Lines[0].Price.Equal(decimal.RequireFromString("1.50")) {
+		t.Errorf("after the refused calls the orders are %+v; want the one order placed, unchanged", list)
+	}
+	if p, err := m.stock.Get(ctx, "the_odyssey"); err != nil || p.InStock != 9 {
+		t.Errorf("after the refused calls the_odyssey has %d in stock (%v); want 9", p.InStock, err)
+	}
+
+	// What the API takes, the module takes: the largest values included.
+	if _, err := c.Place(ctx, []orders.NewLine{{ProductID: "the_odyssey", Price: decimal.RequireFromString("9999999999999999.99"), Quantity: 9}}); err != nil {
+		t.Errorf("place the largest price: %v", err)
+	}
+	// (the_odyssey is sold out now: the refusal is the key's outcome)
+	if _, err := c.PlaceOnce(ctx, strings.Repeat("k", orders.MaxKeyLength),
+		[]orders.NewLine{{ProductID: "the_odyssey", Price: decimal.Zero, Quantity: 1}}); errs.Of(err) != errs.OutOfStock {
+		t.Errorf("place once with the longest key and price 0: %v; want out of stock", err)
+	}
+	if _, err := c.List(ctx, 0, orders.MaxPage+1); err != nil {
+		t.Errorf("list one more than a page (what the gateway asks): %v", err)
+	}
+}
