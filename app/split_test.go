@@ -3,12 +3,14 @@
 package app_test
 
 import (
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -154,4 +156,45 @@ func TestSplitRoundTrips(t *testing.T) {
 			}
 		}
 	}
+}
+
+// endless is a body of zero bytes that never ends, made as it is read.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestSplitBoundsReplies: a module whose reply is larger than its limit
+// (a broken or hostile module, or a message nobody sized for) fails the
+// request cleanly, 503 in the contract's format, and the gateway reads no
+// more of it than the limit: a reply of 128 MiB costs it a few MiB.
+func TestSplitBoundsReplies(t *testing.T) {
+	module := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/proto")
+		w.WriteHeader(http.StatusOK)
+		io.Copy(w, io.LimitReader(endless{}, 128<<20))
+	}))
+	t.Cleanup(func() {
+		module.CloseClientConnections()
+		module.Close()
+	})
+	g := testConfig()
+	g.Modules = app.ModuleGateway
+	g.ProductsURL, g.OrdersURL = module.URL, module.URL
+	s := startWith(t, g)
+
+	s.do("GET", "/healthz", "") // the client's first request loads what it checks responses against
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := s.do("GET", "/products", "")
+	runtime.ReadMemStats(&after)
+	s.expectError(r, 503, "SERVICE_UNAVAILABLE")
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("a reply of 128 MiB from the products module cost the gateway %d MiB of allocations; want it to stop at the limit", grew>>20)
+	} else {
+		t.Logf("a reply of 128 MiB from the products module cost the gateway %d MiB of allocations", grew>>20)
+	}
+	s.expectError(s.do("GET", "/orders", ""), 503, "SERVICE_UNAVAILABLE")
 }

@@ -189,11 +189,38 @@ func ClientOptions(counter func(procedure string)) []connect.ClientOption {
 	return opts
 }
 
-// HandlerOptions are the options of every module's handler: a client that
-// asks for compressed responses (a gRPC client may) gets them only for
-// messages large enough to be worth it.
-func HandlerOptions() []connect.HandlerOption {
-	return []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
+// Limits bound the messages of a module's calls, in bytes, on both sides
+// of the wire: a handler reads requests of at most Request bytes and sends
+// replies of at most Reply; its clients send and read the same. A message
+// over its limit is not read whole: the call fails with ResourceExhausted
+// (the caller's Unavailable, 503 at the gateway). Each module sizes them
+// from its largest legitimate message.
+type Limits struct{ Request, Reply int }
+
+// HandlerOptions are the options of every module's handler: its limits,
+// and compressed responses, for a client that asks for them (a gRPC
+// client may), only for messages large enough to be worth it.
+func HandlerOptions(l Limits) []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithCompressMinBytes(16 << 10),
+		connect.WithReadMaxBytes(l.Request),
+		connect.WithSendMaxBytes(l.Reply),
+	}
+}
+
+// LimitOptions are the options of a module's clients that hold calls to
+// its limits.
+func LimitOptions(l Limits) []connect.ClientOption {
+	return []connect.ClientOption{connect.WithReadMaxBytes(l.Reply), connect.WithSendMaxBytes(l.Request)}
+}
+
+// LimitBodies bounds the bytes read from the body of each request to h,
+// whatever it declares (a chunked body declares nothing): a request's
+// limit, and the framing of a gRPC envelope. Connect refuses a larger
+// message too, but only as it decompresses and decodes it.
+func LimitBodies(h http.Handler, l Limits) http.Handler {
+	const framing = 1 << 10
+	return http.MaxBytesHandler(h, int64(l.Request)+framing)
 }
 
 // NewHTTPClient returns the HTTP client of module calls: HTTP/1.1 with a

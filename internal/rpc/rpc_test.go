@@ -38,7 +38,7 @@ func echo(t *testing.T, writes *atomic.Int64) *connect.Client[errsv1.Error, errs
 	mux.Handle(procedure, connect.NewUnaryHandler(procedure,
 		func(_ context.Context, req *connect.Request[errsv1.Error]) (*connect.Response[errsv1.Error], error) {
 			return connect.NewResponse(req.Msg), nil
-		}, HandlerOptions()...))
+		}, HandlerOptions(Limits{Request: 1 << 20, Reply: 1 << 20})...))
 	srv := httptest.NewServer(mux)
 	hc := NewHTTPClient(time.Second, 1)
 	t.Cleanup(func() {

@@ -19,10 +19,22 @@ import (
 	"github.com/airshipltd/airship/orders"
 )
 
+// Limits bound the messages of the orders module's calls (see
+// rpc.Limits), sized from the largest legitimate ones in the protobuf
+// encoding. An order line is at most about 235 bytes: ids, a product id of
+// 128 bytes, a price of 19, a quantity, an incarnation of 64. The largest
+// reply is a List of one more than a page (orders.MaxPage, 1,000) of
+// orders of orders.MaxLines (100) lines: 23.5 MB. Requests are far
+// smaller: a Place of 100 lines is under 20 KB, whatever the size of the
+// JSON body the gateway read it from (body_limit, 1 MiB by default, which
+// spacing can fill), and a PlaceOnce adds a key of 255 bytes.
+var Limits = rpc.Limits{Request: 256 << 10, Reply: 32 << 20}
+
 // NewHandler returns the path and handler of the orders module's Connect
 // service on svc.
 func NewHandler(svc *orders.Service) (string, http.Handler) {
-	return ordersv1connect.NewOrderServiceHandler(handler{svc}, rpc.HandlerOptions()...)
+	path, h := ordersv1connect.NewOrderServiceHandler(handler{svc}, rpc.HandlerOptions(Limits)...)
+	return path, rpc.LimitBodies(h, Limits)
 }
 
 type handler struct{ s *orders.Service }
@@ -140,8 +152,9 @@ type Client struct {
 
 // NewClient returns a client of the orders module at baseURL
 // (http://host:port), calling it with httpClient and opts (see
-// rpc.ClientOptions).
+// rpc.ClientOptions), its calls held to Limits.
 func NewClient(httpClient *http.Client, baseURL string, opts ...connect.ClientOption) *Client {
+	opts = append(rpc.LimitOptions(Limits), opts...)
 	return &Client{c: ordersv1connect.NewOrderServiceClient(httpClient, baseURL, opts...), http: httpClient, baseURL: baseURL}
 }
 

@@ -22,10 +22,23 @@ import (
 	"github.com/airshipltd/airship/products"
 )
 
+// Limits bound the messages of the products module's calls (see
+// rpc.Limits), sized from the largest legitimate ones in the protobuf
+// encoding. A product is at most about 2.3 KB: an id of 128 bytes, a title
+// of 512 characters of up to 4 bytes, three counts, an incarnation of 64
+// bytes. The largest replies are a List page and a GetMany of
+// products.MaxPage (1,000) products, 2.3 MB, and an Expired of
+// products.MaxExpired (100) reservations of 100 lines of about 210 bytes,
+// 2.1 MB. The largest request is a Restock of products.MaxRestockLines
+// (10,000) lines, 2.1 MB; every other is under 140 KB (a GetMany of 1,000
+// ids). 4 MiB each way holds them with room to spare.
+var Limits = rpc.Limits{Request: 4 << 20, Reply: 4 << 20}
+
 // NewHandler returns the path and handler of the products module's
 // Connect service on store.
 func NewHandler(store products.Store) (string, http.Handler) {
-	return productsv1connect.NewProductServiceHandler(handler{store}, rpc.HandlerOptions()...)
+	path, h := productsv1connect.NewProductServiceHandler(handler{store}, rpc.HandlerOptions(Limits)...)
+	return path, rpc.LimitBodies(h, Limits)
 }
 
 type handler struct{ s products.Store }
@@ -189,8 +202,9 @@ var _ products.Store = (*Client)(nil)
 
 // NewClient returns a client of the products module at baseURL
 // (http://host:port), calling it with httpClient and opts (see
-// rpc.ClientOptions).
+// rpc.ClientOptions), its calls held to Limits.
 func NewClient(httpClient *http.Client, baseURL string, opts ...connect.ClientOption) *Client {
+	opts = append(rpc.LimitOptions(Limits), opts...)
 	return &Client{c: productsv1connect.NewProductServiceClient(httpClient, baseURL, opts...), http: httpClient, baseURL: baseURL}
 }
 

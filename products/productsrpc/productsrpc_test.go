@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,7 +37,9 @@ func TestMain(m *testing.M) {
 // listener and returns a client of it.
 func serve(t *testing.T, store products.Store, opts ...func(*http.Server)) *productsrpc.Client {
 	t.Helper()
-	hc := rpc.NewHTTPClient(time.Second, 64)
+	// Dials get 10 s: the suites' storms open hundreds of connections at
+	// once, which a busy machine accepts slowly.
+	hc := rpc.NewHTTPClient(10*time.Second, 64)
 	t.Cleanup(hc.CloseIdleConnections)
 	return productsrpc.NewClient(hc, serveURL(t, store, opts...), rpc.ClientOptions(nil)...)
 }
@@ -300,5 +304,63 @@ func TestModuleRefusesWhatTheAPIRefuses(t *testing.T) {
 	big[len(big)-1] = "the_odyssey"
 	if found, err := c.GetMany(ctx, append(big, "not an id")); err != nil || len(found) != 1 {
 		t.Errorf("GetMany of %d ids (one bad): %d found, %v; want the_odyssey", len(big)+1, len(found), err)
+	}
+}
+
+// zeros is an endless body of zero bytes, made as it is read.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestModuleRefusesLargeRequests: a request larger than the products
+// module's limit is refused with ResourceExhausted, in the Connect and the
+// gRPC protocol, before it is read whole: a 128 MiB body costs the module
+// a few MiB, not 128.
+func TestModuleRefusesLargeRequests(t *testing.T) {
+	ctx := t.Context()
+	rdb, prefix := testbackend.Redis(t)
+	url := serveURL(t, products.NewRedisStore(rdb, prefix))
+	hc := rpc.NewHTTPClient(time.Second, 4)
+	t.Cleanup(hc.CloseIdleConnections)
+	huge := &productsv1.Product{Id: "huge", Title: strings.Repeat("x", productsrpc.Limits.Request+1), InStock: 1}
+	for name, opts := range map[string][]connect.ClientOption{"connect": nil, "grpc": {connect.WithGRPC()}} {
+		raw := productsv1connect.NewProductServiceClient(hc, url, opts...)
+		_, err := raw.Create(ctx, connect.NewRequest(&productsv1.CreateRequest{Product: huge}))
+		if connect.CodeOf(err) != connect.CodeResourceExhausted {
+			t.Errorf("%s: Create of %d bytes: %v; want ResourceExhausted", name, len(huge.Title), err)
+		}
+	}
+	// The client holds its own calls to the limit.
+	c := productsrpc.NewClient(hc, url, rpc.ClientOptions(nil)...)
+	if err := c.Create(ctx, products.Product{ID: "huge", Title: huge.Title}); !errors.Is(err, products.ErrUnavailable) {
+		t.Errorf("client Create of %d bytes: %v; want it refused (unavailable)", len(huge.Title), err)
+	}
+
+	// A chunked body that never ends, as a stranger could send it.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+productsv1connect.ProductServiceCreateProcedure,
+		io.LimitReader(zeros{}, 128<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	resp, err := hc.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("a chunked body of 128 MiB: %s; want it refused", resp.Status)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 48<<20 {
+		t.Errorf("a chunked body of 128 MiB cost %d MiB of allocations; want the module to stop at its limit of %d MiB",
+			grew>>20, productsrpc.Limits.Request>>20)
+	}
+	if ok, err := c.Exists(ctx, "huge"); ok || err != nil {
+		t.Errorf("huge exists: %v, %v; want it never created", ok, err)
 	}
 }
