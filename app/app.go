@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 	}
 	switch cfg.Modules {
 	case ModuleProducts:
-		a.handler = remote.productsHandler(b.products, b.ready)
+		a.handler = remote.productsHandler(b.products, b.ready, cfg, log)
 	case ModuleOrders:
 		stock, err := remote.products(cfg)
 		if err != nil {
@@ -133,7 +134,7 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 		}
 		a.handler = remote.ordersHandler(newService(stock, true), func(ctx context.Context) error {
 			return errors.Join(b.ready(ctx), stock.Ready(ctx))
-		})
+		}, cfg, log)
 		a.closers = append(a.closers, stock.Close)
 	case ModuleGateway:
 		p, err := remote.products(cfg)
@@ -163,10 +164,11 @@ type remoteModules interface {
 	products(cfg Config) (remoteProducts, error)
 	// orders is a client of the orders module at cfg.OrdersURL.
 	orders(cfg Config) (remoteOrders, error)
-	// productsHandler serves the products module on store.
-	productsHandler(store products.Store, ready func(context.Context) error) http.Handler
-	// ordersHandler serves the orders module.
-	ordersHandler(svc *orders.Service, ready func(context.Context) error) http.Handler
+	// productsHandler serves the products module on store to the callers
+	// cfg accepts (module_token, module_auth).
+	productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler
+	// ordersHandler serves the orders module to the callers cfg accepts.
+	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler
 }
 
 // remoteProducts is the products module in another process: the gateway's
@@ -304,9 +306,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err // before logging: a value that fails its rule is never printed
 	}
 	log.Info("starting airship", append([]any{"version", Version, "commit", commit()}, cfg.Masked()...)...)
-	if len(cfg.APIKeys) == 0 {
-		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
-	}
+	warnOpen(cfg, log)
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -317,6 +317,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// warnOpen warns of what anyone who reaches the process may do: write
+// through the API without a key, or call a module without the module
+// token; and of a caller of other modules that sends no token.
+func warnOpen(cfg Config, log *slog.Logger) {
+	serves := func(modules ...string) bool { return slices.Contains(modules, cfg.Modules) }
+	if serves(ModulesAll, ModuleGateway) && len(cfg.APIKeys) == 0 {
+		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
+	}
+	if serves(ModuleProducts, ModuleOrders) && cfg.ModuleAuth == ModuleAuthOptional {
+		log.Warn("module_auth is optional: calls to this module that carry no module token are taken, from anyone who can reach it; " +
+			"set module_auth required once every caller sends AIRSHIP_MODULE_TOKEN")
+	}
+	if serves(ModuleGateway, ModuleOrders) && cfg.ModuleToken == "" {
+		log.Warn("AIRSHIP_MODULE_TOKEN is not set: calls to other modules carry no token, and a module that requires one refuses them")
+	}
 }
 
 // every runs fn now and then every period until ctx ends, logging its

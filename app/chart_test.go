@@ -34,7 +34,7 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 	// containerPort, /data, shutdownTimeoutSeconds, and the modules of each
 	// Deployment with the addresses of the others (split.enabled), metrics.
 	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "modules", "products_url", "orders_url", "metrics_addr"}
-	fromSecret := []string{"amqp_url", "api_keys", "postgres_url", "redis_url"}
+	fromSecret := []string{"amqp_url", "api_keys", "module_token", "postgres_url", "redis_url"}
 	var want []string
 	for _, k := range ConfigKeys() {
 		if !slices.Contains(chartSets, k) && !slices.Contains(fromSecret, k) {

@@ -260,7 +260,7 @@ func TestComposeFile(t *testing.T) {
 // the split profile's included, sets only airship's environment variables,
 // and with them its configuration is valid (each module has the backend
 // and the module URLs it needs); the module URLs name services of the
-// file.
+// file, and the split profile's services share one module token.
 func TestComposeServicesConfigured(t *testing.T) {
 	raw, err := os.ReadFile("../compose.yaml")
 	if err != nil {
@@ -280,6 +280,7 @@ func TestComposeServicesConfigured(t *testing.T) {
 		known[EnvName(k)] = true
 	}
 	modules := map[string]bool{}
+	tokens := map[string]bool{} // the module tokens of the split profile
 	for name, svc := range file.Services {
 		if !strings.HasPrefix(strings.Join(keysOf(svc.Environment), " "), "AIRSHIP_") {
 			continue // PostgreSQL, Redis
@@ -301,6 +302,9 @@ func TestComposeServicesConfigured(t *testing.T) {
 				t.Fatalf("its configuration is refused: %v", err)
 			}
 			modules[cfg.Modules] = true
+			if cfg.Modules != ModulesAll {
+				tokens[cfg.ModuleToken] = true
+			}
 			if cfg.Modules != ModulesAll && !slices.Contains(svc.Profiles, "split") {
 				t.Errorf("runs modules %s outside the split profile", cfg.Modules)
 			}
@@ -316,6 +320,10 @@ func TestComposeServicesConfigured(t *testing.T) {
 		if !modules[m] {
 			t.Errorf("no service of compose.yaml runs modules %s", m)
 		}
+	}
+	// Every module calls the others with the token they require.
+	if len(tokens) != 1 || tokens[""] {
+		t.Errorf("the split profile's services have %d module tokens (empty among them: %v); want one, the same for all", len(tokens), tokens[""])
 	}
 }
 

@@ -64,6 +64,8 @@ type Config struct {
 	Modules     string `key:"modules" default:"all" validate:"oneof=all gateway products orders" help:"modules this process runs: all, or one of gateway, products, orders (a build with -tags remote)"`
 	ProductsURL string `key:"products_url" validate:"omitempty,module_url" help:"URL of the products module when it runs in another process (modules gateway or orders)"`
 	OrdersURL   string `key:"orders_url" validate:"omitempty,module_url" help:"URL of the orders module when it runs in another process (modules gateway)"`
+	ModuleToken string `key:"module_token" secret:"token" validate:"omitempty,module_token" help:"secret the modules in separate processes share (32 to 1024 visible ASCII characters): sent with every module call, and required by modules products and orders"`
+	ModuleAuth  string `key:"module_auth" default:"required" validate:"oneof=required optional" help:"required: modules products and orders refuse calls without module_token; optional: they also take calls that carry no token (a rolling upgrade from a release without it); a wrong token is always refused"`
 
 	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
 	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
@@ -535,15 +537,17 @@ func (c Config) backendProblems() []string {
 				"%s is not set but %s is: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store",
 				missing, set))
 		}
-		need(c.ProductsURL == "" && c.OrdersURL == "",
-			"products_url and orders_url are for modules gateway, orders and products; with modules all every module runs in this process")
+		need(c.ProductsURL == "" && c.OrdersURL == "" && c.ModuleToken == "",
+			"products_url, orders_url and module_token are for modules gateway, orders and products; with modules all every module runs in this process")
 	case ModuleProducts:
 		need(c.RedisURL != "", "modules products needs AIRSHIP_REDIS_URL (the products module keeps its data in Redis)")
+		need(c.ModuleToken != "" || c.ModuleAuth == ModuleAuthOptional, moduleTokenNeeded(c.Modules))
 		need(c.PostgresURL == "" && c.ProductsURL == "" && c.OrdersURL == "" && c.AMQPURL == "",
 			"modules products uses only redis_url: unset postgres_url, products_url, orders_url and amqp_url")
 	case ModuleOrders:
 		need(c.PostgresURL != "", "modules orders needs AIRSHIP_POSTGRES_URL (the orders module keeps its data in PostgreSQL)")
 		need(c.ProductsURL != "", "modules orders needs AIRSHIP_PRODUCTS_URL (the products module it takes stock from)")
+		need(c.ModuleToken != "" || c.ModuleAuth == ModuleAuthOptional, moduleTokenNeeded(c.Modules))
 		need(c.RedisURL == "" && c.OrdersURL == "", "modules orders uses postgres_url and products_url: unset redis_url and orders_url")
 	case ModuleGateway:
 		need(c.ProductsURL != "" && c.OrdersURL != "", "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL")
@@ -570,6 +574,8 @@ func (c Config) Masked() []any {
 			v = redactConnString(v.(string))
 		case "list":
 			v = countKeys(v.([]string))
+		case "token":
+			v = maskToken(v.(string))
 		default:
 			if d, ok := v.(time.Duration); ok {
 				v = d.String()

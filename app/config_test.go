@@ -166,7 +166,7 @@ func loadFromEnv(t *testing.T) (Config, error) {
 
 // TestMaskedHidesSecrets: no form of a secret reaches the start-up log.
 func TestMaskedHidesSecrets(t *testing.T) {
-	secrets := []string{"s3cret", "other", "hunter2", "sslsecret", "quoted secret", "tokenvalue", key1}
+	secrets := []string{"s3cret", "other", "hunter2", "sslsecret", "quoted secret", "tokenvalue", key1, "module-token-0123456789abcdef0123"}
 	forms := []struct{ pg, redis string }{
 		{"postgres://user:s3cret@db/airship?password=other", "redis://:hunter2@cache:6379/0"},
 		{"postgresql://user@db/airship?sslpassword=sslsecret&password=other", "redis://user:hunter2@cache:6379/0?password=other"},
@@ -180,6 +180,7 @@ func TestMaskedHidesSecrets(t *testing.T) {
 		c := Defaults()
 		c.PostgresURL, c.RedisURL, c.APIKeys = f.pg, f.redis, []string{key1}
 		c.AMQPURL = "amqps://airship:hunter2@mq:5671/shop?password=other"
+		c.ModuleToken = "module-token-0123456789abcdef0123"
 		out := fmt.Sprint(c.Masked()...)
 		for _, secret := range secrets {
 			if strings.Contains(out, secret) {
@@ -280,16 +281,28 @@ func TestConfigDocumented(t *testing.T) {
 // the addresses of the modules it calls, nothing else; redis_url must be
 // of the form its redis_mode reads.
 func TestConfigModulesAndRedisModes(t *testing.T) {
-	const pg, rd = "postgres://db/x", "redis://cache:6379/0"
+	const pg, rd, token = "postgres://db/x", "redis://cache:6379/0", "module-token-0123456789abcdef0123"
 	cases := []struct {
 		env  map[string]string
 		want string // "" when valid
 	}{
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd}, ""},
-		{map[string]string{"MODULES": "products"}, "modules products needs AIRSHIP_REDIS_URL"},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg}, "modules products uses only redis_url"},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://products:8001"}, ""},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg}, "modules orders needs AIRSHIP_PRODUCTS_URL"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token}, ""},
+		{map[string]string{"MODULES": "products", "MODULE_TOKEN": token}, "modules products needs AIRSHIP_REDIS_URL"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules products uses only redis_url"},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://products:8001", "MODULE_TOKEN": token}, ""},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules orders needs AIRSHIP_PRODUCTS_URL"},
+		// The modules' processes need the module token, unless they take
+		// calls without one (module_auth optional); their callers may
+		// have none (a module of the release before would not check it).
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd}, "modules products needs AIRSHIP_MODULE_TOKEN"},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://p:1"}, "modules orders needs AIRSHIP_MODULE_TOKEN"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_AUTH": "optional"}, ""},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://p:1", "MODULE_AUTH": "optional"}, ""},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_AUTH": "off"}, `module_auth must be one of required, optional, not "off"`},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token[:31]}, "module_token must be 32 to 1024 characters long (it has 31)"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token + " x"}, "module_token has a character other than visible ASCII"},
+		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2", "MODULE_TOKEN": token}, ""},
+		{map[string]string{"MODULE_TOKEN": token}, "module_token are for modules gateway, orders and products"},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2"}, ""},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1"}, "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL"},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "products:1", "ORDERS_URL": "http://o:2"}, "products_url: must be an http://"},

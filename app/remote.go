@@ -4,7 +4,10 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+
+	"connectrpc.com/connect"
 
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/orders"
@@ -25,24 +28,41 @@ func moduleConns(cfg Config) int { return 2 * max(cfg.RedisPoolSize, cfg.Postgre
 
 func (connectModules) products(cfg Config) (remoteProducts, error) {
 	hc := rpc.NewHTTPClient(cfg.BackendTimeout, moduleConns(cfg))
-	c := productsrpc.NewClient(hc, cfg.ProductsURL, rpc.ClientOptions(nil)...)
+	c := productsrpc.NewClient(hc, cfg.ProductsURL, clientOptions(cfg)...)
 	return productsClient{c, hc}, nil
 }
 
 func (connectModules) orders(cfg Config) (remoteOrders, error) {
 	hc := rpc.NewHTTPClient(cfg.BackendTimeout, moduleConns(cfg))
-	c := ordersrpc.NewClient(hc, cfg.OrdersURL, rpc.ClientOptions(nil)...)
+	c := ordersrpc.NewClient(hc, cfg.OrdersURL, clientOptions(cfg)...)
 	return ordersClient{c, hc}, nil
 }
 
-func (connectModules) productsHandler(store products.Store, ready func(context.Context) error) http.Handler {
-	path, h := productsrpc.NewHandler(store)
-	return rpc.Mux(path, h, ready)
+// clientOptions are the options of the clients of other modules: every
+// call carries the module token.
+func clientOptions(cfg Config) []connect.ClientOption {
+	return append(rpc.ClientOptions(nil), rpc.SendToken(cfg.ModuleToken))
 }
 
-func (connectModules) ordersHandler(svc *orders.Service, ready func(context.Context) error) http.Handler {
+func (connectModules) productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler {
+	path, h := productsrpc.NewHandler(store)
+	return rpc.Mux(path, h, moduleServer(ready, cfg, log))
+}
+
+func (connectModules) ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler {
 	path, h := ordersrpc.NewHandler(svc)
-	return rpc.Mux(path, h, ready)
+	return rpc.Mux(path, h, moduleServer(ready, cfg, log))
+}
+
+// moduleServer is how a module's process serves its module: the calls it
+// accepts are those with the module token, or, with module_auth optional,
+// also those with none.
+func moduleServer(ready func(context.Context) error, cfg Config, log *slog.Logger) rpc.Server {
+	return rpc.Server{
+		Ready: ready,
+		Auth:  rpc.Auth{Token: cfg.ModuleToken, Optional: cfg.ModuleAuth == ModuleAuthOptional},
+		Log:   log,
+	}
 }
 
 type productsClient struct {

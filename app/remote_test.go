@@ -3,6 +3,7 @@
 package app_test
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -19,11 +20,11 @@ func init() { buildTags = "remote" }
 // is ready only while both modules are, and a module that is down is 503
 // for the requests that need it, not for the others.
 func TestSplitProcesses(t *testing.T) {
-	products := startProcess(t, "AIRSHIP_MODULES=products",
+	products := startProcess(t, "AIRSHIP_MODULES=products", "AIRSHIP_MODULE_TOKEN="+moduleToken,
 		"AIRSHIP_REDIS_URL="+testbackend.RedisURL(), "AIRSHIP_REDIS_PREFIX="+testbackend.RedisPrefix(t))
-	orders := startProcess(t, "AIRSHIP_MODULES=orders",
+	orders := startProcess(t, "AIRSHIP_MODULES=orders", "AIRSHIP_MODULE_TOKEN="+moduleToken,
 		"AIRSHIP_POSTGRES_URL="+testbackend.PostgresURL(t), "AIRSHIP_PRODUCTS_URL="+products.url)
-	gateway := startProcess(t, "AIRSHIP_MODULES=gateway",
+	gateway := startProcess(t, "AIRSHIP_MODULES=gateway", "AIRSHIP_MODULE_TOKEN="+moduleToken,
 		"AIRSHIP_PRODUCTS_URL="+products.url, "AIRSHIP_ORDERS_URL="+orders.url)
 	for _, p := range []*process{products, orders, gateway} {
 		p.must("GET", "/healthz", "", 200)
@@ -52,5 +53,31 @@ func TestSplitProcesses(t *testing.T) {
 		if err := p.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
 		}
+	}
+}
+
+// TestModuleNeedsTheToken: a process of the products or orders module
+// without the module token does not start, unless module_auth is
+// optional, which it warns of at start.
+func TestModuleNeedsTheToken(t *testing.T) {
+	for _, env := range [][]string{
+		{"AIRSHIP_MODULES=products", "AIRSHIP_REDIS_URL=" + testbackend.RedisURL()},
+		{"AIRSHIP_MODULES=orders", "AIRSHIP_POSTGRES_URL=postgres://127.0.0.1:1/airship", "AIRSHIP_PRODUCTS_URL=http://127.0.0.1:1"},
+	} {
+		cmd := exec.Command(binary(t), "serve")
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), append(env, "AIRSHIP_MODULE_TOKEN=", "AIRSHIP_MODULE_AUTH=")...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "needs AIRSHIP_MODULE_TOKEN") {
+			t.Errorf("serve %v without a module token: %v\n%s\nwant a non-zero exit naming AIRSHIP_MODULE_TOKEN", env, err, out)
+		}
+	}
+	p := startProcess(t, "AIRSHIP_MODULES=products", "AIRSHIP_MODULE_AUTH=optional",
+		"AIRSHIP_REDIS_URL="+testbackend.RedisURL(), "AIRSHIP_REDIS_PREFIX="+testbackend.RedisPrefix(t))
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+	}
+	if !strings.Contains(p.logs.String(), "module_auth is optional") {
+		t.Errorf("a products module with module_auth optional did not warn of it:\n%s", p.logs)
 	}
 }

@@ -11,12 +11,20 @@ import (
 	"net/url"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	ordersv1 "github.com/airshipltd/airship/api/airship/orders/v1"
+	productsv1 "github.com/airshipltd/airship/api/airship/products/v1"
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -27,18 +35,22 @@ func init() {
 	backends = append(backends, backend{name: "split", config: splitConfig, split: true})
 }
 
+// moduleToken is the module token of the split deployments the tests
+// start: every module requires it.
+const moduleToken = "split-test-module-token-0123456789abcdef"
+
 // splitConfig starts the products and orders modules on fresh backends
 // (opts apply to the orders module's configuration) and returns the
 // configuration of a gateway that calls them.
 func splitConfig(t *testing.T, opts ...func(*app.Config)) app.Config {
 	p := testConfig()
-	p.Modules = app.ModuleProducts
+	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
 	p.RedisURL = testbackend.RedisURL()
 	p.RedisPrefix = testbackend.RedisPrefix(t)
 	productsURL := startWith(t, p).url
 
 	o := testConfig()
-	o.Modules = app.ModuleOrders
+	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
 	o.PostgresURL = testbackend.PostgresURL(t)
 	o.ProductsURL = productsURL
 	orders := startWith(t, with(o, opts))
@@ -47,7 +59,7 @@ func splitConfig(t *testing.T, opts ...func(*app.Config)) app.Config {
 	t.Cleanup(func() { ordersModules.Delete(ordersURL) })
 
 	g := testConfig()
-	g.Modules = app.ModuleGateway
+	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
 	g.ProductsURL, g.OrdersURL = productsURL, ordersURL
 	return g
 }
@@ -113,17 +125,17 @@ func (c *counter) takeWhen(want map[string]int) map[string]int {
 // its commit, each for the whole order; never one call per line.
 func TestSplitRoundTrips(t *testing.T) {
 	p := testConfig()
-	p.Modules = app.ModuleProducts
+	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
 	p.RedisURL = testbackend.RedisURL()
 	p.RedisPrefix = testbackend.RedisPrefix(t)
 	products := countCalls(t, startWith(t, p).url)
 	o := testConfig()
-	o.Modules = app.ModuleOrders
+	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
 	o.PostgresURL = testbackend.PostgresURL(t)
 	o.ProductsURL = products.url
 	orders := countCalls(t, startWith(t, o).url)
 	g := testConfig()
-	g.Modules = app.ModuleGateway
+	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
 	g.ProductsURL, g.OrdersURL = products.url, orders.url
 	s := startWith(t, g)
 
@@ -197,4 +209,104 @@ func TestSplitBoundsReplies(t *testing.T) {
 		t.Logf("a reply of 128 MiB from the products module cost the gateway %d MiB of allocations", grew>>20)
 	}
 	s.expectError(s.do("GET", "/orders", ""), 503, "SERVICE_UNAVAILABLE")
+}
+
+// TestSplitModulesRequireTheToken: every procedure of each module, in
+// the Connect, gRPC and gRPC-Web protocols, refuses a call without the
+// module token or with another (Unauthenticated) before it reads it, and
+// takes a call with it; /healthz and /readyz stay open. With module_auth
+// optional a module also takes calls that carry no token, never one with
+// a wrong token. A gateway without the token gets nothing from modules
+// that require it.
+func TestSplitModulesRequireTheToken(t *testing.T) {
+	p := testConfig()
+	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
+	products := startWith(t, p)
+	o := testConfig()
+	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
+	orders := startWith(t, o)
+	optional := p
+	optional.ModuleAuth = app.ModuleAuthOptional
+	productsOptional := startWith(t, optional)
+	optional.ModuleToken = ""
+	productsNoToken := startWith(t, optional)
+
+	h1 := &http.Client{}
+	h2c := &http.Client{Transport: &http.Transport{Protocols: new(http.Protocols)}}
+	h2c.Transport.(*http.Transport).Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(func() {
+		h1.CloseIdleConnections()
+		h2c.CloseIdleConnections()
+	})
+	protocols := []struct {
+		name   string
+		client *http.Client
+		opts   []connect.ClientOption
+	}{
+		{"connect", h1, nil},
+		{"grpc", h2c, []connect.ClientOption{connect.WithGRPC()}},
+		{"grpc-web", h1, []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
+	wrong := strings.Repeat("w", len(moduleToken))
+	modules := []struct {
+		name    string
+		url     string
+		service protoreflect.ServiceDescriptor
+		// accepted says which tokens the module takes ("" for none).
+		accepted map[string]bool
+	}{
+		{"products", products.url, productsv1.File_airship_products_v1_products_proto.Services().Get(0),
+			map[string]bool{moduleToken: true}},
+		{"orders", orders.url, ordersv1.File_airship_orders_v1_orders_proto.Services().Get(0),
+			map[string]bool{moduleToken: true}},
+		{"products, module_auth optional", productsOptional.url, productsv1.File_airship_products_v1_products_proto.Services().Get(0),
+			map[string]bool{moduleToken: true, "": true}},
+		{"products, module_auth optional, no token", productsNoToken.url, productsv1.File_airship_products_v1_products_proto.Services().Get(0),
+			map[string]bool{"": true}},
+	}
+	for _, m := range modules {
+		methods := m.service.Methods()
+		if methods.Len() < 6 {
+			t.Fatalf("%s: %d procedures; the descriptor is not the service's", m.name, methods.Len())
+		}
+		for i := range methods.Len() {
+			procedure := "/" + string(m.service.FullName()) + "/" + string(methods.Get(i).Name())
+			for _, proto := range protocols {
+				for _, token := range []string{"", moduleToken, wrong} {
+					opts := append(slices.Clone(proto.opts), rpc.SendToken(token))
+					// An empty message is a valid request of every
+					// procedure: taken, it is refused by the module's
+					// rules or finds nothing, and changes nothing.
+					c := connect.NewClient[emptypb.Empty, emptypb.Empty](proto.client, m.url+procedure, opts...)
+					_, err := c.CallUnary(t.Context(), connect.NewRequest(&emptypb.Empty{}))
+					refused := connect.CodeOf(err) == connect.CodeUnauthenticated
+					if refused == m.accepted[token] {
+						what := map[string]string{"": "no token", moduleToken: "the module token", wrong: "a wrong token"}[token]
+						t.Errorf("%s: %s %s with %s: %v; want it %s", m.name, proto.name, procedure, what, err,
+							map[bool]string{true: "taken", false: "refused (unauthenticated)"}[m.accepted[token]])
+					}
+				}
+			}
+		}
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := h1.Get(m.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: GET %s without a token: %s; want 200", m.name, path, resp.Status)
+			}
+		}
+	}
+
+	// A gateway without the token: the modules refuse its calls.
+	g := testConfig()
+	g.Modules = app.ModuleGateway
+	g.ProductsURL, g.OrdersURL = products.url, orders.url
+	s := startWith(t, g)
+	s.expectError(s.do("GET", "/products/the_odyssey", ""), 500, "UNEXPECTED_ERROR")
+	s.expectError(s.do("GET", "/orders", ""), 500, "UNEXPECTED_ERROR")
 }

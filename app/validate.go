@@ -26,6 +26,7 @@ var validate = func() *validator.Validate {
 		"listen_addr":  func(s string) bool { return listenAddrProblem(s) == "" },
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
+		"module_token": func(s string) bool { return moduleTokenProblem(s) == "" },
 		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
 		"access_log": func(s string) bool {
 			_, err := gateway.ParseAccessLog(s)
@@ -73,6 +74,8 @@ func describe(c Config, fe validator.FieldError) string {
 		return key + ": " + redisPrefixProblem(value)
 	case "access_log":
 		return fmt.Sprintf("%s must be all, errors or sample:N with N at least 1, not %q", key, value)
+	case "module_token":
+		return key + " " + moduleTokenProblem(value)
 	case "api_key":
 		// fe.Field() is "api_keys[i]"; count entries from 1 for people.
 		i := 0
@@ -98,6 +101,46 @@ func apiKeyProblem(k string) string {
 		}
 	}
 	return ""
+}
+
+// Limits of the module token.
+const (
+	MinModuleTokenLength = 32
+	maxModuleTokenLength = 1024
+)
+
+// moduleTokenProblem says what is wrong with a module token, or "". The
+// message never quotes it.
+func moduleTokenProblem(k string) string {
+	if len(k) < MinModuleTokenLength || len(k) > maxModuleTokenLength {
+		return fmt.Sprintf("must be %d to %d characters long (it has %d)", MinModuleTokenLength, maxModuleTokenLength, len(k))
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "has a character other than visible ASCII"
+		}
+	}
+	return ""
+}
+
+// The values of module_auth.
+const (
+	ModuleAuthRequired = "required"
+	ModuleAuthOptional = "optional"
+)
+
+// moduleTokenNeeded is the problem of a module process without a token.
+func moduleTokenNeeded(modules string) string {
+	return fmt.Sprintf("modules %s needs AIRSHIP_MODULE_TOKEN (%d or more visible ASCII characters, the same in every process of the deployment: "+
+		"it refuses calls without it); set module_auth optional to also take calls without a token during a rolling upgrade", modules, MinModuleTokenLength)
+}
+
+// maskToken shows whether the module token is set, never the token.
+func maskToken(token string) string {
+	if token == "" {
+		return "(none)"
+	}
+	return "(set)"
 }
 
 // redisPrefixProblem says what is wrong with a Redis key prefix, or "".

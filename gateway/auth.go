@@ -1,12 +1,11 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/airshipltd/airship/internal/bearer"
 )
 
 // requireKey returns a middleware that lets reads through and requires
@@ -17,39 +16,20 @@ import (
 // SHA-256 digests in constant time, so neither a key's content nor its
 // length leaks through timing.
 func requireKey(keys []string) echo.MiddlewareFunc {
-	digests := make([][sha256.Size]byte, len(keys))
-	for i, k := range keys {
-		digests[i] = sha256.Sum256([]byte(k))
-	}
+	accepted := bearer.NewKeys(keys...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if len(digests) == 0 || !mutating(c.Request().Method) {
+			if len(accepted) == 0 || !mutating(c.Request().Method) {
 				return next(c)
 			}
-			token, ok := bearerToken(c.Request().Header.Values(echo.HeaderAuthorization))
-			got := sha256.Sum256([]byte(token))
-			match := 0
-			for _, d := range digests {
-				match |= subtle.ConstantTimeCompare(got[:], d[:])
-			}
-			if !ok || match != 1 {
+			token, _, ok := bearer.Token(c.Request().Header.Values(bearer.Header))
+			if !ok || !accepted.Match(token) {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="airship"`)
 				return newError(http.StatusUnauthorized, CodeUnauthorized, "this request needs Authorization: Bearer <API key>")
 			}
 			return next(c)
 		}
 	}
-}
-
-// bearerToken returns the token of a single "Authorization: Bearer
-// <token>" header; ok is false for any other header, or none.
-func bearerToken(values []string) (token string, ok bool) {
-	if len(values) != 1 {
-		return "", false
-	}
-	scheme, rest, _ := strings.Cut(values[0], " ")
-	token = strings.TrimLeft(rest, " ")
-	return token, strings.EqualFold(scheme, "Bearer") && token != "" && !strings.ContainsAny(token, " \t")
 }
 
 func mutating(method string) bool {

@@ -157,6 +157,20 @@ func TestBadValuesRefused(t *testing.T) {
 		args: []string{"-f", "deploy/helm/examples/embedded.yaml", "--set", "split.enabled=true"},
 		want: []string{"split.enabled runs the modules as separate Deployments", "needs mode: production"},
 	}, {
+		name: "split without a module token",
+		args: append([]string{"--set", "split.enabled=true"}, backendArgs...),
+		want: []string{"split.enabled: the modules call each other with a secret they share", "secret.moduleToken", "AIRSHIP_MODULE_TOKEN"},
+	}, {
+		name:   "short module token",
+		args:   append([]string{"--set", "split.enabled=true", "--set", "secret.moduleToken=letmein"}, backendArgs...),
+		want:   []string{"at '/secret/moduleToken'"},
+		schema: true,
+	}, {
+		name:   "module_auth not a mode",
+		args:   append([]string{"--set", "config.module_auth=off"}, backendArgs...),
+		want:   []string{"at '/config/module_auth'"},
+		schema: true,
+	}, {
 		name: "production without backends",
 		args: nil,
 		want: []string{"mode: production needs the backends", "secret.postgresUrl", "existingSecret"},

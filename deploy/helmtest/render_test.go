@@ -122,7 +122,7 @@ func variants() []variant {
 	}, {
 		name: "split",
 		// Each module sized to one CPU, as docs/scaling.md shows.
-		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true",
+		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true", "--set", "secret.moduleToken="+moduleToken,
 			"--set", "extraEnv[0].name=GOMAXPROCS", "--set-string", "extraEnv[0].value=1"),
 		kinds: []string{"ConfigMap", "Deployment", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
 			"HorizontalPodAutoscaler", "Job", "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
@@ -201,12 +201,19 @@ func (r rendered) deployment(t *testing.T) *appsv1.Deployment {
 	return r.one(t, "Deployment").(*appsv1.Deployment)
 }
 
+// moduleToken is the module token of the split variant.
+const moduleToken = "render-test-module-token-0123456789abcdef"
+
 // checkSplit: the gateway keeps the chart's Service and selector
 // (component server) and calls the products and orders Services; each
 // module's Deployment has its own Service, HPA and PDB selecting only its
-// pods, and gets only the backend it needs.
+// pods, and gets only the backend it needs; every module gets the module
+// token from the Secret.
 func checkSplit(t *testing.T, r rendered) {
 	t.Helper()
+	if got := string(r.named(t, "Secret", "airship").(*corev1.Secret).Data["AIRSHIP_MODULE_TOKEN"]); got != moduleToken {
+		t.Errorf("Secret AIRSHIP_MODULE_TOKEN = %q; want %q", got, moduleToken)
+	}
 	cm := r.one(t, "ConfigMap").(*corev1.ConfigMap)
 	shutdown, _ := time.ParseDuration(cm.Data["AIRSHIP_SHUTDOWN_TIMEOUT"])
 	want := map[string]struct {
@@ -215,12 +222,13 @@ func checkSplit(t *testing.T, r rendered) {
 		absent    []string
 	}{
 		"airship": {"server", map[string]string{"AIRSHIP_MODULES": "gateway", "AIRSHIP_PRODUCTS_URL": "http://airship-products:8001",
-			"AIRSHIP_ORDERS_URL": "http://airship-orders:8001", "AIRSHIP_API_KEYS": "secret", "GOMAXPROCS": "1"},
+			"AIRSHIP_ORDERS_URL": "http://airship-orders:8001", "AIRSHIP_API_KEYS": "secret", "AIRSHIP_MODULE_TOKEN": "secret", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_REDIS_URL"}},
-		"airship-products": {"products", map[string]string{"AIRSHIP_MODULES": "products", "AIRSHIP_REDIS_URL": "secret", "GOMAXPROCS": "1"},
+		"airship-products": {"products", map[string]string{"AIRSHIP_MODULES": "products", "AIRSHIP_REDIS_URL": "secret",
+			"AIRSHIP_MODULE_TOKEN": "secret", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_POSTGRES_URL", "AIRSHIP_PRODUCTS_URL", "AIRSHIP_ORDERS_URL"}},
 		"airship-orders": {"orders", map[string]string{"AIRSHIP_MODULES": "orders", "AIRSHIP_POSTGRES_URL": "secret",
-			"AIRSHIP_PRODUCTS_URL": "http://airship-products:8001", "GOMAXPROCS": "1"},
+			"AIRSHIP_PRODUCTS_URL": "http://airship-products:8001", "AIRSHIP_MODULE_TOKEN": "secret", "GOMAXPROCS": "1"},
 			[]string{"AIRSHIP_REDIS_URL", "AIRSHIP_ORDERS_URL"}},
 	}
 	for name, w := range want {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -271,12 +272,24 @@ func (t oneWrite) RoundTrip(req *http.Request) (*http.Response, error) {
 // http.Client.CloseIdleConnections calls).
 func (t oneWrite) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
+// Server is how a module's process serves its Connect service.
+type Server struct {
+	// Ready reports whether what the process cannot do without answers:
+	// its backend (its /readyz).
+	Ready func(context.Context) error
+	// Auth says which calls the service accepts.
+	Auth Auth
+	// Log receives the refused calls.
+	Log *slog.Logger
+}
+
 // Mux returns the handler of a module's process: its Connect service at
-// path, /healthz (the process runs) and /readyz (ready reports whether its
-// backends answer).
-func Mux(path string, service http.Handler, ready func(context.Context) error) http.Handler {
+// path, for the calls s.Auth accepts; /healthz (the process runs) and
+// /readyz (s.Ready), open to every caller.
+func Mux(path string, service http.Handler, s Server) http.Handler {
+	ready := s.Ready
 	mux := http.NewServeMux()
-	mux.Handle(path, service)
+	mux.Handle(path, authenticate(service, s.Auth, s.Log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status": "ok"}`)

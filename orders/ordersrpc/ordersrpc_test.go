@@ -29,6 +29,15 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// openServer serves a module to every caller, as module_auth optional
+// does to callers without a token (the module token is the split
+// deployment's, tested in app).
+var openServer = rpc.Server{
+	Ready: func(context.Context) error { return nil },
+	Auth:  rpc.Auth{Optional: true},
+	Log:   slog.New(slog.DiscardHandler),
+}
+
 // module is the orders module served behind a real listener, on
 // PostgreSQL and its stock in Redis.
 type module struct {
@@ -48,7 +57,7 @@ func serve(t *testing.T) module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rpc.Mux(path, h, func(context.Context) error { return nil }), Protocols: rpc.Protocols()}
+	srv := &http.Server{Handler: rpc.Mux(path, h, openServer), Protocols: rpc.Protocols()}
 	go srv.Serve(ln)
 	m.hc = rpc.NewHTTPClient(time.Second, 4)
 	t.Cleanup(func() {

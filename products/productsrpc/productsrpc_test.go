@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -33,6 +34,15 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// openServer serves a module to every caller, as module_auth optional
+// does to callers without a token (the module token is the split
+// deployment's, tested in app).
+var openServer = rpc.Server{
+	Ready: func(context.Context) error { return nil },
+	Auth:  rpc.Auth{Optional: true},
+	Log:   slog.New(slog.DiscardHandler),
+}
+
 // serve runs the products module's handler on store behind a real
 // listener and returns a client of it.
 func serve(t *testing.T, store products.Store, opts ...func(*http.Server)) *productsrpc.Client {
@@ -53,7 +63,7 @@ func serveURL(t *testing.T, store products.Store, opts ...func(*http.Server)) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rpc.Mux(path, h, func(context.Context) error { return nil }), Protocols: rpc.Protocols()}
+	srv := &http.Server{Handler: rpc.Mux(path, h, openServer), Protocols: rpc.Protocols()}
 	for _, o := range opts {
 		o(srv)
 	}

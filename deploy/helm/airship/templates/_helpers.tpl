@@ -63,17 +63,19 @@ The server workloads, as YAML ({items: [...]}): one running every module,
 or with split.enabled the gateway (component server, behind the chart's
 Service), products and orders, each a Deployment with its own Service,
 HPA and PDB. Each item: module (airship's modules setting), component,
-name, and the secrets it reads.
+name, and the secrets it reads (the modules of a split deployment all
+read the module token: the gateway and orders send it, products and
+orders require it).
 */}}
 {{- define "airship.workloads" -}}
 {{- $full := include "airship.fullname" . }}
 items:
 {{- if .Values.split.enabled }}
-  - {module: gateway, component: server, name: {{ $full | quote }}, postgres: false, redis: false, apiKeys: true, amqp: false}
-  - {module: products, component: products, name: {{ printf "%s-products" $full | quote }}, postgres: false, redis: true, apiKeys: false, amqp: false}
-  - {module: orders, component: orders, name: {{ printf "%s-orders" $full | quote }}, postgres: true, redis: false, apiKeys: false, amqp: true}
+  - {module: gateway, component: server, name: {{ $full | quote }}, postgres: false, redis: false, apiKeys: true, amqp: false, moduleToken: true}
+  - {module: products, component: products, name: {{ printf "%s-products" $full | quote }}, postgres: false, redis: true, apiKeys: false, amqp: false, moduleToken: true}
+  - {module: orders, component: orders, name: {{ printf "%s-orders" $full | quote }}, postgres: true, redis: false, apiKeys: false, amqp: true, moduleToken: true}
 {{- else }}
-  - {module: all, component: server, name: {{ $full | quote }}, postgres: true, redis: true, apiKeys: true, amqp: true}
+  - {module: all, component: server, name: {{ $full | quote }}, postgres: true, redis: true, apiKeys: true, amqp: true, moduleToken: false}
 {{- end }}
 {{- end }}
 
@@ -118,6 +120,9 @@ Refuses values that cannot work; every template includes it, so that
 {{- if and .Values.split.enabled (ne .Values.mode "production") }}
 {{- fail "split.enabled runs the modules as separate Deployments on PostgreSQL + Redis: it needs mode: production" }}
 {{- end }}
+{{- if and .Values.split.enabled (not .Values.existingSecret) (not .Values.secret.moduleToken) }}
+{{- fail "split.enabled: the modules call each other with a secret they share: set secret.moduleToken to 32 or more visible ASCII characters (openssl rand -hex 32), or existingSecret to a Secret with the key AIRSHIP_MODULE_TOKEN" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- end }}
@@ -150,9 +155,10 @@ AIRSHIP_DATA_DIR: "/data"
 {{/*
 The environment variables an airship container takes from a Secret.
 Arguments: dict "root" $, "secretName" NAME and "postgres", "redis",
-"apiKeys", "amqp" (whether to include AIRSHIP_POSTGRES_URL,
+"apiKeys", "amqp", "moduleToken" (whether to include AIRSHIP_POSTGRES_URL,
 AIRSHIP_REDIS_URL (the backend URLs only in production mode), the
-optional AIRSHIP_API_KEYS, and the optional AIRSHIP_AMQP_URL).
+optional AIRSHIP_API_KEYS, the optional AIRSHIP_AMQP_URL, and
+AIRSHIP_MODULE_TOKEN, which a split deployment needs).
 */}}
 {{- define "airship.secretEnv" -}}
 {{- $root := .root }}
@@ -186,9 +192,16 @@ optional AIRSHIP_API_KEYS, and the optional AIRSHIP_AMQP_URL).
       key: AIRSHIP_AMQP_URL
       optional: true
 {{- end }}
+{{- if .moduleToken }}
+- name: AIRSHIP_MODULE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: AIRSHIP_MODULE_TOKEN
+{{- end }}
 {{- end }}
 
-{{/* Secret data: the backend URLs, API keys and RabbitMQ URL, base64-encoded. */}}
+{{/* Secret data: the backend URLs, API keys, RabbitMQ URL and module token, base64-encoded. */}}
 {{- define "airship.secretData" -}}
 {{- if ne .Values.mode "embedded" }}
 AIRSHIP_POSTGRES_URL: {{ .Values.secret.postgresUrl | b64enc | quote }}
@@ -199,6 +212,9 @@ AIRSHIP_API_KEYS: {{ join "," .Values.secret.apiKeys | b64enc | quote }}
 {{- end }}
 {{- if .Values.secret.amqpUrl }}
 AIRSHIP_AMQP_URL: {{ .Values.secret.amqpUrl | b64enc | quote }}
+{{- end }}
+{{- if and .Values.split.enabled .Values.secret.moduleToken }}
+AIRSHIP_MODULE_TOKEN: {{ .Values.secret.moduleToken | b64enc | quote }}
 {{- end }}
 {{- end }}
 
@@ -275,7 +291,7 @@ spec:
         - name: AIRSHIP_ORDERS_URL
           value: {{ include "airship.moduleURL" (dict "root" . "module" "orders") | quote }}
         {{- end }}
-        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "postgres" $w.postgres "redis" $w.redis "apiKeys" $w.apiKeys "amqp" $w.amqp) | trim | nindent 8 }}
+        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "postgres" $w.postgres "redis" $w.redis "apiKeys" $w.apiKeys "amqp" $w.amqp "moduleToken" $w.moduleToken) | trim | nindent 8 }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
