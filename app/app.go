@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/orders"
@@ -126,7 +128,7 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 	}
 	switch cfg.Modules {
 	case ModuleProducts:
-		a.handler = remote.productsHandler(b.products, b.ready, cfg, log)
+		a.handler = remote.productsHandler(b.products, b.ready, cfg, log, a.inst.moduleTracer())
 	case ModuleOrders:
 		stock, err := remote.products(cfg)
 		if err != nil {
@@ -134,7 +136,7 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 		}
 		a.handler = remote.ordersHandler(newService(stock, true), func(ctx context.Context) error {
 			return errors.Join(b.ready(ctx), stock.Ready(ctx))
-		}, cfg, log)
+		}, cfg, log, a.inst.moduleTracer())
 		a.closers = append(a.closers, stock.Close)
 	case ModuleGateway:
 		p, err := remote.products(cfg)
@@ -165,10 +167,12 @@ type remoteModules interface {
 	// orders is a client of the orders module at cfg.OrdersURL.
 	orders(cfg Config) (remoteOrders, error)
 	// productsHandler serves the products module on store to the callers
-	// cfg accepts (module_token, module_auth).
-	productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler
-	// ordersHandler serves the orders module to the callers cfg accepts.
-	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler
+	// cfg accepts (module_token, module_auth), logging its failures with
+	// their cause and tracing its calls with tracer (nil: off).
+	productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler
+	// ordersHandler serves the orders module as productsHandler serves
+	// the products module.
+	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler
 }
 
 // remoteProducts is the products module in another process: the gateway's

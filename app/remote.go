@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/orders"
@@ -44,13 +45,13 @@ func clientOptions(cfg Config) []connect.ClientOption {
 	return append(rpc.ClientOptions(nil), rpc.SendToken(cfg.ModuleToken))
 }
 
-func (connectModules) productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler {
-	path, h := productsrpc.NewHandler(store)
+func (connectModules) productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler {
+	path, h := productsrpc.NewHandler(store, rpc.Observe(log, tracer))
 	return rpc.Mux(path, h, moduleServer(ready, cfg, log))
 }
 
-func (connectModules) ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger) http.Handler {
-	path, h := ordersrpc.NewHandler(svc)
+func (connectModules) ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler {
+	path, h := ordersrpc.NewHandler(svc, rpc.Observe(log, tracer))
 	return rpc.Mux(path, h, moduleServer(ready, cfg, log))
 }
 

@@ -3,7 +3,10 @@
 package app_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -309,4 +313,106 @@ func TestSplitModulesRequireTheToken(t *testing.T) {
 	s := startWith(t, g)
 	s.expectError(s.do("GET", "/products/the_odyssey", ""), 500, "UNEXPECTED_ERROR")
 	s.expectError(s.do("GET", "/orders", ""), 500, "UNEXPECTED_ERROR")
+}
+
+// TestSplitLogsCarryTheRequest: a products hash with a non-integer
+// in_stock makes the products module fail; the gateway answers 500 with
+// its request id, and the log of every process the request went through
+// has a line with that request id and the caller's trace id, the products
+// module's with the real cause. The request id and trace context travel
+// from the gateway to the orders module and on to the products module,
+// whether the modules export traces or not.
+func TestSplitLogsCarryTheRequest(t *testing.T) {
+	for _, modulesTrace := range []bool{false, true} {
+		t.Run(map[bool]string{false: "modules not tracing", true: "modules tracing"}[modulesTrace], func(t *testing.T) {
+			recv := newOTLPReceiver(t)
+			tracing := func() {
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL)
+				t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+			}
+			if modulesTrace {
+				tracing()
+			}
+			logged := func() (*slog.Logger, *syncBuffer) {
+				var b syncBuffer
+				l, err := app.NewLogger(&b, "info", "json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l, &b
+			}
+			p := testConfig()
+			p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+			p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
+			productsLog, productsLogs := logged()
+			products := startLogged(t, p, productsLog)
+			o := testConfig()
+			o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+			o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
+			ordersLog, ordersLogs := logged()
+			orders := startLogged(t, o, ordersLog)
+			tracing() // the gateway traces, and takes the caller's traceparent
+			g := testConfig()
+			g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+			g.ProductsURL, g.OrdersURL = products.url, orders.url
+			gatewayLog, gatewayLogs := logged()
+			s := startLogged(t, g, gatewayLog)
+
+			s.expect(s.do("POST", "/products", odyssey), 200, "")
+			opts, _ := redis.ParseURL(testbackend.RedisURL())
+			rdb := redis.NewClient(opts)
+			t.Cleanup(func() { rdb.Close() })
+			if err := rdb.HSet(t.Context(), p.RedisPrefix+"product:{the_odyssey}", "in_stock", "many").Err(); err != nil {
+				t.Fatal(err)
+			}
+
+			requests := []struct {
+				method, path, body, id, trace string
+				// logs are the processes the request goes through, each
+				// with what its line must hold besides the ids.
+				logs map[string]*syncBuffer
+				// cause is what the products module's line says.
+				cause string
+			}{
+				{"GET", "/products/the_odyssey", "", "corrupt-get", "4bf92f3577b34da6a3ce929d0e0e4736",
+					map[string]*syncBuffer{"gateway": gatewayLogs, "products": productsLogs}, `field in_stock`},
+				{"POST", "/orders", orderOfOne, "corrupt-order", "5bf92f3577b34da6a3ce929d0e0e4737",
+					map[string]*syncBuffer{"gateway": gatewayLogs, "orders": ordersLogs, "products": productsLogs}, "attempt to compare"},
+			}
+			defer func() {
+				if t.Failed() {
+					t.Logf("logs of products:\n%s\norders:\n%s\ngateway:\n%s", productsLogs, ordersLogs, gatewayLogs)
+				}
+			}()
+			for _, r := range requests {
+				resp := s.do(r.method, r.path, r.body, "X-Request-Id", r.id, "traceparent", "00-"+r.trace+"-00f067aa0ba902b7-01")
+				s.expectError(resp, 500, "UNEXPECTED_ERROR", r.id)
+				if got := resp.header.Get("X-Request-Id"); got != r.id {
+					t.Errorf("%s %s: X-Request-Id %q; want %q", r.method, r.path, got, r.id)
+				}
+				for name, logs := range r.logs {
+					line := logLine(logs, func(rec map[string]any) bool { return rec["request_id"] == r.id && rec["level"] == "ERROR" })
+					switch {
+					case line == nil:
+						t.Errorf("%s %s: the %s process logged no error with request id %s:\n%s", r.method, r.path, name, r.id, logs)
+					case line["trace_id"] != r.trace:
+						t.Errorf("%s %s: the %s process logged trace id %v; want the caller's %s: %v", r.method, r.path, name, line["trace_id"], r.trace, line)
+					case name == "products" && !strings.Contains(fmt.Sprint(line["err"]), r.cause):
+						t.Errorf("%s %s: the products process logged %v; want the cause (%s)", r.method, r.path, line, r.cause)
+					}
+				}
+			}
+		})
+	}
+}
+
+// logLine returns the first JSON log line of logs that match accepts.
+func logLine(logs *syncBuffer, match func(map[string]any) bool) map[string]any {
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && match(rec) {
+			return rec
+		}
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.24.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
@@ -93,6 +94,14 @@ func (in instruments) gatewayTracing() *gateway.Tracing {
 		return nil
 	}
 	return &gateway.Tracing{Tracer: in.tracing.Tracer(), Propagator: in.tracing.Propagator()}
+}
+
+// moduleTracer traces the calls a module's process serves, or is nil.
+func (in instruments) moduleTracer() trace.Tracer {
+	if in.tracing == nil {
+		return nil
+	}
+	return in.tracing.Tracer()
 }
 
 // openSQL opens a pool on a connector, instrumented: every statement timed

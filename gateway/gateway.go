@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/airshipltd/airship/gateway/apidocs"
+	"github.com/airshipltd/airship/internal/reqid"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -137,37 +138,23 @@ func (g *Gateway) Routes() []*echo.Route { return g.echo.Routes() }
 // they answer again (see outageLog).
 func (g *Gateway) WatchOutages(ctx context.Context) { g.outages.watch(ctx) }
 
-// requestID gives every request an id, sent back in X-Request-Id and
-// logged with it: the client's own if it is a short token of safe
-// characters, a new one otherwise (a client's value is echoed and logged,
-// so it must not carry anything else).
+// requestID gives every request an id, sent back in X-Request-Id, logged
+// with it and carried in its context to the modules it calls: the
+// client's own if it is a short token of safe characters (reqid.Valid), a
+// new one otherwise.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ids := c.Request().Header.Values(echo.HeaderXRequestID)
+		ids := c.Request().Header.Values(reqid.Header)
 		id := ""
-		if len(ids) == 1 && validRequestID(ids[0]) {
+		if len(ids) == 1 && reqid.Valid(ids[0]) {
 			id = ids[0]
 		} else {
 			id = uuid.NewString()
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Response().Header().Set(reqid.Header, id)
+		c.SetRequest(c.Request().WithContext(reqid.With(c.Request().Context(), id)))
 		return next(c)
 	}
-}
-
-// validRequestID reports whether id is 1 to 64 of A-Z a-z 0-9 . _ : -.
-func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		switch c := id[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // securityHeaders tells browsers to take every response for the type it

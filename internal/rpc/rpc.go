@@ -55,12 +55,18 @@ func FromWire(e *errsv1.Error) errs.Portable {
 }
 
 // ServerError turns what a module returned into a Connect error carrying
-// its portable form. A request cut short by its deadline is
-// DeadlineExceeded, so that the caller sees its own deadline.
+// its portable form, which is all the caller gets; the error itself stays
+// with it for the module's log (see Observe). A request cut short by its
+// deadline is DeadlineExceeded, so that the caller sees its own deadline.
 func ServerError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	return &causedError{ce: wireError(ctx, err), cause: err}
+}
+
+// wireError is the Connect error the caller of a module gets for err.
+func wireError(ctx context.Context, err error) *connect.Error {
 	if ctx.Err() != nil && errs.Of(err) == errs.Internal {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return connect.NewError(connect.CodeDeadlineExceeded, ctx.Err())
@@ -170,12 +176,13 @@ func unreachable(err error) bool {
 }
 
 // ClientOptions are the options of every module client: retries of
-// idempotent calls, no compression (modules talk over a fast network, and
+// idempotent calls, the request id and trace context sent with every
+// call (propagate), no compression (modules talk over a fast network, and
 // gzip costs more CPU than it saves there), and counting every call when
 // counter is not nil.
 func ClientOptions(counter func(procedure string)) []connect.ClientOption {
 	opts := []connect.ClientOption{
-		connect.WithInterceptors(retryIdempotent()),
+		connect.WithInterceptors(retryIdempotent(), propagate()),
 		connect.WithAcceptCompression("gzip", nil, nil),
 	}
 	if counter != nil {
@@ -284,12 +291,13 @@ type Server struct {
 }
 
 // Mux returns the handler of a module's process: its Connect service at
-// path, for the calls s.Auth accepts; /healthz (the process runs) and
-// /readyz (s.Ready), open to every caller.
+// path, for the calls s.Auth accepts, each in a context with its caller's
+// request id and trace context; /healthz (the process runs) and /readyz
+// (s.Ready), open to every caller.
 func Mux(path string, service http.Handler, s Server) http.Handler {
 	ready := s.Ready
 	mux := http.NewServeMux()
-	mux.Handle(path, authenticate(service, s.Auth, s.Log))
+	mux.Handle(path, incoming(authenticate(service, s.Auth, s.Log)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status": "ok"}`)

@@ -31,9 +31,9 @@ import (
 var Limits = rpc.Limits{Request: 256 << 10, Reply: 32 << 20}
 
 // NewHandler returns the path and handler of the orders module's Connect
-// service on svc.
-func NewHandler(svc *orders.Service) (string, http.Handler) {
-	path, h := ordersv1connect.NewOrderServiceHandler(handler{svc}, rpc.HandlerOptions(Limits)...)
+// service on svc, with opts (such as rpc.Observe).
+func NewHandler(svc *orders.Service, opts ...connect.HandlerOption) (string, http.Handler) {
+	path, h := ordersv1connect.NewOrderServiceHandler(handler{svc}, append(rpc.HandlerOptions(Limits), opts...)...)
 	return path, rpc.LimitBodies(h, Limits)
 }
 

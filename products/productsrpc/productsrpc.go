@@ -35,9 +35,9 @@ import (
 var Limits = rpc.Limits{Request: 4 << 20, Reply: 4 << 20}
 
 // NewHandler returns the path and handler of the products module's
-// Connect service on store.
-func NewHandler(store products.Store) (string, http.Handler) {
-	path, h := productsv1connect.NewProductServiceHandler(handler{store}, rpc.HandlerOptions(Limits)...)
+// Connect service on store, with opts (such as rpc.Observe).
+func NewHandler(store products.Store, opts ...connect.HandlerOption) (string, http.Handler) {
+	path, h := productsv1connect.NewProductServiceHandler(handler{store}, append(rpc.HandlerOptions(Limits), opts...)...)
 	return path, rpc.LimitBodies(h, Limits)
 }
 
