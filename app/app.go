@@ -113,7 +113,9 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 			func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) })
 		return svc
 	}
-	newGateway := func(p gateway.Products, o gateway.Orders, ready func(context.Context) error) {
+	// ready is what the process's /readyz reports; probe, when not nil,
+	// tells the outage log when the modules it calls answer again.
+	newGateway := func(p gateway.Products, o gateway.Orders, ready, probe func(context.Context) error) {
 		g := gateway.New(p, o, ready, gateway.Config{
 			ImageRoot:      cfg.ProductImageRoot,
 			BodyLimit:      cfg.BodyLimit,
@@ -122,10 +124,17 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 			AccessLogEvery: accessEvery,
 			Observer:       a.inst.requestObserver(),
 			Tracing:        a.inst.gatewayTracing(),
+			Probe:          probe,
 		}, log)
 		a.handler = g
 		a.runners = append(a.runners, g.WatchOutages)
 	}
+	// Readiness reports only what the process cannot serve without: its
+	// own backend. A module that another process runs is not part of it:
+	// the orders module keeps answering reads while the products module is
+	// down, and the gateway the requests that need only the other module,
+	// so that a module's outage does not take the whole API out of
+	// service.
 	switch cfg.Modules {
 	case ModuleProducts:
 		a.handler = remote.productsHandler(b.products, b.ready, cfg, log, a.inst.moduleTracer())
@@ -134,9 +143,7 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 		if err != nil {
 			return err
 		}
-		a.handler = remote.ordersHandler(newService(stock, true), func(ctx context.Context) error {
-			return errors.Join(b.ready(ctx), stock.Ready(ctx))
-		}, cfg, log, a.inst.moduleTracer())
+		a.handler = remote.ordersHandler(newService(stock, true), b.ready, cfg, log, a.inst.moduleTracer())
 		a.closers = append(a.closers, stock.Close)
 	case ModuleGateway:
 		p, err := remote.products(cfg)
@@ -147,10 +154,10 @@ func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
 		if err != nil {
 			return err
 		}
-		newGateway(p, o, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
+		newGateway(p, o, b.ready, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
 		a.closers = append(a.closers, p.Close, o.Close)
 	default:
-		newGateway(b.products, newService(b.products, false), b.ready)
+		newGateway(b.products, newService(b.products, false), b.ready, nil)
 	}
 	return nil
 }

@@ -61,6 +61,11 @@ type Config struct {
 	Observer RequestObserver
 	// Tracing, when set, traces every request.
 	Tracing *Tracing
+	// Probe, when set, tells whether the backends answer again during an
+	// outage (see WatchOutages); otherwise the readiness check does. A
+	// gateway whose modules run in other processes is ready without them,
+	// but probes them to log an outage's end.
+	Probe func(context.Context) error
 }
 
 // Gateway serves the API. It is an http.Handler; WatchOutages must run
@@ -79,11 +84,15 @@ type Gateway struct {
 	sampled atomic.Uint64
 }
 
-// New returns the API. ready reports whether the backends answer; it
-// serves /readyz.
+// New returns the API. ready reports whether what the process cannot
+// serve without answers (its backends); it serves /readyz.
 func New(p Products, o Orders, ready func(context.Context) error, cfg Config, log *slog.Logger) *Gateway {
+	probe := cfg.Probe
+	if probe == nil {
+		probe = ready
+	}
 	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log,
-		outages: newOutageLog(log, ready), routes: map[string]struct{}{}}
+		outages: newOutageLog(log, probe), routes: map[string]struct{}{}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.errorHandler
