@@ -416,3 +416,84 @@ func logLine(logs *syncBuffer, match func(map[string]any) bool) map[string]any {
 	}
 	return nil
 }
+
+// TestSplitMetricsPerModule: a process exports the metrics of the modules
+// it runs and of their backends, and none of the others', which would
+// stand still and mislead the alerts (the gateway's and the products
+// module's recovery sweep age grew forever, AirshipRecoverySweepStale).
+func TestSplitMetricsPerModule(t *testing.T) {
+	p := testConfig()
+	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
+	products := startWith(t, p)
+	o := testConfig()
+	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
+	orders := startWith(t, o)
+	g := testConfig()
+	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+	g.ProductsURL, g.OrdersURL = products.url, orders.url
+	gateway := startWith(t, g)
+	all := startWith(t, backends[0].config(t)) // postgres+redis, every module
+	for _, s := range []*server{gateway, all} {
+		s.expect(s.do("POST", "/products", odyssey), 200, "")
+		s.expect(s.do("POST", "/orders", orderOfOne), 200, "")
+		s.expect(s.do("GET", "/orders/1", ""), 200, "")
+	}
+
+	// What each module, or backend, exports: families by name prefix.
+	owned := map[string][]string{
+		"the API":             {"airship_http_"},
+		"the orders module":   {"airship_orders_", "airship_idempotent_replays_total", "airship_recovery_"},
+		"Redis (products)":    {"airship_redis_pool_"},
+		"PostgreSQL (orders)": {"go_sql_"},
+	}
+	runs := []struct {
+		name     string
+		app      *app.App
+		runs     []string
+		backends []string // the backend label values of airship_backend_*
+	}{
+		{"gateway", gateway.app, []string{"the API"}, nil},
+		{"products", products.app, []string{"Redis (products)"}, []string{"redis"}},
+		{"orders", orders.app, []string{"the orders module", "PostgreSQL (orders)"}, []string{"postgres"}},
+		{"all", all.app, []string{"the API", "the orders module", "Redis (products)", "PostgreSQL (orders)"}, []string{"postgres", "redis"}},
+	}
+	for _, r := range runs {
+		e := scrape(t, r.app)
+		if e["airship_build_info"] == nil {
+			t.Errorf("%s exports no airship_build_info", r.name)
+		}
+		for what, prefixes := range owned {
+			var found []string
+			for name := range e {
+				for _, prefix := range prefixes {
+					if strings.HasPrefix(name, prefix) {
+						found = append(found, name)
+					}
+				}
+			}
+			slices.Sort(found)
+			switch {
+			case slices.Contains(r.runs, what) && len(found) == 0:
+				t.Errorf("%s exports none of the metrics of %s (%v)", r.name, what, prefixes)
+			case !slices.Contains(r.runs, what) && len(found) > 0:
+				t.Errorf("%s exports metrics of %s, which it does not run: %v", r.name, what, found)
+			}
+		}
+		var backends []string
+		if f := e["airship_backend_request_duration_seconds"]; f != nil {
+			for _, m := range f.Metric {
+				for _, l := range m.Label {
+					if l.GetName() == "backend" && !slices.Contains(backends, l.GetValue()) {
+						backends = append(backends, l.GetValue())
+					}
+				}
+			}
+		}
+		slices.Sort(backends)
+		if !slices.Equal(backends, r.backends) {
+			t.Errorf("%s exports calls to the backends %v; want %v", r.name, backends, r.backends)
+		}
+	}
+}

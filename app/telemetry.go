@@ -72,19 +72,24 @@ func commit() string {
 	return "unknown"
 }
 
-// ordersObserver is the orders module's observer, or nil.
+// ordersObserver is the orders module's observer, or nil; its metrics
+// are exported from then on (a process exports the metrics of the modules
+// it runs).
 func (in instruments) ordersObserver() orders.Observer {
 	if in.metrics == nil {
 		return nil
 	}
+	in.metrics.RegisterOrders()
 	return in.metrics
 }
 
-// requestObserver is the gateway's observer, or nil.
+// requestObserver is the gateway's observer, or nil; the API's metrics
+// are exported from then on.
 func (in instruments) requestObserver() gateway.RequestObserver {
 	if in.metrics == nil {
 		return nil
 	}
+	in.metrics.RegisterAPI()
 	return in.metrics
 }
 

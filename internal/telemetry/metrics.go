@@ -54,6 +54,12 @@ type Metrics struct {
 	// up by its label values costs more than observing into it.
 	httpSeries    seriesCache[httpKey, *httpSeries]
 	backendSeries seriesCache[backendKey, *backendSeries]
+
+	// The metrics of the API and of the orders module, registered (so
+	// exported) only by a process that runs the module (RegisterAPI,
+	// RegisterOrders).
+	api, orders         []prometheus.Collector
+	apiOnce, ordersOnce sync.Once
 }
 
 // seriesCache keeps what create makes for each key, made once.
@@ -121,7 +127,11 @@ var (
 type Build struct{ Version, Commit, Date string }
 
 // NewMetrics returns the registry with the Go runtime and process
-// collectors, airship_build_info and every airship instrument.
+// collectors, airship_build_info and the backend instruments, and every
+// other instrument of airship, which the modules a process runs register
+// (RegisterAPI, RegisterOrders): a process exports only the metrics of its
+// modules, so that no alert reads a module's metric from a process that
+// does not run it (the recovery sweep's age from the gateway, say).
 func NewMetrics(build Build) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg}
@@ -165,11 +175,7 @@ func NewMetrics(build Build) *Metrics {
 		Name: "airship_backend_errors_total",
 		Help: "Backend calls that failed, by backend and operation (a missing Redis key is not a failure).",
 	}, []string{"backend", "operation"})
-	f(m.httpRequests)
-	f(m.httpDuration)
-	f(m.httpInFlight)
-	f(m.httpReqSize)
-	f(m.httpRespSize)
+	m.api = []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight, m.httpReqSize, m.httpRespSize}
 	f(m.backendTime)
 	f(m.backendErrors)
 
@@ -209,10 +215,8 @@ func NewMetrics(build Build) *Metrics {
 		Name: "airship_recovery_last_success_timestamp_seconds",
 		Help: "Unix time at which the recovery sweep last finished its work.",
 	})
-	for _, c := range []prometheus.Collector{m.ordersPlaced, m.ordersRefused, m.replays, m.released,
-		m.committedBySweep, m.restocksReplayed, m.sweepDuration, m.sweeps, m.sweepLastSuccess} {
-		f(c)
-	}
+	m.orders = []prometheus.Collector{m.ordersPlaced, m.ordersRefused, m.replays, m.released,
+		m.committedBySweep, m.restocksReplayed, m.sweepDuration, m.sweeps, m.sweepLastSuccess}
 	m.httpSeries = seriesCache[httpKey, *httpSeries]{m: map[httpKey]*httpSeries{}, create: func(k httpKey) *httpSeries {
 		class := statusClass(k.status * 100)
 		return &httpSeries{
@@ -233,6 +237,20 @@ func NewMetrics(build Build) *Metrics {
 	m.sweeps.WithLabelValues("ok")
 	m.sweeps.WithLabelValues("error")
 	return m
+}
+
+// RegisterAPI registers the metrics of the REST API (requests by route,
+// in flight, their sizes), for a process that serves it: modules all or
+// gateway. Calls after the first do nothing.
+func (m *Metrics) RegisterAPI() {
+	m.apiOnce.Do(func() { m.reg.MustRegister(m.api...) })
+}
+
+// RegisterOrders registers the metrics of the orders module (orders placed
+// and refused, idempotent replays, the recovery sweep), for a process that
+// runs it: modules all or orders. Calls after the first do nothing.
+func (m *Metrics) RegisterOrders() {
+	m.ordersOnce.Do(func() { m.reg.MustRegister(m.orders...) })
 }
 
 // Register adds a collector (a pool's statistics, a backlog) to the
