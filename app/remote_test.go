@@ -68,10 +68,10 @@ func TestSplitProcesses(t *testing.T) {
 	}
 }
 
-// TestModuleNeedsTheToken: a process of the products or orders module
+// TestSplitModuleNeedsTheToken: a process of the products or orders module
 // without the module token does not start, unless module_auth is
 // optional, which it warns of at start.
-func TestModuleNeedsTheToken(t *testing.T) {
+func TestSplitModuleNeedsTheToken(t *testing.T) {
 	for _, env := range [][]string{
 		{"AIRSHIP_MODULES=products", "AIRSHIP_REDIS_URL=" + testbackend.RedisURL()},
 		{"AIRSHIP_MODULES=orders", "AIRSHIP_POSTGRES_URL=postgres://127.0.0.1:1/airship", "AIRSHIP_PRODUCTS_URL=http://127.0.0.1:1"},

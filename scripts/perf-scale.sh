@@ -110,16 +110,19 @@ serve() {
 for i in 0 1 2; do
 	serve "replica$i" $((PORT + i)) AIRSHIP_POSTGRES_URL="$PG_URL" AIRSHIP_REDIS_URL="$REDIS_URL"
 done
+# The module token the split modules call each other with.
+MODULE_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 # start_split NAME FIRST ENV...: the three modules on ports FIRST..FIRST+2, the
 # gateway last.
 start_split() {
 	local name=$1 first=$2
 	shift 2
-	serve "${name}_products" "$first" "$@" AIRSHIP_MODULES=products AIRSHIP_REDIS_URL="$REDIS_URL"
+	serve "${name}_products" "$first" "$@" AIRSHIP_MODULES=products AIRSHIP_REDIS_URL="$REDIS_URL" \
+		AIRSHIP_MODULE_TOKEN="$MODULE_TOKEN"
 	serve "${name}_orders" $((first + 1)) "$@" AIRSHIP_MODULES=orders AIRSHIP_POSTGRES_URL="$PG_URL" \
-		AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$first
+		AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$first AIRSHIP_MODULE_TOKEN="$MODULE_TOKEN"
 	serve "${name}_gateway" $((first + 2)) "$@" AIRSHIP_MODULES=gateway AIRSHIP_PRODUCTS_URL=http://127.0.0.1:$first \
-		AIRSHIP_ORDERS_URL=http://127.0.0.1:$((first + 1))
+		AIRSHIP_ORDERS_URL=http://127.0.0.1:$((first + 1)) AIRSHIP_MODULE_TOKEN="$MODULE_TOKEN"
 }
 start_split split $((PORT + 3)) GOMAXPROCS="$SPLIT_GOMAXPROCS"
 start_split split-default $((PORT + 6))

@@ -1,6 +1,8 @@
 // Package rpc is what the modules' Connect adapters share: domain errors
-// across the wire, retries of idempotent calls, the HTTP client and server
-// they run on, and the health endpoints of a module's process.
+// across the wire, retries of idempotent calls, the limits of messages,
+// the module token (auth.go), the request id and trace context of each
+// call and the log of its failures (observe.go), the HTTP client and
+// server they run on, and the health endpoints of a module's process.
 //
 // Errors cross the wire in their portable form (errs.Portable) as the
 // detail of a Connect error, and come back as the very domain error
@@ -225,7 +227,7 @@ func LimitOptions(l Limits) []connect.ClientOption {
 // LimitBodies bounds the bytes read from the body of each request to h,
 // whatever it declares (a chunked body declares nothing): a request's
 // limit, and the framing of a gRPC envelope. Connect refuses a larger
-// message too, but only as it decompresses and decodes it.
+// message too, but then reads the rest of it, to keep the connection.
 func LimitBodies(h http.Handler, l Limits) http.Handler {
 	const framing = 1 << 10
 	return http.MaxBytesHandler(h, int64(l.Request)+framing)
