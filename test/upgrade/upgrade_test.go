@@ -144,7 +144,7 @@ func production(t *testing.T, prev, cur *build) {
 // release on what the current one wrote.
 func split(t *testing.T, prev, cur *build) {
 	be := newBackends(t)
-	token := testbackend.Name("module-token-")
+	token := testbackend.Name("module-token-of-this-test-run-") // 42 characters: a token has at least 32
 	builds := []*build{prev, cur}
 	start := func(name string, b *build, modules string, s ...setting) *proc {
 		return startProc(t, name, b, modules, append(s, releaseSettings(b, modules, token, builds)...))
