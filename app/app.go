@@ -20,6 +20,7 @@ import (
 
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -27,7 +28,7 @@ import (
 // App is a running airship: its backends, its HTTP handler and the work
 // it does in the background.
 type App struct {
-	cfg      Config
+	cfg      config.Config
 	log      *slog.Logger
 	backends *backends
 	handler  http.Handler
@@ -48,14 +49,14 @@ const backlogLogEvery = 30 * time.Second
 // New opens the backends of cfg's modules and builds what the process
 // serves: the API (modules all or gateway) or a module's RPC service
 // (modules products or orders); Close releases them.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	if err := cfg.Validate(); err != nil {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := validate(cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Modules != ModulesAll && remote == nil {
 		return nil, fmt.Errorf("modules %s: this airship was built without the remote modules; build it with -tags remote (make build-remote)", cfg.Modules)
 	}
-	accessEvery, err := gateway.ParseAccessLog(cfg.AccessLog)
+	accessEvery, err := config.AccessLogEvery(cfg.AccessLog)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ const eventsTimeout = 10 * time.Second
 func (a *App) Events() *events.Relay { return a.relay }
 
 // wire builds the modules of cfg on the backends.
-func (a *App) wire(cfg Config, log *slog.Logger, accessEvery uint64) error {
+func (a *App) wire(cfg config.Config, log *slog.Logger, accessEvery uint64) error {
 	b := a.backends
 	// remoteStock: the stock is another process's, so that each of its
 	// calls is a network round trip, and a placed order's reservation is
@@ -170,16 +171,16 @@ var remote remoteModules
 // remoteModules are the Connect adapters of the modules.
 type remoteModules interface {
 	// products is a client of the products module at cfg.ProductsURL.
-	products(cfg Config) (remoteProducts, error)
+	products(cfg config.Config) (remoteProducts, error)
 	// orders is a client of the orders module at cfg.OrdersURL.
-	orders(cfg Config) (remoteOrders, error)
+	orders(cfg config.Config) (remoteOrders, error)
 	// productsHandler serves the products module on store to the callers
 	// cfg accepts (module_token, module_auth), logging its failures with
 	// their cause and tracing its calls with tracer (nil: off).
-	productsHandler(store products.Store, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler
+	productsHandler(store products.Store, ready func(context.Context) error, cfg config.Config, log *slog.Logger, tracer trace.Tracer) http.Handler
 	// ordersHandler serves the orders module as productsHandler serves
 	// the products module.
-	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg Config, log *slog.Logger, tracer trace.Tracer) http.Handler
+	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg config.Config, log *slog.Logger, tracer trace.Tracer) http.Handler
 }
 
 // remoteProducts is the products module in another process: the gateway's
@@ -312,11 +313,11 @@ func (a *App) protocols() *http.Protocols {
 }
 
 // Run serves the configuration until ctx ends: the serve command.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := validate(cfg); err != nil {
 		return err // before logging: a value that fails its rule is never printed
 	}
-	log.Info("starting airship", append([]any{"version", Version, "commit", commit()}, cfg.Masked()...)...)
+	log.Info("starting airship", append([]any{"version", Version, "commit", commit(), "backend", backendName(cfg)}, cfg.Masked()...)...)
 	warnOpen(cfg, log)
 	a, err := New(ctx, cfg, log)
 	if err != nil {
@@ -333,12 +334,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // warnOpen warns of what anyone who reaches the process may do: write
 // through the API without a key, or call a module without the module
 // token; and of a caller of other modules that sends no token.
-func warnOpen(cfg Config, log *slog.Logger) {
+func warnOpen(cfg config.Config, log *slog.Logger) {
 	serves := func(modules ...string) bool { return slices.Contains(modules, cfg.Modules) }
 	if serves(ModulesAll, ModuleGateway) && len(cfg.APIKeys) == 0 {
 		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
 	}
-	if serves(ModuleProducts, ModuleOrders) && cfg.ModuleAuth == ModuleAuthOptional {
+	if serves(ModuleProducts, ModuleOrders) && cfg.ModuleAuth == config.ModuleAuthOptional {
 		log.Warn("module_auth is optional: calls to this module that carry no module token are taken, from anyone who can reach it; " +
 			"set module_auth required once every caller sends AIRSHIP_MODULE_TOKEN")
 	}

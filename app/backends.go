@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/airshipltd/airship/db/migrations"
 	"github.com/airshipltd/airship/events"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -53,9 +53,9 @@ type database struct {
 
 // openDatabase opens the configured SQL database, waiting up to
 // cfg.StartupTimeout for it to answer. It does not migrate it.
-func openDatabase(ctx context.Context, cfg Config, st startup, log *slog.Logger, in instruments) (*database, error) {
+func openDatabase(ctx context.Context, cfg config.Config, st startup, log *slog.Logger, in instruments) (*database, error) {
 	d := &database{}
-	if cfg.Embedded() {
+	if embedded(cfg) {
 		path := filepath.Join(cfg.DataDir, embeddedFile)
 		sdb, err := sqlite.Open(ctx, path)
 		if err != nil {
@@ -106,7 +106,7 @@ func (d *database) ping(ctx context.Context) error {
 
 // openBackends opens the backends of cfg's modules, waiting for them up
 // to cfg.StartupTimeout, and migrates the database.
-func openBackends(ctx context.Context, cfg Config, log *slog.Logger, in instruments) (*backends, error) {
+func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in instruments) (*backends, error) {
 	st := startupOf(cfg)
 	b := &backends{ready: func(context.Context) error { return nil }, close: func() error { return nil }}
 	if cfg.Modules == ModulesAll || cfg.Modules == ModuleOrders {
@@ -163,7 +163,7 @@ func openBackends(ctx context.Context, cfg Config, log *slog.Logger, in instrume
 
 // connectRedis opens the Redis client of cfg, in the mode cfg.RedisMode
 // says or, for auto, the server says, once it answers.
-func connectRedis(ctx context.Context, cfg Config, st startup, log *slog.Logger, in instruments) (redis.UniversalClient, func(context.Context) error, error) {
+func connectRedis(ctx context.Context, cfg config.Config, st startup, log *slog.Logger, in instruments) (redis.UniversalClient, func(context.Context) error, error) {
 	redis.SetLogger(redisLogger{log})
 	mode := cfg.RedisMode
 	if mode == "auto" {
@@ -219,12 +219,12 @@ func pingAll(ctx context.Context, rdb redis.UniversalClient) error {
 
 // OpenPostgres returns a bounded connection pool on cfg.PostgresURL; it
 // does not connect yet.
-func OpenPostgres(cfg Config) (*sqlx.DB, error) { return openPostgres(cfg, instruments{}) }
+func OpenPostgres(cfg config.Config) (*sqlx.DB, error) { return openPostgres(cfg, instruments{}) }
 
 // openPostgres is OpenPostgres with its statements timed and traced as in
 // says (see instruments.openSQL).
-func openPostgres(cfg Config, in instruments) (*sqlx.DB, error) {
-	dsn, err := postgresDSN(cfg.PostgresURL, cfg.BackendTimeout)
+func openPostgres(cfg config.Config, in instruments) (*sqlx.DB, error) {
+	dsn, err := config.PostgresDSN(cfg.PostgresURL, cfg.BackendTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -239,43 +239,6 @@ func openPostgres(cfg Config, in instruments) (*sqlx.DB, error) {
 	return pg, nil
 }
 
-// postgresDSN adds connect_timeout and jit=off to a PostgreSQL URL or
-// key=value connection string, unless it sets them.
-//
-// airship's queries are short index lookups; JIT compilation, which
-// PostgreSQL may start when table statistics are stale, only adds tens of
-// milliseconds to them.
-func postgresDSN(raw string, timeout time.Duration) (string, error) {
-	if p := postgresURLProblem(raw); p != "" {
-		return "", fmt.Errorf("postgres_url %s", p)
-	}
-	connectTimeout := fmt.Sprint(max(1, int(timeout.Seconds())))
-	if strings.Contains(raw, "://") {
-		u, _ := url.Parse(raw) // checked above
-		q := u.Query()
-		if !q.Has("connect_timeout") {
-			q.Set("connect_timeout", connectTimeout)
-		}
-		if !q.Has("jit") {
-			q.Set("jit", "off")
-		}
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	settings, _ := parseKV(raw) // checked above
-	has := map[string]bool{}
-	for _, s := range settings {
-		has[s.key] = true
-	}
-	if !has["connect_timeout"] {
-		raw += " connect_timeout=" + connectTimeout
-	}
-	if !has["jit"] {
-		raw += " jit=off"
-	}
-	return raw, nil
-}
-
 // OpenRedis returns a bounded Redis client on cfg.RedisURL in mode
 // (single, cluster or sentinel), whose every dial, read and write is
 // bounded by cfg.BackendTimeout; it does not connect yet. The URL forms:
@@ -283,8 +246,8 @@ func postgresDSN(raw string, timeout time.Duration) (string, error) {
 //	single    redis://[[USER]:PASSWORD@]HOST:PORT[/DB], rediss://…, unix:///path.sock?db=N
 //	cluster   redis://[[USER]:PASSWORD@]HOST:PORT?addr=HOST:PORT&addr=HOST:PORT (seed nodes)
 //	sentinel  redis://[[USER]:SENTINEL_PASSWORD@]HOST:26379[/DB]?master_name=NAME&addr=HOST:26379[&password=PASSWORD]
-func OpenRedis(cfg Config, mode string) (redis.UniversalClient, error) {
-	if p := redisModeProblem(cfg.RedisURL, mode); p != "" {
+func OpenRedis(cfg config.Config, mode string) (redis.UniversalClient, error) {
+	if p := config.RedisModeProblem(cfg.RedisURL, mode); p != "" {
 		return nil, errors.New("redis_url " + p)
 	}
 	t, size := cfg.BackendTimeout, cfg.RedisPoolSize
@@ -313,12 +276,12 @@ func OpenRedis(cfg Config, mode string) (redis.UniversalClient, error) {
 // DetectRedisMode asks the first server of cfg.RedisURL whether it is a
 // member of a cluster (INFO cluster): "cluster" or "single". A Sentinel
 // is refused: its URL needs redis_mode sentinel and a master_name.
-func DetectRedisMode(ctx context.Context, cfg Config) (string, error) {
+func DetectRedisMode(ctx context.Context, cfg config.Config) (string, error) {
 	o, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		co, cerr := redis.ParseClusterURL(cfg.RedisURL)
 		if cerr != nil {
-			return "", errors.New("redis_url " + redisModeProblem(cfg.RedisURL, "auto"))
+			return "", errors.New("redis_url " + config.RedisModeProblem(cfg.RedisURL, "auto"))
 		}
 		o = &redis.Options{Addr: co.Addrs[0], Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig}
 	}
@@ -344,10 +307,10 @@ func DetectRedisMode(ctx context.Context, cfg Config) (string, error) {
 // Sentinel answers and none monitors a master of that name, the error is
 // permanent and names the masters they do monitor; go-redis would call
 // such Sentinels unreachable.
-func askSentinels(ctx context.Context, cfg Config) error {
+func askSentinels(ctx context.Context, cfg config.Config) error {
 	o, err := redis.ParseFailoverURL(cfg.RedisURL)
 	if err != nil {
-		return errors.New("redis_url " + redisModeProblem(cfg.RedisURL, "sentinel"))
+		return errors.New("redis_url " + config.RedisModeProblem(cfg.RedisURL, "sentinel"))
 	}
 	var unreachable []error
 	var answered, monitored []string
@@ -423,7 +386,7 @@ func (e permanentError) Unwrap() error { return e.error }
 // at began and ends at deadline (began + startup_timeout).
 type startup struct{ began, deadline time.Time }
 
-func startupOf(cfg Config) startup {
+func startupOf(cfg config.Config) startup {
 	now := time.Now()
 	return startup{began: now, deadline: now.Add(cfg.StartupTimeout)}
 }

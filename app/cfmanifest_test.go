@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airshipltd/airship/internal/config"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -60,9 +61,9 @@ func TestCFManifest(t *testing.T) {
 		t.Errorf("services %q; want a PostgreSQL and a Redis service", app.Services)
 	}
 
-	keys := ConfigKeys()
+	keys := config.Keys()
 	for k := range app.Env {
-		if !strings.HasPrefix(k, "AIRSHIP_") || !slices.ContainsFunc(keys, func(key string) bool { return EnvName(key) == k }) {
+		if !strings.HasPrefix(k, "AIRSHIP_") || !slices.ContainsFunc(keys, func(key string) bool { return config.EnvName(key) == k }) {
 			t.Errorf("env %s is no airship configuration key", k)
 		}
 	}
@@ -75,16 +76,16 @@ func TestCFManifest(t *testing.T) {
 	// The instance's environment: the manifest's, PORT and bound services.
 	t.Chdir(t.TempDir()) // what is pushed has no config.yaml
 	for _, k := range keys {
-		t.Setenv(EnvName(k), app.Env[EnvName(k)])
+		t.Setenv(config.EnvName(k), app.Env[config.EnvName(k)])
 	}
 	t.Setenv("PORT", "8080")
-	t.Setenv("VCAP_SERVICES", vcap(elephantSQL, tanzuRedis))
+	t.Setenv("VCAP_SERVICES", vcapServices)
 	cfg, err := LoadConfig("", nil)
 	if err != nil {
 		t.Fatalf("configuration on Cloud Foundry: %v", err)
 	}
-	if cfg.Addr != ":8080" || cfg.Embedded() {
-		t.Errorf("on Cloud Foundry: addr %q, embedded %v; want :8080 on PostgreSQL + Redis", cfg.Addr, cfg.Embedded())
+	if cfg.Addr != ":8080" || embedded(cfg) {
+		t.Errorf("on Cloud Foundry: addr %q, embedded %v; want :8080 on PostgreSQL + Redis", cfg.Addr, embedded(cfg))
 	}
 	if cfg.ShutdownTimeout >= 10*time.Second {
 		t.Errorf("shutdown_timeout %s; Cloud Foundry kills the instance 10s after SIGTERM", cfg.ShutdownTimeout)

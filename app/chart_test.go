@@ -5,6 +5,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/airshipltd/airship/internal/config"
 )
 
 // The Helm chart's values.schema.json accepts exactly airship's
@@ -36,7 +38,7 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 	chartSets := []string{"addr", "data_dir", "shutdown_timeout", "modules", "products_url", "orders_url", "metrics_addr"}
 	fromSecret := []string{"amqp_url", "api_keys", "module_token", "postgres_url", "redis_url"}
 	var want []string
-	for _, k := range ConfigKeys() {
+	for _, k := range config.Keys() {
 		if !slices.Contains(chartSets, k) && !slices.Contains(fromSecret, k) {
 			want = append(want, k)
 		}
@@ -50,8 +52,8 @@ func TestHelmChartKnowsEveryConfigKey(t *testing.T) {
 		t.Errorf("values.schema.json config keys:\n  %v\nwant airship's configuration keys less the chart's and the Secret's:\n  %v", got, want)
 	}
 	for _, k := range append(chartSets, fromSecret...) {
-		if !slices.Contains(ConfigKeys(), k) {
-			t.Errorf("the chart sets %s (%s), which is no longer a configuration key", k, EnvName(k))
+		if !slices.Contains(config.Keys(), k) {
+			t.Errorf("the chart sets %s (%s), which is no longer a configuration key", k, config.EnvName(k))
 		}
 	}
 }

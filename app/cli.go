@@ -12,9 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/telemetry"
 )
 
@@ -59,29 +59,21 @@ func Main() int {
 }
 
 // loadConfig reads the configuration with the command's flags on top.
-func loadConfig(cmd *cobra.Command) (Config, *slog.Logger, error) {
+func loadConfig(cmd *cobra.Command) (config.Config, *slog.Logger, error) {
 	file, _ := cmd.Flags().GetString("config")
-	cfg, err := LoadConfig(file, changedFlags(cmd.Flags()))
+	cfg, err := LoadConfig(file, cmd.Flags())
 	if err != nil {
-		return Config{}, nil, err
+		return config.Config{}, nil, err
 	}
 	log, err := NewLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
-		return Config{}, nil, err
+		return config.Config{}, nil, err
 	}
-	_, unknown := unknownEnv(os.Environ())
+	_, unknown := config.UnknownEnv(os.Environ())
 	for _, name := range unknown {
 		log.Warn("an AIRSHIP_* variable that is no setting of airship is ignored", "variable", name)
 	}
 	return cfg, log, nil
-}
-
-// changedFlags returns only the flags given on the command line, so that
-// unset flags do not override the file and environment.
-func changedFlags(all *pflag.FlagSet) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("changed", pflag.ContinueOnError)
-	all.Visit(func(f *pflag.Flag) { fs.AddFlag(f) })
-	return fs
 }
 
 // NewLogger returns a slog logger writing to w; a line logged with the
@@ -119,7 +111,7 @@ database under AIRSHIP_DATA_DIR (default ./data).`,
 			return Run(cmd.Context(), cfg, log)
 		},
 	}
-	AddFlags(cmd.Flags(), true)
+	config.AddFlags(cmd.Flags(), true)
 	return cmd
 }
 
@@ -145,11 +137,11 @@ running on the database stops being ready (/readyz answers 503) until
 		},
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm that migrate down may drop tables and their data")
-	AddFlags(cmd.Flags(), false)
+	config.AddFlags(cmd.Flags(), false)
 	return cmd
 }
 
-func migrate(ctx context.Context, cfg Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
+func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
 	d, err := openDatabase(ctx, cfg, startupOf(cfg), log, instruments{})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/client"
 	"github.com/airshipltd/airship/internal/apitest"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -287,7 +288,7 @@ func TestClientPager(t *testing.T) {
 }
 
 // serveOn serves airship with cfg on ln until the test ends.
-func serveOn(t *testing.T, cfg app.Config, ln net.Listener) {
+func serveOn(t *testing.T, cfg config.Config, ln net.Listener) {
 	t.Helper()
 	a, err := app.New(context.Background(), cfg, testLogger(t))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -62,7 +63,7 @@ releases can import: for going back to one.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write the dump to (default: standard output)")
 	cmd.Flags().IntVar(&version, "dump-version", dump.Version, "version of the dump format to write (1: for a release that reads only version 1)")
-	AddFlags(cmd.Flags(), false)
+	config.AddFlags(cmd.Flags(), false)
 	return cmd
 }
 
@@ -78,7 +79,7 @@ var (
 	_ orderRecords = (*orders.SQLStore)(nil)
 )
 
-func export(ctx context.Context, cfg Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
+func export(ctx context.Context, cfg config.Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
 	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
@@ -71,7 +72,7 @@ there with other fields stops the import.`,
 	fs.StringVar(&opts.in, "in", "", "file to read the dump from (default: standard input)")
 	fs.BoolVar(&opts.merge, "merge", false, "load into a store that is not empty, skipping records already there and equal")
 	fs.StringVar(&opts.spoolDir, "spool-dir", "", "directory for the copy of a dump read from a pipe or terminal (default: $TMPDIR)")
-	AddFlags(fs, false)
+	config.AddFlags(fs, false)
 	return cmd
 }
 
@@ -99,7 +100,7 @@ type importReport struct {
 	checksum string
 }
 
-func importDump(ctx context.Context, cfg Config, log *slog.Logger, opts importOptions, stdin io.Reader, out, progressOut io.Writer) error {
+func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts importOptions, stdin io.Reader, out, progressOut io.Writer) error {
 	src, err := openDumpSource(opts.in, opts.spoolDir, stdin)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)

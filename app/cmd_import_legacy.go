@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -55,7 +56,7 @@ It exits non-zero when a product was rejected or left conflicting.`,
 			if opts.from == "" {
 				return errors.New("import-legacy: --from REDIS_URL (the old shop's Redis) is required")
 			}
-			if p := redisURLProblem(opts.from); p != "" {
+			if p := config.RedisURLProblem(opts.from); p != "" {
 				return fmt.Errorf("import-legacy: --from %s", p)
 			}
 			if opts.batch < 1 || opts.batch > 100_000 {
@@ -77,7 +78,7 @@ It exits non-zero when a product was rejected or left conflicting.`,
 	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported; write no product")
 	fs.BoolVar(&opts.overwrite, "overwrite", false, "replace the fields of products already there with other fields")
 	fs.IntVar(&opts.batch, "batch", 1000, "keys read per SCAN and products written per round trip")
-	AddFlags(fs, false)
+	config.AddFlags(fs, false)
 	return cmd
 }
 
@@ -101,18 +102,18 @@ type legacyReport struct {
 	conflicts, rejected                       []string
 }
 
-func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacyOptions, out, progressOut io.Writer) error {
+func importLegacy(ctx context.Context, cfg config.Config, log *slog.Logger, opts legacyOptions, out, progressOut io.Writer) error {
 	src, err := openLegacyRedis(ctx, cfg, opts.from)
 	if err == nil {
 		defer src.Close()
 		err = pingAll(ctx, src)
 	}
 	if err != nil {
-		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
 	}
 	nodes, err := scanNodes(ctx, src)
 	if err != nil {
-		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", redactConnString(opts.from), err)
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
 	}
 	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
@@ -162,7 +163,7 @@ func importLegacy(ctx context.Context, cfg Config, log *slog.Logger, opts legacy
 // cfg: Sentinels when from names a master_name (which one of them must
 // monitor), else one server or a cluster, as the server says (see
 // DetectRedisMode).
-func openLegacyRedis(ctx context.Context, cfg Config, from string) (redis.UniversalClient, error) {
+func openLegacyRedis(ctx context.Context, cfg config.Config, from string) (redis.UniversalClient, error) {
 	cfg.RedisURL = from
 	mode := "sentinel"
 	if o, err := redis.ParseFailoverURL(from); err != nil || o.MasterName == "" {
@@ -553,7 +554,7 @@ func (r *legacyReport) print(out io.Writer, opts legacyOptions) {
 	if opts.dryRun {
 		verb, note = "would be imported", " (dry run: nothing was written)"
 	}
-	fmt.Fprintf(out, "import-legacy from %s, keys %q: %d keys%s\n", redactConnString(opts.from), opts.pattern, r.keys, note)
+	fmt.Fprintf(out, "import-legacy from %s, keys %q: %d keys%s\n", config.RedactConnString(opts.from), opts.pattern, r.keys, note)
 	fmt.Fprintf(out, "  %-27s %d\n", verb+":", r.imported)
 	fmt.Fprintf(out, "  %-27s %d\n", "already present and equal:", r.equal)
 	if opts.overwrite {

@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -55,7 +56,7 @@ one SQL statement or transaction each), --workers batches at a time.`,
 	fs.IntVar(&opts.orders, "orders", 0, "number of orders to write")
 	fs.IntVar(&opts.batch, "batch", 1000, "products or orders per write")
 	fs.IntVar(&opts.workers, "workers", 4, "batches written concurrently")
-	AddFlags(fs, false)
+	config.AddFlags(fs, false)
 	return cmd
 }
 
@@ -76,7 +77,7 @@ var (
 	_ orderSeeder   = (*orders.SQLStore)(nil)
 )
 
-func seed(ctx context.Context, cfg Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
+func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
 	b, err := openBackends(ctx, cfg, log, instruments{})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airshipltd/airship/internal/config"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -141,10 +142,10 @@ func portOf(t *testing.T, addr string) string {
 // its Dockerfile, as far as can be done without a Docker engine.
 func TestComposeFile(t *testing.T) {
 	c, df := readCompose(t), dockerfile(t)
-	keys := ConfigKeys()
+	keys := config.Keys()
 	for name, svc := range c.Services {
 		for k := range svc.Environment {
-			if strings.HasPrefix(k, "AIRSHIP_") && !slices.ContainsFunc(keys, func(key string) bool { return EnvName(key) == k }) {
+			if strings.HasPrefix(k, "AIRSHIP_") && !slices.ContainsFunc(keys, func(key string) bool { return config.EnvName(key) == k }) {
 				t.Errorf("service %s sets %s, which is no airship configuration key", name, k)
 			}
 		}
@@ -176,7 +177,7 @@ func TestComposeFile(t *testing.T) {
 	// The configuration the container gets must load, in production mode.
 	t.Chdir(t.TempDir()) // no ./config.yaml
 	for _, k := range keys {
-		t.Setenv(EnvName(k), air.Environment[EnvName(k)])
+		t.Setenv(config.EnvName(k), air.Environment[config.EnvName(k)])
 	}
 	t.Setenv("PORT", "")
 	t.Setenv("VCAP_SERVICES", "")
@@ -184,7 +185,7 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("airship's environment in compose.yaml: %v", err)
 	}
-	if cfg.Embedded() {
+	if embedded(cfg) {
 		t.Error("airship runs on the embedded store in compose.yaml; want PostgreSQL + Redis")
 	}
 
@@ -200,9 +201,9 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	expose := strings.Fields(strings.Join(df["EXPOSE"], " "))
-	if want := []string{portOf(t, Defaults().Addr), portOf(t, Defaults().MetricsAddr)}; !slices.Equal(expose, want) || want[0] != port {
+	if want := []string{portOf(t, config.Defaults().Addr), portOf(t, config.Defaults().MetricsAddr)}; !slices.Equal(expose, want) || want[0] != port {
 		t.Errorf("Dockerfile EXPOSE %q; airship listens on %s (default %s) and serves metrics on %s",
-			expose, cfg.Addr, Defaults().Addr, Defaults().MetricsAddr)
+			expose, cfg.Addr, config.Defaults().Addr, config.Defaults().MetricsAddr)
 	}
 
 	// Health checks: both the Dockerfile's and compose's run `airship
@@ -238,7 +239,7 @@ func TestComposeFile(t *testing.T) {
 	pw, _ := pgURL.User.Password()
 	if pgURL.Hostname() != "postgres" || pgURL.Port() != "5432" || pgURL.User.Username() != pg.Environment["POSTGRES_USER"] ||
 		pw != pg.Environment["POSTGRES_PASSWORD"] || strings.TrimPrefix(pgURL.Path, "/") != pg.Environment["POSTGRES_DB"] {
-		t.Errorf("AIRSHIP_POSTGRES_URL %s does not match the postgres service %v", redactConnString(cfg.PostgresURL), pg.Environment)
+		t.Errorf("AIRSHIP_POSTGRES_URL %s does not match the postgres service %v", config.RedactConnString(cfg.PostgresURL), pg.Environment)
 	}
 	if pg.Healthcheck == nil || !slices.Contains(pg.Healthcheck.Test, "pg_isready") ||
 		!strings.Contains(strings.Join(pg.Healthcheck.Test, " "), "-U "+pg.Environment["POSTGRES_USER"]) {
@@ -276,8 +277,8 @@ func TestComposeServicesConfigured(t *testing.T) {
 		t.Fatalf("compose.yaml: %v", err)
 	}
 	known := map[string]bool{}
-	for _, k := range ConfigKeys() {
-		known[EnvName(k)] = true
+	for _, k := range config.Keys() {
+		known[config.EnvName(k)] = true
 	}
 	modules := map[string]bool{}
 	tokens := map[string]bool{} // the module tokens of the split profile
@@ -291,8 +292,8 @@ func TestComposeServicesConfigured(t *testing.T) {
 					t.Errorf("sets %s, which is not one of airship's settings", k)
 				}
 			}
-			for _, k := range ConfigKeys() {
-				t.Setenv(EnvName(k), "")
+			for _, k := range config.Keys() {
+				t.Setenv(config.EnvName(k), "")
 			}
 			for k, v := range svc.Environment {
 				t.Setenv(k, v)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -25,7 +25,7 @@ import (
 // since it was ordered), orders (one changed, one deleted), so that the
 // dump has gaps in its ids, changed timestamps, prices, incarnations and
 // a line whose product is gone.
-func shopWithHistory(t *testing.T, cfg app.Config) {
+func shopWithHistory(t *testing.T, cfg config.Config) {
 	t.Helper()
 	s := startWith(t, cfg)
 	for _, id := range []string{"the_odyssey", "the_enigma", "gone", "tiny.one~2"} {
@@ -42,7 +42,7 @@ func shopWithHistory(t *testing.T, cfg app.Config) {
 }
 
 // exportTo exports the store of cfg to a file and returns its bytes.
-func exportTo(t *testing.T, cfg app.Config) []byte {
+func exportTo(t *testing.T, cfg config.Config) []byte {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "shop.jsonl")
 	if out, err := runCommand(t, cfg, "export", "--out", file); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/internal/apitest"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -26,7 +27,7 @@ type backend struct {
 	// config returns the configuration of the airship a test starts. Each
 	// option applies to the process that keeps the orders: the returned
 	// configuration, or, split, the orders module's.
-	config func(t *testing.T, opts ...func(*app.Config)) app.Config
+	config func(t *testing.T, opts ...func(*config.Config)) config.Config
 	// split: the stores are in other processes, not in the one the test
 	// starts (which serves the API only).
 	split bool
@@ -34,7 +35,7 @@ type backend struct {
 
 var backends = []backend{
 	{name: "postgres+redis", config: production(testbackend.PostgresURL)},
-	{name: "embedded", config: func(t *testing.T, opts ...func(*app.Config)) app.Config {
+	{name: "embedded", config: func(t *testing.T, opts ...func(*config.Config)) config.Config {
 		c := testConfig()
 		c.DataDir = t.TempDir()
 		return with(c, opts)
@@ -72,7 +73,7 @@ func storeBackends() []backend {
 }
 
 // with applies opts to c.
-func with(c app.Config, opts []func(*app.Config)) app.Config {
+func with(c config.Config, opts []func(*config.Config)) config.Config {
 	for _, o := range opts {
 		o(&c)
 	}
@@ -81,8 +82,8 @@ func with(c app.Config, opts []func(*app.Config)) app.Config {
 
 // production returns the configuration of PostgreSQL (a fresh database
 // from postgresURL) and Redis (a fresh key prefix).
-func production(postgresURL func(testing.TB) string) func(t *testing.T, opts ...func(*app.Config)) app.Config {
-	return func(t *testing.T, opts ...func(*app.Config)) app.Config {
+func production(postgresURL func(testing.TB) string) func(t *testing.T, opts ...func(*config.Config)) config.Config {
+	return func(t *testing.T, opts ...func(*config.Config)) config.Config {
 		c := testConfig()
 		c.PostgresURL = postgresURL(t)
 		c.RedisURL = testbackend.RedisURL()
@@ -95,8 +96,8 @@ func production(postgresURL func(testing.TB) string) func(t *testing.T, opts ...
 // suite checks behaviour, and under the race detector, the embedded store
 // especially, requests run many times slower than in production) and the
 // metrics listener on a free port.
-func testConfig() app.Config {
-	c := app.Defaults()
+func testConfig() config.Config {
+	c := config.Defaults()
 	c.RequestTimeout = time.Minute
 	c.BackendTimeout = 10 * time.Second
 	c.ReservationTimeout = 2 * time.Minute
@@ -124,7 +125,7 @@ type server struct {
 	t      *testing.T
 	url    string
 	client *http.Client
-	cfg    app.Config
+	cfg    config.Config
 	app    *app.App
 	// stop shuts the server down (as SIGTERM would); the test's clean-up
 	// does it otherwise.
@@ -143,13 +144,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startWith(t *testing.T, cfg app.Config) *server {
+func startWith(t *testing.T, cfg config.Config) *server {
 	t.Helper()
 	return startLogged(t, cfg, testLogger(t))
 }
 
 // startLogged is startWith with the given logger.
-func startLogged(t *testing.T, cfg app.Config, log *slog.Logger) *server {
+func startLogged(t *testing.T, cfg config.Config, log *slog.Logger) *server {
 	t.Helper()
 	a, err := app.New(context.Background(), cfg, log)
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/events/eventstest"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -31,15 +31,15 @@ const arrival = 60 * time.Second
 
 // withEvents turns events on, publishing to the broker at amqpURL, with a
 // short poll interval.
-func withEvents(cfg app.Config, amqpURL string) app.Config {
+func withEvents(cfg config.Config, amqpURL string) config.Config {
 	eventsOn(amqpURL)(&cfg)
 	return cfg
 }
 
 // eventsOn is the configuration option that turns events on: for a
 // backend's config, so that in split mode the orders module publishes.
-func eventsOn(amqpURL string) func(*app.Config) {
-	return func(c *app.Config) {
+func eventsOn(amqpURL string) func(*config.Config) {
+	return func(c *config.Config) {
 		c.AMQPURL = amqpURL
 		c.EventsInterval = 200 * time.Millisecond
 	}

@@ -13,20 +13,21 @@ import (
 	"time"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
 // runCommand runs airship with args in-process, with the backends of cfg,
 // and returns what it printed and its error.
-func runCommand(t *testing.T, cfg app.Config, args ...string) (string, error) {
+func runCommand(t *testing.T, cfg config.Config, args ...string) (string, error) {
 	t.Helper()
 	return runCommandIn(t, cfg, nil, args...)
 }
 
 // runCommandIn is runCommand with stdin as the standard input.
-func runCommandIn(t *testing.T, cfg app.Config, stdin io.Reader, args ...string) (string, error) {
+func runCommandIn(t *testing.T, cfg config.Config, stdin io.Reader, args ...string) (string, error) {
 	t.Helper()
-	if cfg.Embedded() {
+	if cfg.PostgresURL == "" && cfg.RedisURL == "" { // the embedded store
 		args = append(args, "--data-dir", cfg.DataDir)
 	} else {
 		args = append(args, "--postgres-url", cfg.PostgresURL, "--redis-url", cfg.RedisURL, "--redis-prefix", cfg.RedisPrefix)

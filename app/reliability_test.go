@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -118,7 +119,7 @@ func TestBlankAPIKeysRefused(t *testing.T) {
 
 // outageConfig points airship at PostgreSQL and Redis through proxies that
 // the test can cut, with production-like timeouts and a fast sweep.
-func outageConfig(t *testing.T) (app.Config, *testbackend.Proxy, *testbackend.Proxy) {
+func outageConfig(t *testing.T) (config.Config, *testbackend.Proxy, *testbackend.Proxy) {
 	pgURL, _ := url.Parse(testbackend.PostgresURL(t))
 	pg := testbackend.NewProxy(t, pgURL.Host)
 	pgURL.Host = pg.Addr()
@@ -126,7 +127,7 @@ func outageConfig(t *testing.T) (app.Config, *testbackend.Proxy, *testbackend.Pr
 	rp := testbackend.NewProxy(t, redisURL.Host)
 	redisURL.Host = rp.Addr()
 
-	c := app.Defaults()
+	c := config.Defaults()
 	c.MetricsAddr = "127.0.0.1:0"
 	c.PostgresURL, c.RedisURL = pgURL.String(), redisURL.String()
 	c.RedisPrefix = testbackend.RedisPrefix(t)
@@ -277,7 +278,7 @@ func TestStartupFailsFastOnWrongSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := app.Defaults()
+			cfg := config.Defaults()
 			cfg.PostgresURL, cfg.RedisURL = c.pg, c.redis
 			cfg.StartupTimeout = time.Minute
 			began := time.Now()

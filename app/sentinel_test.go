@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestSentinelUnknownMaster(t *testing.T) {
 	s := testbackend.NewRedisSentinel(t) // monitors "airship"
 	log := slog.New(slog.DiscardHandler)
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.RedisMode, cfg.StartupTimeout = "sentinel", 3*time.Second
 	cfg.RedisURL = strings.Replace(s.URL, "master_name=airship", "master_name=shop", 1)
 	if cfg.RedisURL == s.URL {

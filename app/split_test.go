@@ -28,6 +28,7 @@ import (
 	ordersv1 "github.com/airshipltd/airship/api/airship/orders/v1"
 	productsv1 "github.com/airshipltd/airship/api/airship/products/v1"
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
@@ -46,7 +47,7 @@ const moduleToken = "split-test-module-token-0123456789abcdef"
 // splitConfig starts the products and orders modules on fresh backends
 // (opts apply to the orders module's configuration) and returns the
 // configuration of a gateway that calls them.
-func splitConfig(t *testing.T, opts ...func(*app.Config)) app.Config {
+func splitConfig(t *testing.T, opts ...func(*config.Config)) config.Config {
 	p := testConfig()
 	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
 	p.RedisURL = testbackend.RedisURL()
@@ -232,7 +233,7 @@ func TestSplitModulesRequireTheToken(t *testing.T) {
 	o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
 	orders := startWith(t, o)
 	optional := p
-	optional.ModuleAuth = app.ModuleAuthOptional
+	optional.ModuleAuth = config.ModuleAuthOptional
 	productsOptional := startWith(t, optional)
 	optional.ModuleToken = ""
 	productsNoToken := startWith(t, optional)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -43,7 +44,7 @@ type instruments struct {
 
 // newInstruments sets up metrics when metrics_addr is set and tracing when
 // the OTEL_* environment asks for it; OpenTelemetry's errors go to log.
-func newInstruments(ctx context.Context, cfg Config, log *slog.Logger) (instruments, error) {
+func newInstruments(ctx context.Context, cfg config.Config, log *slog.Logger) (instruments, error) {
 	var in instruments
 	if cfg.MetricsAddr != "" {
 		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit(), Date: BuildDate})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 )
 
 // airshipURL is the base URL of an airship on the embedded store that
@@ -30,7 +31,7 @@ func runWithAirship(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	cfg := app.Defaults()
+	cfg := config.Defaults()
 	cfg.DataDir, cfg.MetricsAddr = dir, ""
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

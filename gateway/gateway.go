@@ -55,7 +55,7 @@ type Config struct {
 	// requests must present; reads stay public.
 	APIKeys []string
 	// AccessLogEvery says which successful requests are logged at info:
-	// 0 none, 1 all, N one in N (the access_log setting, ParseAccessLog).
+	// 0 none, 1 all, N one in N (the access_log setting, config.AccessLogEvery).
 	AccessLogEvery uint64
 	// Observer, when set, is told of every request (metrics).
 	Observer RequestObserver

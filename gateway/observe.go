@@ -2,11 +2,8 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,27 +27,6 @@ type RequestObserver interface {
 // UnmatchedRoute is the route of every request that matched no route
 // (404), so that hostile paths cannot create new metric series.
 const UnmatchedRoute = "unmatched"
-
-// ParseAccessLog reads the access_log setting, which says which
-// successful requests get an access log line at info: "errors" (none),
-// "all", or "sample:N" (one in N). It returns 0 for none, 1 for all, N
-// for one in N. Refusals (4xx) are always logged at info and server
-// errors at error; a 503 is logged by the error handler (a backend
-// outage once, by the outage log); every other line is logged at debug.
-func ParseAccessLog(s string) (every uint64, err error) {
-	switch s {
-	case "", "errors":
-		return 0, nil
-	case "all":
-		return 1, nil
-	}
-	if n, ok := strings.CutPrefix(s, "sample:"); ok {
-		if v, err := strconv.ParseUint(n, 10, 32); err == nil && v >= 1 {
-			return v, nil
-		}
-	}
-	return 0, fmt.Errorf("access_log %q: want all, errors or sample:N with N at least 1", s)
-}
 
 // knownMethods are the method label's values; any other method is OTHER.
 var knownMethods = map[string]string{

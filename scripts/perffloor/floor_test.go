@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/airshipltd/airship/app"
+	airship "github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -72,7 +73,7 @@ var orderCreated = regexp.MustCompile(`^\{"id":([1-9][0-9]*)\}\n$`)
 // airship's own do, and leave the stock and the reservations as airship's
 // do.
 func TestSameAnswers(t *testing.T) {
-	cfg := app.Defaults()
+	cfg := airship.Defaults()
 	cfg.PostgresURL = testbackend.PostgresURL(t)
 	rdb, prefix := testbackend.Redis(t)
 	cfg.RedisURL = testbackend.RedisURL()

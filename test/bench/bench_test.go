@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -30,7 +31,7 @@ import (
 // and Redis key prefix, both removed when b ends.
 func newAPI(b *testing.B) http.Handler {
 	b.Helper()
-	cfg := app.Defaults()
+	cfg := config.Defaults()
 	cfg.PostgresURL = testbackend.PostgresURL(b)
 	cfg.RedisURL = testbackend.RedisURL()
 	cfg.RedisPrefix = testbackend.RedisPrefix(b)

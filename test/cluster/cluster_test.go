@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 // (app.OpenRedis in cluster mode, production timeouts).
 func open(t *testing.T, c *testbackend.RedisCluster) redis.UniversalClient {
 	t.Helper()
-	cfg := app.Defaults()
+	cfg := config.Defaults()
 	cfg.RedisURL, cfg.RedisMode = c.URL(), "cluster"
 	rdb, err := app.OpenRedis(cfg, "cluster")
 	if err != nil {
@@ -58,7 +59,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 
 	t.Run("Detected", func(t *testing.T) {
-		cfg := app.Defaults()
+		cfg := config.Defaults()
 		cfg.RedisURL = c.URL()
 		if mode, err := app.DetectRedisMode(context.Background(), cfg); err != nil || mode != "cluster" {
 			t.Fatalf("DetectRedisMode = %q, %v; want cluster", mode, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
@@ -17,7 +18,7 @@ import (
 // with what to set instead.
 func TestRedisSentinel(t *testing.T) {
 	s := testbackend.NewRedisSentinel(t)
-	cfg := app.Defaults()
+	cfg := config.Defaults()
 	cfg.RedisURL, cfg.RedisMode = s.URL, "sentinel"
 	rdb, err := app.OpenRedis(cfg, "sentinel")
 	if err != nil {

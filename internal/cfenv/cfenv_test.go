@@ -1,14 +1,12 @@
-package app
+package cfenv
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
+	"github.com/airshipltd/airship/internal/config"
 )
 
 // VCAP_SERVICES documents as service brokers write them (names, hosts and
@@ -61,7 +59,7 @@ func TestApplyPlatform(t *testing.T) {
 		name     string
 		env      map[string]string
 		explicit []string // keys set by file, AIRSHIP_* or flag
-		modules  string   // the modules setting; all when empty
+		need     *Need    // the backends the modules use; both when nil
 		want     want
 	}{
 		{
@@ -198,22 +196,22 @@ func TestApplyPlatform(t *testing.T) {
 			want: want{err: []string{"VCAP_SERVICES is not a JSON object of service lists"}},
 		},
 		{
-			name:    "the gateway module takes no backend",
-			env:     map[string]string{"VCAP_SERVICES": `{}`},
-			modules: ModuleGateway,
-			want:    want{addr: ":8000"},
+			name: "the gateway module takes no backend",
+			env:  map[string]string{"VCAP_SERVICES": `{}`},
+			need: &Need{},
+			want: want{addr: ":8000"},
 		},
 		{
-			name:    "the orders module takes PostgreSQL only",
-			env:     map[string]string{"VCAP_SERVICES": vcap(elephantSQL, tanzuRedis)},
-			modules: ModuleOrders,
-			want:    want{addr: ":8000", pg: "postgres://xkrgbqto:pw-elephant@rogue.db.elephantsql.com/xkrgbqto"},
+			name: "the orders module takes PostgreSQL only",
+			env:  map[string]string{"VCAP_SERVICES": vcap(elephantSQL, tanzuRedis)},
+			need: &Need{Postgres: true},
+			want: want{addr: ":8000", pg: "postgres://xkrgbqto:pw-elephant@rogue.db.elephantsql.com/xkrgbqto"},
 		},
 		{
-			name:    "the products module takes Redis only",
-			env:     map[string]string{"VCAP_SERVICES": vcap(tanzuRedis)},
-			modules: ModuleProducts,
-			want:    want{addr: ":8000", redis: "redis://:pw-tanzu@q-s0.redis-instance.default.service-instance-0b1f6c2e.bosh:6379"},
+			name: "the products module takes Redis only",
+			env:  map[string]string{"VCAP_SERVICES": vcap(tanzuRedis)},
+			need: &Need{Redis: true},
+			want: want{addr: ":8000", redis: "redis://:pw-tanzu@q-s0.redis-instance.default.service-instance-0b1f6c2e.bosh:6379"},
 		},
 		{
 			name:     "bad VCAP_SERVICES is an error even with both URLs set",
@@ -223,13 +221,14 @@ func TestApplyPlatform(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Defaults()
-			if tc.modules != "" {
-				c.Modules = tc.modules
+			c := config.Defaults()
+			need := Need{Postgres: true, Redis: true}
+			if tc.need != nil {
+				need = *tc.need
 			}
-			err := applyPlatform(&c,
+			err := Apply(&c,
 				func(k string) string { return tc.env[k] },
-				func(k string) bool { return slices.Contains(tc.explicit, k) })
+				func(k string) bool { return slices.Contains(tc.explicit, k) }, need)
 			if tc.want.err != nil {
 				if err == nil {
 					t.Fatalf("no error; want one containing %q", tc.want.err)
@@ -255,50 +254,5 @@ func TestApplyPlatform(t *testing.T) {
 				t.Errorf("start-up log shows a password: %s", masked)
 			}
 		})
-	}
-}
-
-// TestLoadConfigPlatform: LoadConfig applies PORT and VCAP_SERVICES under
-// the config file, AIRSHIP_* variables and flags.
-func TestLoadConfigPlatform(t *testing.T) {
-	t.Chdir(t.TempDir()) // no ./config.yaml
-	t.Setenv("PORT", "9191")
-	t.Setenv("VCAP_SERVICES", vcap(elephantSQL, tanzuRedis))
-	for _, k := range []string{"AIRSHIP_ADDR", "AIRSHIP_POSTGRES_URL", "AIRSHIP_REDIS_URL", "AIRSHIP_DATA_DIR"} {
-		t.Setenv(k, "")
-	}
-
-	c, err := LoadConfig("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Addr != ":9191" || !strings.Contains(c.PostgresURL, "elephantsql.com") || !strings.Contains(c.RedisURL, ".bosh:6379") || c.Embedded() {
-		t.Fatalf("from PORT and VCAP_SERVICES: %+v", c)
-	}
-
-	// An AIRSHIP_* variable, a config file entry and a flag each win.
-	t.Setenv("AIRSHIP_REDIS_URL", "redis://env:6379/0")
-	file := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(file, []byte("postgres_url: postgres://file/db\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	flags := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	flags.String("addr", "", "")
-	if err := flags.Parse([]string{"--addr", "127.0.0.1:7070"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err = LoadConfig(file, flags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Addr != "127.0.0.1:7070" || c.PostgresURL != "postgres://file/db" || c.RedisURL != "redis://env:6379/0" {
-		t.Fatalf("explicit settings did not win: addr %q, postgres %q, redis %q", c.Addr, c.PostgresURL, c.RedisURL)
-	}
-
-	// A binding it cannot use stops the start.
-	t.Setenv("AIRSHIP_REDIS_URL", "")
-	t.Setenv("VCAP_SERVICES", vcap(elephantSQL))
-	if _, err := LoadConfig("", nil); err == nil || !strings.Contains(err.Error(), "binds no Redis service") {
-		t.Fatalf("VCAP_SERVICES without Redis: %v; want an error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"fmt"
@@ -9,10 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/airshipltd/airship/events"
-	"github.com/airshipltd/airship/gateway"
 )
 
 // validate checks Config's validate tags; its custom rules are below.
@@ -21,15 +19,18 @@ var validate = func() *validator.Validate {
 	v.RegisterTagNameFunc(func(f reflect.StructField) string { return f.Tag.Get("key") })
 	for tag, fn := range map[string]func(string) bool{
 		"postgres_url": func(s string) bool { return postgresURLProblem(s) == "" },
-		"redis_url":    func(s string) bool { return redisURLProblem(s) == "" },
+		"redis_url":    func(s string) bool { return RedisURLProblem(s) == "" },
 		"module_url":   func(s string) bool { return moduleURLProblem(s) == "" },
 		"listen_addr":  func(s string) bool { return listenAddrProblem(s) == "" },
 		"redis_prefix": func(s string) bool { return redisPrefixProblem(s) == "" },
 		"api_key":      func(s string) bool { return apiKeyProblem(s) == "" },
 		"module_token": func(s string) bool { return moduleTokenProblem(s) == "" },
-		"amqp_url":     func(s string) bool { return events.ParseURL(s) == nil },
+		"amqp_url": func(s string) bool {
+			_, err := amqp.ParseURI(s)
+			return err == nil
+		},
 		"access_log": func(s string) bool {
-			_, err := gateway.ParseAccessLog(s)
+			_, err := AccessLogEvery(s)
 			return err == nil
 		},
 	} {
@@ -65,7 +66,7 @@ func describe(c Config, fe validator.FieldError) string {
 	case "postgres_url":
 		return key + ": " + postgresURLProblem(value)
 	case "redis_url":
-		return key + ": " + redisURLProblem(value)
+		return key + ": " + RedisURLProblem(value)
 	case "module_url":
 		return key + ": " + moduleURLProblem(value)
 	case "listen_addr":
@@ -129,12 +130,6 @@ const (
 	ModuleAuthOptional = "optional"
 )
 
-// moduleTokenNeeded is the problem of a module process without a token.
-func moduleTokenNeeded(modules string) string {
-	return fmt.Sprintf("modules %s needs AIRSHIP_MODULE_TOKEN (%d or more visible ASCII characters, the same in every process of the deployment: "+
-		"it refuses calls without it); set module_auth optional to also take calls without a token during a rolling upgrade", modules, MinModuleTokenLength)
-}
-
 // maskToken shows whether the module token is set, never the token.
 func maskToken(token string) string {
 	if token == "" {
@@ -185,10 +180,10 @@ func postgresURLProblem(s string) string {
 	return ""
 }
 
-// redisURLProblem says what is wrong with a Redis URL, or "": it must be
+// RedisURLProblem says what is wrong with a Redis URL, or "": it must be
 // one of the forms go-redis reads (one server, a cluster's seed nodes, or
 // Sentinels); redisModeProblem checks it against redis_mode.
-func redisURLProblem(s string) string {
+func RedisURLProblem(s string) string {
 	_, errSingle := redis.ParseURL(s)
 	_, errCluster := redis.ParseClusterURL(s)
 	_, errSentinel := redis.ParseFailoverURL(s)
@@ -198,9 +193,9 @@ func redisURLProblem(s string) string {
 	return ""
 }
 
-// redisModeProblem says what is wrong with a Redis URL in a Redis mode,
+// RedisModeProblem says what is wrong with a Redis URL in a Redis mode,
 // or "".
-func redisModeProblem(s, mode string) string {
+func RedisModeProblem(s, mode string) string {
 	switch mode {
 	case "single":
 		if _, err := redis.ParseURL(s); err != nil {
@@ -252,116 +247,20 @@ func listenAddrProblem(s string) string {
 	return ""
 }
 
-// kv is one setting of a key=value connection string.
-type kv struct{ key, value string }
-
-// parseKV parses a libpq key=value connection string: settings separated
-// by spaces, each key = value, where a value may be single-quoted (with \'
-// and \\ escapes).
-func parseKV(s string) ([]kv, error) {
-	var out []kv
-	i := 0
-	skip := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
-			i++
+// AccessLogEvery reads the access_log setting, which says which
+// successful requests are logged at info: 0 none ("errors", the default),
+// 1 all ("all"), N one in N ("sample:N").
+func AccessLogEvery(s string) (uint64, error) {
+	switch s {
+	case "", "errors":
+		return 0, nil
+	case "all":
+		return 1, nil
+	}
+	if n, ok := strings.CutPrefix(s, "sample:"); ok {
+		if v, err := strconv.ParseUint(n, 10, 32); err == nil && v >= 1 {
+			return v, nil
 		}
 	}
-	for {
-		skip()
-		if i == len(s) {
-			return out, nil
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' {
-			i++
-		}
-		key := s[start:i]
-		skip()
-		if key == "" || i == len(s) || s[i] != '=' {
-			return nil, fmt.Errorf("setting %d has no '='", len(out)+1)
-		}
-		i++
-		skip()
-		var val strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			i++
-			for {
-				if i == len(s) {
-					return nil, fmt.Errorf("the value of %s has no closing quote", key)
-				}
-				if s[i] == '\\' && i+1 < len(s) {
-					val.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				if s[i] == '\'' {
-					i++
-					break
-				}
-				val.WriteByte(s[i])
-				i++
-			}
-		} else {
-			for i < len(s) && s[i] != ' ' && s[i] != '\t' {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				val.WriteByte(s[i])
-				i++
-			}
-		}
-		out = append(out, kv{key, val.String()})
-	}
-}
-
-// secretSetting reports whether a connection setting holds a secret.
-func secretSetting(name string) bool {
-	name = strings.ToLower(name)
-	return strings.Contains(name, "password") || strings.Contains(name, "secret") ||
-		strings.Contains(name, "token") || name == "sslkey"
-}
-
-// redactConnString returns a connection URL or key=value string with every
-// secret masked: the password of the user info and every password-like
-// query parameter or setting. What cannot be parsed is hidden whole.
-func redactConnString(s string) string {
-	const mask = "xxxxx"
-	if s == "" {
-		return ""
-	}
-	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
-		if err != nil {
-			return "(unparsable URL, hidden)"
-		}
-		q := u.Query()
-		for name := range q {
-			if secretSetting(name) {
-				q.Set(name, mask)
-			}
-		}
-		u.RawQuery = q.Encode()
-		return u.Redacted()
-	}
-	settings, err := parseKV(s)
-	if err != nil {
-		return "(unparsable connection string, hidden)"
-	}
-	parts := make([]string, len(settings))
-	for i, st := range settings {
-		v := st.value
-		if secretSetting(st.key) {
-			v = mask
-		}
-		parts[i] = st.key + "=" + quoteKV(v)
-	}
-	return strings.Join(parts, " ")
-}
-
-// quoteKV quotes a key=value connection string value when it needs it.
-func quoteKV(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t'\\") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	return 0, fmt.Errorf("access_log %q: want all, errors or sample:N with N at least 1", s)
 }

@@ -1,4 +1,8 @@
-package app
+// Package cfenv reads what Cloud Foundry (and platforms that follow its
+// conventions) tells an application: where to listen, in $PORT, and which
+// services are bound to it, with their credentials, in $VCAP_SERVICES.
+// airship takes from them what its own configuration does not set.
+package cfenv
 
 import (
 	"encoding/json"
@@ -6,43 +10,17 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
+	"github.com/airshipltd/airship/internal/config"
 )
 
-// Cloud Foundry (and platforms that follow its conventions) tells an
-// application where to listen in $PORT and which services are bound to it,
-// with their credentials, in $VCAP_SERVICES. airship takes from them what
-// its own configuration does not set.
+// Need says which backends the process's modules use.
+type Need struct{ Postgres, Redis bool }
 
-// applyPlatformEnv applies the process's $PORT and $VCAP_SERVICES to c,
-// where the config file, the AIRSHIP_* variables and the flags behind v
-// leave the keys unset.
-func applyPlatformEnv(c *Config, v *viper.Viper, flags *pflag.FlagSet) error {
-	return applyPlatform(c, os.Getenv, setExplicitly(v, flags))
-}
-
-// setExplicitly reports whether the config file, an AIRSHIP_* variable or
-// a command-line flag sets a key (a default does not count).
-func setExplicitly(v *viper.Viper, flags *pflag.FlagSet) func(key string) bool {
-	return func(key string) bool {
-		if v.InConfig(key) || os.Getenv(EnvName(key)) != "" {
-			return true
-		}
-		if flags == nil {
-			return false
-		}
-		f := flags.Lookup(flagName(key))
-		return f != nil && f.Changed
-	}
-}
-
-// applyPlatform fills in, for the keys explicitlySet says are not set:
+// Apply fills in, for the keys explicitlySet says are not set:
 //
 //   - addr from PORT: ":$PORT";
 //   - postgres_url and redis_url from the PostgreSQL and Redis services in
@@ -58,7 +36,7 @@ func setExplicitly(v *viper.Viper, flags *pflag.FlagSet) func(key string) bool {
 // an error, never a quiet start on the embedded store. The embedded store
 // is used there only if data_dir is set explicitly and neither backend is
 // bound. Error messages name services and fields, never credentials.
-func applyPlatform(c *Config, getenv func(string) string, explicitlySet func(key string) bool) error {
+func Apply(c *config.Config, getenv func(string) string, explicitlySet func(key string) bool, need Need) error {
 	if port := getenv("PORT"); port != "" && !explicitlySet("addr") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("PORT %q is not a TCP port number", port)
@@ -73,11 +51,9 @@ func applyPlatform(c *Config, getenv func(string) string, explicitlySet func(key
 	if err := json.Unmarshal([]byte(raw), &byLabel); err != nil {
 		return fmt.Errorf("VCAP_SERVICES is not a JSON object of service lists: %w", err)
 	}
-	// Only the modules this process runs need their backends: orders
-	// PostgreSQL, products Redis, the gateway neither.
-	all := c.Modules == "" || c.Modules == ModulesAll
-	needPG := (all || c.Modules == ModuleOrders) && !explicitlySet("postgres_url")
-	needRedis := (all || c.Modules == ModuleProducts) && !explicitlySet("redis_url")
+	// Only the backends the process's modules use are looked for.
+	needPG := need.Postgres && !explicitlySet("postgres_url")
+	needRedis := need.Redis && !explicitlySet("redis_url")
 	if !needPG && !needRedis {
 		return nil
 	}
@@ -154,7 +130,7 @@ func (b platformBinding) url(services []vcapService) (string, error) {
 	switch len(found) {
 	case 0:
 		return "", fmt.Errorf("VCAP_SERVICES binds no %s service (one tagged %s, or with %q in its label): bind one, or set %s",
-			b.what, strings.Join(b.tags, " or "), b.tags[0], EnvName(b.key))
+			b.what, strings.Join(b.tags, " or "), b.tags[0], config.EnvName(b.key))
 	case 1:
 	default:
 		names := make([]string, len(found))
@@ -162,7 +138,7 @@ func (b platformBinding) url(services []vcapService) (string, error) {
 			names[i] = strconv.Quote(s.Name)
 		}
 		return "", fmt.Errorf("VCAP_SERVICES binds %d %s services (%s): bind one, or set %s",
-			len(found), b.what, strings.Join(names, ", "), EnvName(b.key))
+			len(found), b.what, strings.Join(names, ", "), config.EnvName(b.key))
 	}
 	s := found[0]
 	u, err := b.credentialsURL(s.Credentials)

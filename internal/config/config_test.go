@@ -1,10 +1,7 @@
-package app
+package config
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -37,7 +34,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err := flags.Parse([]string{"--product-image-root", "http://flag", "--body-limit", "77"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(file, changedFlags(flags))
+	cfg, err := Load(file, flags, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,21 +48,6 @@ func TestConfigPrecedence(t *testing.T) {
 	if d := Defaults(); d.Addr != ":8000" || d.ProductImageRoot != "http://www.example.com/airship/images" ||
 		d.RequestTimeout != 2*time.Second || d.BodyLimit != 1<<20 || len(d.APIKeys) != 0 {
 		t.Fatalf("defaults %+v", d)
-	}
-}
-
-func TestConfigNeedsBothBackends(t *testing.T) {
-	t.Setenv("AIRSHIP_POSTGRES_URL", "postgres://localhost/x")
-	_, err := LoadConfig(filepath.Join(t.TempDir(), "none.yaml"), nil)
-	if err == nil {
-		t.Fatal("config file that does not exist accepted")
-	}
-	dir := t.TempDir()
-	file := filepath.Join(dir, "config.yaml")
-	os.WriteFile(file, []byte("addr: \":1\"\n"), 0o600)
-	_, err = LoadConfig(file, nil)
-	if err == nil || !strings.Contains(err.Error(), "AIRSHIP_REDIS_URL is not set") {
-		t.Fatalf("only PostgreSQL set: error %v; want one naming AIRSHIP_REDIS_URL", err)
 	}
 }
 
@@ -148,7 +130,7 @@ func TestMetricsAddrOff(t *testing.T) {
 	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = LoadConfig(file, fs); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
+	if c, err = Load(file, fs, nil); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
 		t.Fatalf("flag over an empty AIRSHIP_METRICS_ADDR: metrics_addr %q, %v", c.MetricsAddr, err)
 	}
 }
@@ -161,7 +143,7 @@ func loadFromEnv(t *testing.T) (Config, error) {
 	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return LoadConfig(file, nil)
+	return Load(file, nil, nil)
 }
 
 // TestMaskedHidesSecrets: no form of a secret reaches the start-up log.
@@ -193,37 +175,12 @@ func TestMaskedHidesSecrets(t *testing.T) {
 	}
 }
 
-// TestStartupLogHidesSecrets runs the serve path with every form of secret
-// and a backend that is not there: the log holds no secret, and a setting
-// that fails its rule is refused before anything is logged.
-func TestStartupLogHidesSecrets(t *testing.T) {
-	for _, pg := range []string{
-		"host=127.0.0.1 port=1 user=airship password=s3cret dbname=airship sslmode=disable",
-		"postgres://airship:s3cret@127.0.0.1:1/airship?sslmode=disable",
-		"postgres://airship@127.0.0.1:1/airship?sslmode=disable&password=s3cret",
-		"host=127.0.0.1 port=1 password='s3cret' sslmode=disable bad",
-	} {
-		var logs bytes.Buffer
-		c := Defaults()
-		c.PostgresURL, c.RedisURL = pg, "redis://:s3cret@127.0.0.1:1/0"
-		c.APIKeys = []string{"s3cret-api-key-0123456789"}
-		c.StartupTimeout = 0
-		err := Run(context.Background(), c, slog.New(slog.NewJSONHandler(&logs, nil)))
-		if err == nil {
-			t.Fatalf("%s: serve started with no backend", pg)
-		}
-		if out := logs.String() + err.Error(); strings.Contains(out, "s3cret") {
-			t.Fatalf("%s: a secret reached the log or the error:\n%s\n%v", pg, logs.String(), err)
-		}
-	}
-}
-
 var tableRow = regexp.MustCompile("(?m)^\\| `([a-z_]+)`[^|]*\\| `(AIRSHIP_[A-Z_]+)` \\| ([^|]*) \\|")
 
 // TestConfigDocumented: config.yaml and the README's table name exactly
 // the keys of Config, with their environment variables and defaults.
 func TestConfigDocumented(t *testing.T) {
-	raw, err := os.ReadFile("../config.yaml")
+	raw, err := os.ReadFile("../../config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +193,14 @@ func TestConfigDocumented(t *testing.T) {
 		inFile = append(inFile, k)
 	}
 	slices.Sort(inFile)
-	if want := ConfigKeys(); !slices.Equal(inFile, want) {
+	if want := Keys(); !slices.Equal(inFile, want) {
 		t.Errorf("config.yaml keys %v; want %v", inFile, want)
 	}
-	if _, err := LoadConfig("../config.yaml", nil); err != nil {
+	if _, err := Load("../../config.yaml", nil, nil); err != nil {
 		t.Errorf("config.yaml does not load: %v", err)
 	}
 
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,63 +229,8 @@ func TestConfigDocumented(t *testing.T) {
 		}
 	}
 	slices.Sort(inReadme)
-	if want := ConfigKeys(); !slices.Equal(inReadme, want) {
+	if want := Keys(); !slices.Equal(inReadme, want) {
 		t.Errorf("README table keys %v; want %v", inReadme, want)
-	}
-}
-
-// TestConfigModulesAndRedisModes: each module needs its own backend and
-// the addresses of the modules it calls, nothing else; redis_url must be
-// of the form its redis_mode reads.
-func TestConfigModulesAndRedisModes(t *testing.T) {
-	const pg, rd, token = "postgres://db/x", "redis://cache:6379/0", "module-token-0123456789abcdef0123"
-	cases := []struct {
-		env  map[string]string
-		want string // "" when valid
-	}{
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token}, ""},
-		{map[string]string{"MODULES": "products", "MODULE_TOKEN": token}, "modules products needs AIRSHIP_REDIS_URL"},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules products uses only redis_url"},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://products:8001", "MODULE_TOKEN": token}, ""},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules orders needs AIRSHIP_PRODUCTS_URL"},
-		// The modules' processes need the module token, unless they take
-		// calls without one (module_auth optional); their callers may
-		// have none (a module of the release before would not check it).
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd}, "modules products needs AIRSHIP_MODULE_TOKEN"},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://p:1"}, "modules orders needs AIRSHIP_MODULE_TOKEN"},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_AUTH": "optional"}, ""},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://p:1", "MODULE_AUTH": "optional"}, ""},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_AUTH": "off"}, `module_auth must be one of required, optional, not "off"`},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token[:31]}, "module_token must be 32 to 1024 characters long (it has 31)"},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token + " x"}, "module_token has a character other than visible ASCII"},
-		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2", "MODULE_TOKEN": token}, ""},
-		{map[string]string{"MODULE_TOKEN": token}, "module_token are for modules gateway, orders and products"},
-		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2"}, ""},
-		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1"}, "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL"},
-		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "products:1", "ORDERS_URL": "http://o:2"}, "products_url: must be an http://"},
-		{map[string]string{"MODULES": "everything"}, `modules must be one of all, gateway, products, orders`},
-		{map[string]string{"PRODUCTS_URL": "http://p:1"}, "with modules all every module runs in this process"},
-		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2&addr=c:3", "POSTGRES_URL": pg}, ""},
-		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, ""},
-		{map[string]string{"REDIS_URL": "redis://a:1/2?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, "a cluster has only database 0"},
-		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "single"}, "in redis_mode single must be"},
-		{map[string]string{"REDIS_URL": "redis://s1:26379/0?master_name=shop&addr=s2:26379", "POSTGRES_URL": pg, "REDIS_MODE": "sentinel"}, ""},
-		{map[string]string{"REDIS_URL": "redis://s1:26379/0?addr=s2:26379", "POSTGRES_URL": pg, "REDIS_MODE": "sentinel"}, "needs master_name"},
-		{map[string]string{"REDIS_URL": rd, "POSTGRES_URL": pg, "REDIS_MODE": "ring"}, "redis_mode must be one of auto, single, cluster, sentinel"},
-	}
-	for _, c := range cases {
-		t.Run(fmt.Sprint(c.env), func(t *testing.T) {
-			for k, v := range c.env {
-				t.Setenv("AIRSHIP_"+k, v)
-			}
-			_, err := loadFromEnv(t)
-			switch {
-			case c.want == "" && err != nil:
-				t.Fatalf("valid settings refused: %v", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-				t.Fatalf("error %v; want one containing %q", err, c.want)
-			}
-		})
 	}
 }
 
@@ -352,11 +254,11 @@ func loadWith(t *testing.T, source, key, text string) (Config, error) {
 	case "env":
 		t.Setenv(EnvName(key), text)
 	case "flag":
-		if err := flags.Parse([]string{"--" + flagName(key) + "=" + text}); err != nil {
+		if err := flags.Parse([]string{"--" + FlagName(key) + "=" + text}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return LoadConfig(file, changedFlags(flags))
+	return Load(file, flags, nil)
 }
 
 // TestConfigSourcesAgree: a value means the same, and a wrong value is
@@ -434,7 +336,7 @@ func TestConfigFileRefusesMistakes(t *testing.T) {
 			if err := os.WriteFile(file, []byte(c.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := LoadConfig(file, nil)
+			_, err := Load(file, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), file) {
 				t.Fatalf("config file %q: error %v; want one naming the file and containing %q", c.body, err, c.want)
 			}
@@ -467,7 +369,7 @@ func TestConfigFileRefusesMistakes(t *testing.T) {
 			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, err := LoadConfig(file, nil)
+			c, err := Load(file, nil, nil)
 			if err != nil || !check(c) {
 				t.Fatalf("config file %q: %v, %v", body, c.Masked(), err)
 			}
@@ -504,7 +406,7 @@ func TestConfigUnknownEnvironment(t *testing.T) {
 		"AIRSHIP_SERVICE_PORT=8000", "AIRSHIP_SERVICE_PORT_HTTP=8000", "AIRSHIP_PRODUCTS_SERVICE_HOST=10.0.0.2",
 		"AIRSHIP_ORDERS_PORT_8002_TCP_ADDR=10.0.0.3", "PATH=/bin", "AIRSHIP_API_KEY=" + key1,
 	}
-	typos, unknown := unknownEnv(environ)
+	typos, unknown := UnknownEnv(environ)
 	if want := []string{"AIRSHIP_K8S_BIN", "AIRSHIP_TEST_POSTGRES_URL"}; !slices.Equal(unknown, want) {
 		t.Errorf("unknown variables %v; want %v (Kubernetes' service variables left out)", unknown, want)
 	}
@@ -517,22 +419,6 @@ func TestConfigUnknownEnvironment(t *testing.T) {
 	t.Setenv("AIRSHIP_SERVICE_HOST", "10.0.0.1")
 	if _, err := loadFromEnv(t); err != nil {
 		t.Fatalf("unknown AIRSHIP_* variables refused: %v", err)
-	}
-}
-
-// TestConfigUnknownEnvironmentWarned: a command that reads the configuration
-// logs each unknown AIRSHIP_* variable as a warning naming it.
-func TestConfigUnknownEnvironmentWarned(t *testing.T) {
-	t.Chdir(t.TempDir())
-	t.Setenv("AIRSHIP_SOMETHING_ELSE", "x")
-	cmd := serveCommand()
-	var logs bytes.Buffer
-	cmd.SetErr(&logs)
-	if _, _, err := loadConfig(cmd); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"variable":"AIRSHIP_SOMETHING_ELSE"`) {
-		t.Fatalf("log %q; want a warning naming AIRSHIP_SOMETHING_ELSE", logs.String())
 	}
 }
 

@@ -1,4 +1,10 @@
-package app
+// Package config is airship's configuration: every key declared once, as
+// a field of Config with its tags; reading it from config.yaml, AIRSHIP_*
+// environment variables and command-line flags, each overriding the one
+// before; checking every value against its key's rule; and showing it
+// with every secret masked. What the keys mean together (which modules
+// need which backends) is the module table's, in app.
+package config
 
 import (
 	"errors"
@@ -101,8 +107,8 @@ var fields = func() []field {
 	return out
 }()
 
-// ConfigKeys returns every configuration key, sorted.
-func ConfigKeys() []string {
+// Keys returns every configuration key, sorted.
+func Keys() []string {
 	keys := make([]string, len(fields))
 	for i, f := range fields {
 		keys[i] = f.key
@@ -114,8 +120,8 @@ func ConfigKeys() []string {
 // EnvName is the environment variable that sets a configuration key.
 func EnvName(key string) string { return "AIRSHIP_" + strings.ToUpper(key) }
 
-// flagName is the command-line flag that sets a configuration key.
-func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+// FlagName is the command-line flag that sets a configuration key.
+func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // newViper returns a viper that knows every key and its default; viper
 // only reads environment variables for keys it knows.
@@ -164,13 +170,21 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 		if f.def != "" {
 			help += " (default " + f.def + ")"
 		}
-		fs.String(flagName(f.key), "", help+"; env "+EnvName(f.key))
+		fs.String(FlagName(f.key), "", help+"; env "+EnvName(f.key))
 	}
 }
 
-// LoadConfig reads and validates the configuration. configFile may be
-// empty: then ./config.yaml is read if it exists. flags, if not nil,
-// override; each flag is named like its key with "-" for "_".
+// Platform fills in keys from what a platform tells the process (Cloud
+// Foundry's $PORT and $VCAP_SERVICES, see internal/cfenv), where the
+// configuration leaves them unset: explicitlySet reports whether the
+// file, an AIRSHIP_* variable or a flag sets a key.
+type Platform func(c *Config, explicitlySet func(key string) bool) error
+
+// Load reads and validates the configuration. configFile may be empty:
+// then ./config.yaml is read if it exists. flags, if not nil, override:
+// each flag given on the command line (Changed) is named like its key
+// with "-" for "_" (see AddFlags). platform, if not nil, fills in keys the
+// three leave unset.
 //
 // A value means the same and breaks the same rule whichever of the three
 // gives it: the file's scalars are read as their text, like the
@@ -178,12 +192,12 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 // environment or a flag overrides a key, and a key it does not know is an
 // error; so is an AIRSHIP_* variable a letter or two from a key's (see
 // unknownEnv).
-func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
+func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, error) {
 	file, err := readConfigFile(configFile)
 	if err != nil {
 		return Config{}, err
 	}
-	if typos, _ := unknownEnv(os.Environ()); len(typos) > 0 {
+	if typos, _ := UnknownEnv(os.Environ()); len(typos) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(typos, "; "))
 	}
 	v := newViper()
@@ -192,12 +206,19 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	}
 	v.SetEnvPrefix("AIRSHIP")
 	v.AutomaticEnv()
-	if flags != nil {
-		for _, f := range fields {
-			if fl := flags.Lookup(flagName(f.key)); fl != nil {
-				if err := v.BindPFlag(f.key, fl); err != nil {
-					return Config{}, err
-				}
+	given := func(key string) *pflag.Flag {
+		if flags == nil {
+			return nil
+		}
+		if f := flags.Lookup(FlagName(key)); f != nil && f.Changed {
+			return f
+		}
+		return nil
+	}
+	for _, f := range fields {
+		if fl := given(f.key); fl != nil {
+			if err := v.BindPFlag(f.key, fl); err != nil {
+				return Config{}, err
 			}
 		}
 	}
@@ -205,14 +226,18 @@ func LoadConfig(configFile string, flags *pflag.FlagSet) (Config, error) {
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
 	}
-	if err := applyPlatformEnv(&c, v, flags); err != nil {
-		return Config{}, err
+	if platform != nil {
+		explicitlySet := func(key string) bool {
+			return v.InConfig(key) || os.Getenv(EnvName(key)) != "" || given(key) != nil
+		}
+		if err := platform(&c, explicitlySet); err != nil {
+			return Config{}, err
+		}
 	}
 	// viper takes an empty environment variable for an unset one; an empty
 	// AIRSHIP_METRICS_ADDR means "no metrics listener", unless a flag says
 	// otherwise.
-	if e, ok := os.LookupEnv(EnvName("metrics_addr")); ok && e == "" &&
-		(flags == nil || flags.Lookup(flagName("metrics_addr")) == nil) {
+	if e, ok := os.LookupEnv(EnvName("metrics_addr")); ok && e == "" && given("metrics_addr") == nil {
 		c.MetricsAddr = ""
 	}
 	c.normalize()
@@ -241,7 +266,7 @@ func readConfigFile(configFile string) (map[string]any, error) {
 	}
 	settings := v.AllSettings()
 	var problems []string
-	known := ConfigKeys()
+	known := Keys()
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		if _, ok := slices.BinarySearch(known, k); !ok {
 			problems = append(problems, fmt.Sprintf("unknown key %q%s", k, didYouMean(k, strings.TrimPrefix(k, "airship_"), "")))
@@ -255,13 +280,13 @@ func readConfigFile(configFile string) (map[string]any, error) {
 	return settings, nil
 }
 
-// unknownEnv sorts the AIRSHIP_* variables of environ that are no key's:
+// UnknownEnv sorts the AIRSHIP_* variables of environ that are no key's:
 // typos, one or two letters from a key's variable (AIRSHIP_API_KEY for
 // AIRSHIP_API_KEYS), each as a sentence that names both, and the others,
 // by name. The variables Kubernetes sets for a Service named airship
 // (AIRSHIP_SERVICE_HOST, AIRSHIP_PORT_8000_TCP, …) are neither.
-func unknownEnv(environ []string) (typos, unknown []string) {
-	known := ConfigKeys()
+func UnknownEnv(environ []string) (typos, unknown []string) {
+	known := Keys()
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, "AIRSHIP_")
@@ -294,7 +319,7 @@ var serviceLinkVar = regexp.MustCompile(`^AIRSHIP(_[A-Z0-9_]+)?_(SERVICE_HOST|SE
 // set; "" when no key is that near.
 func didYouMean(name, alt, prefix string) string {
 	best, bestDist := "", 3
-	for _, k := range ConfigKeys() {
+	for _, k := range Keys() {
 		for _, n := range []string{name, alt, strings.ReplaceAll(alt, "-", "_")} {
 			if d := levenshtein(n, k); d < bestDist && d <= len(n)/3 {
 				best, bestDist = k, d
@@ -504,8 +529,7 @@ func (c Config) Validate() error {
 	} else if err != nil {
 		problems = append(problems, err.Error())
 	}
-	problems = append(problems, c.backendProblems()...)
-	if p := redisModeProblem(c.RedisURL, c.RedisMode); c.RedisURL != "" && p != "" {
+	if p := RedisModeProblem(c.RedisURL, c.RedisMode); c.RedisURL != "" && p != "" {
 		problems = append(problems, "redis_url: "+p)
 	}
 	if len(problems) > 0 {
@@ -517,61 +541,16 @@ func (c Config) Validate() error {
 // Events reports whether order events are published (amqp_url is set).
 func (c Config) Events() bool { return c.AMQPURL != "" }
 
-// backendProblems checks that the process has the backends and module
-// addresses its modules need, and nothing that would be ignored.
-func (c Config) backendProblems() []string {
-	var problems []string
-	need := func(ok bool, msg string) {
-		if !ok {
-			problems = append(problems, msg)
-		}
-	}
-	switch c.Modules {
-	case ModulesAll:
-		if (c.PostgresURL == "") != (c.RedisURL == "") {
-			missing, set := "AIRSHIP_REDIS_URL", "postgres_url"
-			if c.PostgresURL == "" {
-				missing, set = "AIRSHIP_POSTGRES_URL", "redis_url"
-			}
-			problems = append(problems, fmt.Sprintf(
-				"%s is not set but %s is: set both AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL for the production backends, or neither for the embedded store",
-				missing, set))
-		}
-		need(c.ProductsURL == "" && c.OrdersURL == "" && c.ModuleToken == "",
-			"products_url, orders_url and module_token are for modules gateway, orders and products; with modules all every module runs in this process")
-	case ModuleProducts:
-		need(c.RedisURL != "", "modules products needs AIRSHIP_REDIS_URL (the products module keeps its data in Redis)")
-		need(c.ModuleToken != "" || c.ModuleAuth == ModuleAuthOptional, moduleTokenNeeded(c.Modules))
-		need(c.PostgresURL == "" && c.ProductsURL == "" && c.OrdersURL == "" && c.AMQPURL == "",
-			"modules products uses only redis_url: unset postgres_url, products_url, orders_url and amqp_url")
-	case ModuleOrders:
-		need(c.PostgresURL != "", "modules orders needs AIRSHIP_POSTGRES_URL (the orders module keeps its data in PostgreSQL)")
-		need(c.ProductsURL != "", "modules orders needs AIRSHIP_PRODUCTS_URL (the products module it takes stock from)")
-		need(c.ModuleToken != "" || c.ModuleAuth == ModuleAuthOptional, moduleTokenNeeded(c.Modules))
-		need(c.RedisURL == "" && c.OrdersURL == "", "modules orders uses postgres_url and products_url: unset redis_url and orders_url")
-	case ModuleGateway:
-		need(c.ProductsURL != "" && c.OrdersURL != "", "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL")
-		need(c.PostgresURL == "" && c.RedisURL == "" && c.AMQPURL == "",
-			"modules gateway opens no backend: unset postgres_url, redis_url and amqp_url")
-	}
-	return problems
-}
-
-// Embedded reports whether the configuration selects the embedded store.
-func (c Config) Embedded() bool {
-	return c.Modules == ModulesAll && c.PostgresURL == "" && c.RedisURL == ""
-}
-
 // Masked returns the configuration as key/value pairs for the start-up
 // log: every key, with secrets masked (see the secret tag).
 func (c Config) Masked() []any {
-	out := []any{"backend", c.backendName()}
+	out := make([]any, 0, 2*len(fields))
 	rv := reflect.ValueOf(c)
 	for _, f := range fields {
 		v := rv.Field(f.index).Interface()
 		switch f.secret {
 		case "url":
-			v = redactConnString(v.(string))
+			v = RedactConnString(v.(string))
 		case "list":
 			v = countKeys(v.([]string))
 		case "token":
@@ -584,20 +563,6 @@ func (c Config) Masked() []any {
 		out = append(out, f.key, v)
 	}
 	return out
-}
-
-func (c Config) backendName() string {
-	switch {
-	case c.Modules == ModuleGateway:
-		return "remote modules"
-	case c.Modules == ModuleProducts:
-		return "redis"
-	case c.Modules == ModuleOrders:
-		return "postgres"
-	case c.Embedded():
-		return "embedded"
-	}
-	return "postgres+redis"
 }
 
 // countKeys shows how many API keys are set, never the keys.
