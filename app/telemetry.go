@@ -12,14 +12,10 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/XSAM/otelsql"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric/noop"
-	semconv "go.opentelemetry.io/otel/semconv/v1.24.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/events"
@@ -115,50 +111,18 @@ func (in instruments) moduleTracer() trace.Tracer {
 // traced as a child span of the request's when tracing is on; the pool's
 // statistics are exported as go_sql_* with db_name=backend.
 func (in instruments) openSQL(c driver.Connector, driverName, backend string, names map[string]string) *sqlx.DB {
-	if in.metrics != nil {
-		c = telemetry.SQLConnector(c, in.metrics, backend, names)
+	if in.metrics != nil || in.tracing != nil {
+		var tracer trace.Tracer
+		if in.tracing != nil {
+			tracer = in.tracing.Tracer()
+		}
+		c = telemetry.SQLConnector(c, in.metrics, tracer, backend, names)
 	}
-	var db *sql.DB
-	if in.tracing != nil {
-		name := telemetry.StatementNamer(names)
-		db = otelsql.OpenDB(c,
-			otelsql.WithTracerProvider(in.tracing.Provider()),
-			otelsql.WithMeterProvider(noop.NewMeterProvider()),
-			otelsql.WithAttributes(semconv.DBSystemKey.String(dbSystem(backend))),
-			otelsql.WithSpanNameFormatter(func(_ context.Context, method otelsql.Method, query string) string {
-				switch method {
-				case otelsql.MethodConnQuery, otelsql.MethodConnExec, otelsql.MethodStmtQuery, otelsql.MethodStmtExec:
-					return backend + " " + name(query)
-				case otelsql.MethodConnPrepare:
-					return backend + " prepare " + name(query)
-				}
-				return backend + " " + string(method)
-			}),
-			otelsql.WithAttributesGetter(func(_ context.Context, _ otelsql.Method, query string, _ []driver.NamedValue) []attribute.KeyValue {
-				if query == "" {
-					return nil
-				}
-				return []attribute.KeyValue{semconv.DBOperation(name(query))}
-			}),
-			otelsql.WithSpanOptions(otelsql.SpanOptions{
-				OmitRows: true, OmitConnResetSession: true, DisableErrSkip: true,
-			}),
-		)
-	} else {
-		db = sql.OpenDB(c)
-	}
+	db := sql.OpenDB(c)
 	if in.metrics != nil {
 		_ = in.metrics.Register(collectors.NewDBStatsCollector(db, backend))
 	}
 	return sqlx.NewDb(db, driverName)
-}
-
-// dbSystem is the OpenTelemetry db.system of a backend.
-func dbSystem(backend string) string {
-	if backend == "postgres" {
-		return "postgresql"
-	}
-	return backend
 }
 
 // instrumentRedis adds tracing (redisotel: a span per command and

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/airshipltd/airship/internal/errs"
 )
@@ -90,7 +94,7 @@ func TestRedisHookCountsErrors(t *testing.T) {
 // driver.ErrSkip (the driver's "use another way") is neither.
 func TestSQLConnectorTimesStatements(t *testing.T) {
 	m := NewMetrics(Build{})
-	c := SQLConnector(fakeConnector{}, m, "postgres", map[string]string{"SELECT 1": "one"})
+	c := SQLConnector(fakeConnector{}, m, nil, "postgres", map[string]string{"SELECT 1": "one"})
 	conn, err := c.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +115,35 @@ func TestSQLConnectorTimesStatements(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.backendErrors.WithLabelValues("postgres", "update")); got != 1 {
 		t.Errorf("update errors %v, want 1", got)
+	}
+}
+
+// TestSQLConnectorTraces: with a tracer, each call is a client span
+// named after the backend and the statement, failed calls marked so,
+// driver.ErrSkip not a failure.
+func TestSQLConnectorTraces(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	c := SQLConnector(fakeConnector{}, nil, tp.Tracer("test"), "postgres", map[string]string{"SELECT 1": "one"})
+	ctx := t.Context()
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.(driver.QueryerContext).QueryContext(ctx, "SELECT 1", nil)
+	_, _ = conn.(driver.ExecerContext).ExecContext(ctx, "UPDATE t SET a = 1", nil)
+	_, _ = conn.(driver.ExecerContext).ExecContext(ctx, "SKIP", nil)
+	if _, err := conn.(driver.ConnPrepareContext).PrepareContext(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range spans.Ended() {
+		got = append(got, fmt.Sprintf("%s %v %s", s.Name(), s.SpanKind(), s.Status().Code))
+	}
+	want := []string{"postgres connect client Unset", "postgres one client Unset", "postgres update client Error",
+		"postgres other client Unset", "postgres prepare one client Unset"}
+	if !slices.Equal(got, want) {
+		t.Errorf("spans %q; want %q", got, want)
 	}
 }
 
@@ -174,8 +207,11 @@ func (fakeConnector) Driver() driver.Driver                        { return nil 
 type fakeConn struct{}
 
 func (fakeConn) Prepare(q string) (driver.Stmt, error) { return fakeStmt{}, nil }
-func (fakeConn) Close() error                          { return nil }
-func (fakeConn) Begin() (driver.Tx, error)             { return nil, errors.New("no") }
+func (fakeConn) PrepareContext(_ context.Context, q string) (driver.Stmt, error) {
+	return fakeStmt{}, nil
+}
+func (fakeConn) Close() error              { return nil }
+func (fakeConn) Begin() (driver.Tx, error) { return nil, errors.New("no") }
 func (fakeConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
 	return nil, nil
 }
@@ -192,6 +228,9 @@ func (fakeStmt) Close() error                               { return nil }
 func (fakeStmt) NumInput() int                              { return -1 }
 func (fakeStmt) Exec([]driver.Value) (driver.Result, error) { return nil, nil }
 func (fakeStmt) Query([]driver.Value) (driver.Rows, error)  { return nil, nil }
+func (fakeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
+	return nil, nil
+}
 
 type failingBacklog struct{}
 

@@ -7,26 +7,87 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.24.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // SQLConnector wraps a database/sql connector so that every statement,
-// prepare, transaction end and ping is timed into the backend metrics,
-// labelled with backend and the statement's name: names maps a
-// statement's text to its name; other statements (migrations, ad hoc
-// queries) are labelled by their first keyword ("select", "insert", …) or
-// "other".
-func SQLConnector(c driver.Connector, m *Metrics, backend string, names map[string]string) driver.Connector {
-	return &sqlConnector{Connector: c, m: &sqlMetrics{m: m, backend: backend, name: StatementNamer(names)}}
+// prepare, transaction end and ping is timed into the backend metrics
+// (when m is not nil) and traced as a client span, child of the
+// request's, named "BACKEND NAME" (when tracer is not nil), labelled with
+// backend and the statement's name: names maps a statement's text to its
+// name; other statements (migrations, ad hoc queries) are named by their
+// first keyword ("select", "insert", …) or "other". It is airship's one
+// layer of SQL instrumentation.
+//
+// The driver must implement database/sql's context interfaces
+// (ConnPrepareContext, ConnBeginTx, ExecerContext, QueryerContext and,
+// for statements, StmtExecContext and StmtQueryContext), as lib/pq and
+// modernc.org/sqlite do.
+func SQLConnector(c driver.Connector, m *Metrics, tracer trace.Tracer, backend string, names map[string]string) driver.Connector {
+	return &sqlConnector{Connector: c, in: &sqlInstruments{
+		m: m, tracer: tracer, backend: backend, name: StatementNamer(names),
+		system: semconv.DBSystemKey.String(dbSystem(backend)),
+	}}
 }
 
-type sqlMetrics struct {
+// dbSystem is the OpenTelemetry db.system of a backend.
+func dbSystem(backend string) string {
+	if backend == "postgres" {
+		return "postgresql"
+	}
+	return backend
+}
+
+type sqlInstruments struct {
 	m       *Metrics
+	tracer  trace.Tracer
 	backend string
 	name    func(query string) string
+	system  attribute.KeyValue
 }
 
-func (s *sqlMetrics) observe(op string, began time.Time, err error) {
-	s.m.observeBackend(s.backend, op, time.Since(began), err != nil && !errors.Is(err, driver.ErrSkip))
+// call is one instrumented call: begun by start, ended by end.
+type call struct {
+	in    *sqlInstruments
+	op    string
+	began time.Time
+	span  trace.Span
+}
+
+// start begins a call of operation op (a metric label); its span is
+// named after the backend, op and, when not empty, the statement's name
+// (a prepare's), and the context returned carries it.
+func (in *sqlInstruments) start(ctx context.Context, op, statement string) (context.Context, call) {
+	c := call{in: in, op: op, began: time.Now()}
+	if in.tracer != nil {
+		name, operation := in.backend+" "+op, op
+		if statement != "" {
+			name, operation = name+" "+statement, statement
+		}
+		ctx, c.span = in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(in.system, semconv.DBOperation(operation)))
+	}
+	return ctx, c
+}
+
+// end records the call's outcome. database/sql's ErrSkip (the driver
+// asks for the generic path) is no call.
+func (c call) end(err error) {
+	skipped := errors.Is(err, driver.ErrSkip)
+	if c.in.m != nil && !skipped {
+		c.in.m.observeBackend(c.in.backend, c.op, time.Since(c.began), err != nil)
+	}
+	if c.span != nil {
+		if err != nil && !skipped {
+			c.span.RecordError(err)
+			c.span.SetStatus(codes.Error, err.Error())
+		}
+		c.span.End()
+	}
 }
 
 // StatementNamer returns the function that names a statement for metrics
@@ -53,17 +114,17 @@ func StatementNamer(names map[string]string) func(query string) string {
 
 type sqlConnector struct {
 	driver.Connector
-	m *sqlMetrics
+	in *sqlInstruments
 }
 
 func (c *sqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	began := time.Now()
+	ctx, call := c.in.start(ctx, "connect", "")
 	conn, err := c.Connector.Connect(ctx)
-	c.m.observe("connect", began, err)
+	call.end(err)
 	if err != nil {
 		return nil, err
 	}
-	return &sqlConn{Conn: conn, m: c.m}, nil
+	return &sqlConn{Conn: conn, in: c.in}, nil
 }
 
 // sqlConn wraps a driver connection; every optional interface of
@@ -71,7 +132,7 @@ func (c *sqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // would answer for a driver without it.
 type sqlConn struct {
 	driver.Conn
-	m *sqlMetrics
+	in *sqlInstruments
 }
 
 var (
@@ -85,44 +146,37 @@ var (
 	_ driver.NamedValueChecker  = (*sqlConn)(nil)
 )
 
+// errNoContext is the error of a driver without database/sql's context
+// interfaces, which SQLConnector needs.
+var errNoContext = errors.New("telemetry: the SQL driver lacks database/sql's context interfaces")
+
 func (c *sqlConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	began := time.Now()
-	var (
-		st  driver.Stmt
-		err error
-	)
-	if p, ok := c.Conn.(driver.ConnPrepareContext); ok {
-		st, err = p.PrepareContext(ctx, query)
-	} else {
-		st, err = c.Conn.Prepare(query)
+	p, ok := c.Conn.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, errNoContext
 	}
-	c.m.observe("prepare", began, err)
+	name := c.in.name(query)
+	ctx, call := c.in.start(ctx, "prepare", name)
+	st, err := p.PrepareContext(ctx, query)
+	call.end(err)
 	if err != nil {
 		return nil, err
 	}
-	return &sqlStmt{Stmt: st, conn: c, m: c.m, op: c.m.name(query)}, nil
-}
-
-func (c *sqlConn) Prepare(query string) (driver.Stmt, error) {
-	return c.PrepareContext(context.Background(), query)
+	return &sqlStmt{Stmt: st, conn: c, op: name}, nil
 }
 
 func (c *sqlConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	began := time.Now()
-	var (
-		tx  driver.Tx
-		err error
-	)
-	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
-		tx, err = b.BeginTx(ctx, opts)
-	} else {
-		tx, err = c.Conn.Begin() //nolint:staticcheck // the fallback database/sql itself uses
+	b, ok := c.Conn.(driver.ConnBeginTx)
+	if !ok {
+		return nil, errNoContext
 	}
-	c.m.observe("begin", began, err)
+	spanCtx, call := c.in.start(ctx, "begin", "")
+	tx, err := b.BeginTx(spanCtx, opts)
+	call.end(err)
 	if err != nil {
 		return nil, err
 	}
-	return &sqlTx{Tx: tx, m: c.m}, nil
+	return &sqlTx{Tx: tx, in: c.in, ctx: ctx}, nil
 }
 
 func (c *sqlConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -130,11 +184,9 @@ func (c *sqlConn) ExecContext(ctx context.Context, query string, args []driver.N
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	began := time.Now()
+	ctx, call := c.in.start(ctx, c.in.name(query), "")
 	res, err := e.ExecContext(ctx, query, args)
-	if !errors.Is(err, driver.ErrSkip) {
-		c.m.observe(c.m.name(query), began, err)
-	}
+	call.end(err)
 	return res, err
 }
 
@@ -143,11 +195,9 @@ func (c *sqlConn) QueryContext(ctx context.Context, query string, args []driver.
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	began := time.Now()
+	ctx, call := c.in.start(ctx, c.in.name(query), "")
 	rows, err := q.QueryContext(ctx, query, args)
-	if !errors.Is(err, driver.ErrSkip) {
-		c.m.observe(c.m.name(query), began, err)
-	}
+	call.end(err)
 	return rows, err
 }
 
@@ -156,9 +206,9 @@ func (c *sqlConn) Ping(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	began := time.Now()
+	ctx, call := c.in.start(ctx, "ping", "")
 	err := p.Ping(ctx)
-	c.m.observe("ping", began, err)
+	call.end(err)
 	return err
 }
 
@@ -183,22 +233,25 @@ func (c *sqlConn) CheckNamedValue(nv *driver.NamedValue) error {
 	return driver.ErrSkip
 }
 
+// sqlTx times the end of a transaction; ctx is the context it began in,
+// whose span (the request's) its commit or rollback is a child of.
 type sqlTx struct {
 	driver.Tx
-	m *sqlMetrics
+	in  *sqlInstruments
+	ctx context.Context
 }
 
 func (t *sqlTx) Commit() error {
-	began := time.Now()
+	_, call := t.in.start(t.ctx, "commit", "")
 	err := t.Tx.Commit()
-	t.m.observe("commit", began, err)
+	call.end(err)
 	return err
 }
 
 func (t *sqlTx) Rollback() error {
-	began := time.Now()
+	_, call := t.in.start(t.ctx, "rollback", "")
 	err := t.Tx.Rollback()
-	t.m.observe("rollback", began, err)
+	call.end(err)
 	return err
 }
 
@@ -206,7 +259,6 @@ func (t *sqlTx) Rollback() error {
 type sqlStmt struct {
 	driver.Stmt
 	conn *sqlConn
-	m    *sqlMetrics
 	op   string
 }
 
@@ -217,38 +269,24 @@ var (
 )
 
 func (s *sqlStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	began := time.Now()
-	var (
-		res driver.Result
-		err error
-	)
-	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
-		res, err = e.ExecContext(ctx, args)
-	} else {
-		var vals []driver.Value
-		if vals, err = values(args); err == nil {
-			res, err = s.Stmt.Exec(vals) //nolint:staticcheck // drivers without StmtExecContext
-		}
+	e, ok := s.Stmt.(driver.StmtExecContext)
+	if !ok {
+		return nil, errNoContext
 	}
-	s.m.observe(s.op, began, err)
+	ctx, call := s.conn.in.start(ctx, s.op, "")
+	res, err := e.ExecContext(ctx, args)
+	call.end(err)
 	return res, err
 }
 
 func (s *sqlStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	began := time.Now()
-	var (
-		rows driver.Rows
-		err  error
-	)
-	if q, ok := s.Stmt.(driver.StmtQueryContext); ok {
-		rows, err = q.QueryContext(ctx, args)
-	} else {
-		var vals []driver.Value
-		if vals, err = values(args); err == nil {
-			rows, err = s.Stmt.Query(vals) //nolint:staticcheck // drivers without StmtQueryContext
-		}
+	q, ok := s.Stmt.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errNoContext
 	}
-	s.m.observe(s.op, began, err)
+	ctx, call := s.conn.in.start(ctx, s.op, "")
+	rows, err := q.QueryContext(ctx, args)
+	call.end(err)
 	return rows, err
 }
 
@@ -257,17 +295,4 @@ func (s *sqlStmt) CheckNamedValue(nv *driver.NamedValue) error {
 		return ch.CheckNamedValue(nv)
 	}
 	return s.conn.CheckNamedValue(nv) // as database/sql asks the connection
-}
-
-// values turns named arguments into positional ones, as database/sql does
-// for drivers that take no names.
-func values(named []driver.NamedValue) ([]driver.Value, error) {
-	out := make([]driver.Value, len(named))
-	for i, nv := range named {
-		if nv.Name != "" {
-			return nil, errors.New("sql: driver does not support named arguments")
-		}
-		out[i] = nv.Value
-	}
-	return out, nil
 }
