@@ -50,13 +50,22 @@ func (m LoadMode) scriptArgs() (mode, dry string) {
 	return mode, dry
 }
 
-// same reports whether a product that is there equals p: the same title,
-// passenger capacity, maximum speed and stock, and the same incarnation
-// when p has one.
-func same(there, p Product) bool {
+// Matches reports whether there, a product a store holds, is p as Load
+// and Unload compare them: the same title, passenger capacity, maximum
+// speed and stock, and the same incarnation when p has one.
+func (p Product) Matches(there Product) bool {
 	return there.Title == p.Title && there.PassengerCapacity == p.PassengerCapacity &&
 		there.MaximumSpeed == p.MaximumSpeed && there.InStock == p.InStock &&
 		(p.Incarnation == "" || there.Incarnation == p.Incarnation)
+}
+
+// IncarnationOrNew returns p's incarnation, or a new one when it has none:
+// the incarnation Load gives a product it creates.
+func (p Product) IncarnationOrNew() string {
+	if p.Incarnation != "" {
+		return p.Incarnation
+	}
+	return NewIncarnation()
 }
 
 var (
@@ -98,7 +107,7 @@ func (s *RedisStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]L
 				compare = "1"
 			}
 			cmds[i] = loadScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
-				p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p), how, compare, dry)
+				p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.IncarnationOrNew(), how, compare, dry)
 		}
 	})
 	if err != nil {
@@ -227,7 +236,7 @@ func (s *SQLStore) Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loa
 
 func loadOne(ctx context.Context, tx *sqlx.Tx, insert *sql.Stmt, p Product, mode LoadMode, out *Loaded) error {
 	if !mode.DryRun {
-		res, err := insert.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p))
+		res, err := insert.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.IncarnationOrNew())
 		if err != nil {
 			return err
 		}
@@ -244,7 +253,7 @@ func loadOne(ctx context.Context, tx *sqlx.Tx, insert *sql.Stmt, p Product, mode
 		return nil
 	case err != nil:
 		return err
-	case same(there, p):
+	case p.Matches(there):
 		*out = Equal
 	case !mode.Overwrite:
 		*out = Conflicting

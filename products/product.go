@@ -7,7 +7,6 @@ package products
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -43,38 +42,6 @@ type Patch struct {
 	PassengerCapacity *int64
 	MaximumSpeed      *int64
 	InStock           *int64
-}
-
-// Line is a quantity of one product, as taken from or given back to stock.
-type Line struct {
-	ProductID string
-	Quantity  int64
-	// Incarnation, when set, is the only incarnation of the product the
-	// line may take stock from or give it back to; another incarnation
-	// counts as a product that does not exist. Empty means whichever
-	// incarnation exists (stock recorded before incarnations were kept).
-	Incarnation string
-}
-
-// Taken maps each product id of a reservation to the incarnation whose
-// stock it took.
-type Taken map[string]string
-
-// Reservation is stock taken for an order that is not yet committed.
-//
-// A reservation moves through these states:
-//
-//	Reserve ──► held ──► Commit  (the order committed: stock stays taken)
-//	                └──► Release (the order failed or never committed: stock returns)
-//
-// Reserve, Commit and Release are idempotent per reservation ID, so a
-// recovery sweep may repeat any of them after a crash. Every store keeps a
-// record of held reservations with their deadline; Expired lists those past
-// it so that the sweep can settle them.
-type Reservation struct {
-	ID       string
-	Lines    []Line
-	Deadline time.Time
 }
 
 // Page is one page of a product listing.
@@ -196,24 +163,6 @@ func init() {
 	})
 }
 
-// MergeLines sums the quantities of lines that name the same product (and
-// incarnation), keeping the order in which products first appear.
-func MergeLines(lines []Line) []Line {
-	type key struct{ id, incarnation string }
-	out := make([]Line, 0, len(lines))
-	index := make(map[key]int, len(lines))
-	for _, l := range lines {
-		k := key{l.ProductID, l.Incarnation}
-		if i, ok := index[k]; ok {
-			out[i].Quantity += l.Quantity
-			continue
-		}
-		index[k] = len(out)
-		out = append(out, l)
-	}
-	return out
-}
-
 // MaxIDLength is the longest product id.
 const MaxIDLength = 128
 
@@ -236,45 +185,4 @@ func ValidID(id string) bool {
 		}
 	}
 	return true
-}
-
-// A listing cursor is the base64url encoding of the last id of the page
-// before, in its canonical form; both stores list in id order.
-
-// idCursor returns the cursor of the page after the one ending with id.
-func idCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
-
-// parseIDCursor decodes a List cursor; "" is the start of the listing.
-func parseIDCursor(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
-	if err != nil || !ValidID(string(b)) || idCursor(string(b)) != cursor {
-		return "", ErrBadCursor
-	}
-	return string(b), nil
-}
-
-// pageOf returns the page of the first limit products among found, which
-// a store read with one more than the limit so that it knows whether a
-// next page exists.
-func pageOf(found []Product, limit int) Page {
-	page := Page{Products: found}
-	if len(found) > limit {
-		page.Products = found[:limit]
-		page.Next = idCursor(found[limit-1].ID)
-	}
-	if page.Products == nil {
-		page.Products = []Product{}
-	}
-	return page
-}
-
-// checkLimit refuses a page size below one.
-func checkLimit(limit int) error {
-	if limit < 1 {
-		return fmt.Errorf("list products: limit %s is not positive", strconv.Itoa(limit))
-	}
-	return nil
 }

@@ -35,7 +35,7 @@ func (s *RedisStore) Seed(ctx context.Context, ps []Product) error {
 			"passenger_capacity", strconv.FormatInt(p.PassengerCapacity, 10),
 			"maximum_speed", strconv.FormatInt(p.MaximumSpeed, 10),
 			"in_stock", strconv.FormatInt(p.InStock, 10),
-			"inc", incarnationOf(p))
+			"inc", p.IncarnationOrNew())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("seed %d products: %w", len(ps), redisErr(err))

@@ -3,7 +3,6 @@ package products
 import (
 	"context"
 	_ "embed" // the Lua scripts
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -84,10 +83,6 @@ func (s *RedisStore) reservationKey(id string) string { return s.prefix + "reser
 func (s *RedisStore) reservationIndex() string        { return s.prefix + "reservations" }
 func (s *RedisStore) idIndex() string                 { return s.prefix + "product-ids" }
 func (s *RedisStore) schemaKey() string               { return s.prefix + "schema" }
-
-// restockMarkerTTL is how long a Restock call is remembered; the recovery
-// sweep replays pending restocks well within it.
-const restockMarkerTTL = 7 * 24 * time.Hour
 
 var (
 	//go:embed lua/create.lua
@@ -315,11 +310,8 @@ func (s *RedisStore) clusterDelete(ctx context.Context, id string) error {
 // (deleted since, or left by a crash) are skipped, so a page may hold
 // fewer than limit products and still have a next one.
 func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	after, err := parseIDCursor(cursor)
+	after, err := ListStart(cursor, limit)
 	if err != nil {
-		return Page{}, err
-	}
-	if err := checkLimit(limit); err != nil {
 		return Page{}, err
 	}
 	start := "-"
@@ -336,7 +328,7 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, 
 	page := Page{Products: []Product{}}
 	if len(ids) > limit {
 		ids = ids[:limit]
-		page.Next = idCursor(ids[limit-1])
+		page.Next = NextCursor(ids[limit-1])
 	}
 	found, err := s.GetMany(ctx, ids)
 	if err != nil {
@@ -432,7 +424,7 @@ func (s *RedisStore) upgradeNode(ctx context.Context, node redis.UniversalClient
 // for why this is atomic per product and all-or-nothing per reservation.
 func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 	lines := MergeLines(r.Lines)
-	record, err := json.Marshal(recordOf(lines))
+	record, err := EncodeRecord(lines)
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
@@ -567,7 +559,7 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 	for i, z := range ids {
 		r := Reservation{ID: z.Member.(string), Deadline: time.UnixMilli(int64(z.Score))}
 		if raw, err := cmds[i].Bytes(); err == nil {
-			if r.Lines, err = decodeRecord(raw); err != nil {
+			if r.Lines, err = DecodeRecord(raw); err != nil {
 				return nil, fmt.Errorf("reservation %s: unreadable record: %w", r.ID, err)
 			}
 		}
@@ -580,7 +572,7 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 // its own incarnation. A marker per product and call id, kept for a week,
 // makes a repeated call a no-op.
 func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error {
-	ttl := restockMarkerTTL.Milliseconds()
+	ttl := RestockMemory.Milliseconds()
 	err := s.execScript(ctx, restockScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
 		for _, l := range MergeLines(lines) {
 			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l, id)},

@@ -29,18 +29,10 @@ func (s *SQLStore) Seed(ctx context.Context, ps []Product) error {
 		}
 		defer stmt.Close()
 		for _, p := range ps {
-			if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, incarnationOf(p)); err != nil {
+			if _, err := stmt.ExecContext(ctx, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.IncarnationOrNew()); err != nil {
 				return fmt.Errorf("seed product %s: %w", p.ID, err)
 			}
 		}
 		return nil
 	})
-}
-
-// incarnationOf returns p's incarnation, or a new one.
-func incarnationOf(p Product) string {
-	if p.Incarnation != "" {
-		return p.Incarnation
-	}
-	return NewIncarnation()
 }

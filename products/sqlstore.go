@@ -180,11 +180,8 @@ func (s *SQLStore) Delete(ctx context.Context, id string) error {
 
 // List pages through the products in id order.
 func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	after, err := parseIDCursor(cursor)
+	after, err := ListStart(cursor, limit)
 	if err != nil {
-		return Page{}, err
-	}
-	if err := checkLimit(limit); err != nil {
 		return Page{}, err
 	}
 	var found []Product
@@ -192,14 +189,14 @@ func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, er
 	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlList, after, limit+1); err != nil {
 		return Page{}, fmt.Errorf("list products: %w", sqlite.Classify(err))
 	}
-	return pageOf(found, limit), nil
+	return PageOf(found, limit), nil
 }
 
 // Reserve takes stock for all lines, or none, in one transaction. A
 // reservation id that is already held takes nothing more.
 func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 	lines := MergeLines(r.Lines)
-	record, err := json.Marshal(recordOf(lines))
+	record, err := EncodeRecord(lines)
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
@@ -319,7 +316,7 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 	}
 	out := make([]Reservation, 0, len(rows))
 	for _, row := range rows {
-		lines, err := decodeRecord([]byte(row.Lines))
+		lines, err := DecodeRecord([]byte(row.Lines))
 		if err != nil {
 			return nil, fmt.Errorf("reservation %s: unreadable record: %w", row.ID, err)
 		}
@@ -347,7 +344,7 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlite.Classify(err))
 			}
 		}
-		cutoff := time.Now().Add(-restockMarkerTTL).UTC().Format(sqlTimeFormat)
+		cutoff := time.Now().Add(-RestockMemory).UTC().Format(sqlTimeFormat)
 		if _, err := tx.ExecContext(ctx, sqlPruneRestocks, cutoff); err != nil {
 			return fmt.Errorf("restock %s: prune markers: %w", id, sqlite.Classify(err))
 		}
