@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -32,8 +33,9 @@ func seedCommand() *cobra.Command {
 		Long: `Bulk-load generated products and orders into the configured stores (the
 same configuration as serve: Redis and PostgreSQL, or the embedded store).
 
-Products get the ids seed-000000000, seed-000000001, ... and overwrite
-products with those ids. Orders have 1 to 3 lines over the seeded products;
+Products get the ids seed-000000000, seed-000000001, ... and are loaded
+as airship import loads them: a product already there under one of these
+ids is left as it is. Orders have 1 to 3 lines over the seeded products;
 they take no stock. Writes go in batches of --batch (one Redis pipeline or
 one SQL statement or transaction each), --workers batches at a time.`,
 		Args: cobra.NoArgs,
@@ -60,10 +62,6 @@ one SQL statement or transaction each), --workers batches at a time.`,
 	return cmd
 }
 
-type productSeeder interface {
-	Seed(ctx context.Context, ps []products.Product) error
-}
-
 type orderSeeder interface {
 	Seed(ctx context.Context, orders [][]orders.NewLine) error
 	// Analyze refreshes the planner's statistics after the load.
@@ -71,10 +69,8 @@ type orderSeeder interface {
 }
 
 var (
-	_ productSeeder = (*products.RedisStore)(nil)
-	_ productSeeder = (*products.SQLStore)(nil)
-	_ orderSeeder   = (*orders.PGStore)(nil)
-	_ orderSeeder   = (*orders.SQLStore)(nil)
+	_ orderSeeder = (*orders.PGStore)(nil)
+	_ orderSeeder = (*orders.SQLStore)(nil)
 )
 
 func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
@@ -83,7 +79,7 @@ func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOpt
 		return err
 	}
 	defer b.close()
-	ps, _ := b.products.(productSeeder)
+	ps, _ := b.products.(productLoader)
 	ords, _ := b.orders.(orderSeeder)
 	if ps == nil || ords == nil {
 		return fmt.Errorf("seed: the configured stores cannot be seeded")
@@ -93,15 +89,25 @@ func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOpt
 	}
 
 	if opts.products > 0 {
+		var there atomic.Int64 // products already there, left as they are
 		err := inBatches(ctx, "products", opts.products, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
 			batch := make([]products.Product, 0, to-from)
 			for i := from; i < to; i++ {
 				batch = append(batch, SeedProduct(i))
 			}
-			return ps.Seed(ctx, batch)
+			loaded, err := ps.Load(ctx, batch, products.LoadMode{})
+			for _, l := range loaded {
+				if l != products.Created {
+					there.Add(1)
+				}
+			}
+			return err
 		})
 		if err != nil {
 			return err
+		}
+		if n := there.Load(); n > 0 {
+			fmt.Fprintf(out, "%d of the products were already there and were left as they are\n", n)
 		}
 	}
 	if opts.orders > 0 {
