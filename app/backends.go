@@ -22,6 +22,8 @@ import (
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 // backends are the stores a process runs on, with what it takes to check
@@ -134,7 +136,7 @@ func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in i
 		if d.embedded {
 			log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
 			store := orders.NewSQLStore(d.db, opts...)
-			b.products = products.NewSQLStore(d.db)
+			b.products = sqlitestore.New(d.db)
 			b.orders, b.outbox = store, store
 			b.tx = orders.NewSQLTransactor(d.db, store)
 			return b, nil
@@ -151,7 +153,7 @@ func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in i
 		closeDB, readyDB := b.close, b.ready
 		b.close = func() error { return errors.Join(rdb.Close(), closeDB()) }
 		b.ready = func(ctx context.Context) error { return errors.Join(readyDB(ctx), pingRedis(ctx)) }
-		ps := products.NewRedisStore(rdb, cfg.RedisPrefix)
+		ps := redisstore.New(rdb, cfg.RedisPrefix)
 		if err := ps.Upgrade(ctx); err != nil {
 			b.close()
 			return nil, err

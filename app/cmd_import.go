@@ -21,6 +21,8 @@ import (
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 func init() { extraCommands = append(extraCommands, importCommand) }
@@ -138,7 +140,7 @@ func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts i
 	if b.embedded {
 		// Products and orders in one transaction of the embedded store.
 		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
-			pstore, ostore := products.NewSQLStore(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
+			pstore, ostore := sqlitestore.New(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
 			if err := refuseNonEmpty(ctx, pstore, ostore, opts.merge); err != nil {
 				return err
 			}
@@ -503,12 +505,12 @@ func conflictError(conflicts []string) error {
 }
 
 // productUnloader deletes products a load created, unless they changed
-// since (products.RedisStore.Unload).
+// since (redisstore.Store.Unload).
 type productUnloader interface {
 	Unload(ctx context.Context, ps []products.Product) ([]products.Unloaded, error)
 }
 
-var _ productUnloader = (*products.RedisStore)(nil)
+var _ productUnloader = (*redisstore.Store)(nil)
 
 // createdJournal remembers, in a temporary file, the products an import
 // created (as it wrote them, one JSON object a line), so that a failed

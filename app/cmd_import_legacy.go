@@ -18,6 +18,8 @@ import (
 
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 func init() { extraCommands = append(extraCommands, importLegacyCommand) }
@@ -88,8 +90,8 @@ type productLoader interface {
 }
 
 var (
-	_ productLoader = (*products.RedisStore)(nil)
-	_ productLoader = (*products.SQLStore)(nil)
+	_ productLoader = (*redisstore.Store)(nil)
+	_ productLoader = (*sqlitestore.Store)(nil)
 )
 
 // legacyFields are the fields of an old product hash.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // TestDumpSourceReadsTwice: import reads a regular file twice where it
@@ -92,7 +93,7 @@ func TestDumpSourceReadsTwice(t *testing.T) {
 func TestUndoKeepsWhatClientsChanged(t *testing.T) {
 	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
-	store := products.NewRedisStore(rdb, prefix)
+	store := redisstore.New(rdb, prefix)
 	journal, err := newCreatedJournal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // exposition is one scrape of /metrics, parsed by Prometheus' own parser.
@@ -146,7 +147,7 @@ func TestMetricsExposition(t *testing.T) {
 	opts, _ := redis.ParseURL(testbackend.RedisURL())
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	stock := products.NewRedisStore(rdb, cfg.RedisPrefix)
+	stock := redisstore.New(rdb, cfg.RedisPrefix)
 	if _, err := stock.Reserve(ctx, products.Reservation{ID: "died", Deadline: time.Now().Add(-time.Minute),
 		Lines: []products.Line{{ProductID: "metered", Quantity: 1}}}); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
-	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // Commit is the VCS commit airship was built from; set at build time with
@@ -136,7 +136,7 @@ func (in instruments) instrumentRedis(rdb redis.UniversalClient, poolSize int) e
 	}
 	if in.metrics != nil || in.tracing != nil {
 		// After redisotel's hook, so that it names redisotel's spans.
-		rdb.AddHook(telemetry.NewRedisHook(in.metrics, in.tracing != nil, products.ScriptNames()))
+		rdb.AddHook(telemetry.NewRedisHook(in.metrics, in.tracing != nil, redisstore.ScriptNames()))
 	}
 	if in.metrics != nil {
 		_ = in.metrics.Register(telemetry.NewRedisPoolCollector(rdb.PoolStats, poolSize))

@@ -16,6 +16,8 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 // keyStores are the stores PlaceOnce is tested on, per database.
@@ -23,12 +25,12 @@ var keyStores = map[string]func(t *testing.T) (*sqlx.DB, orders.Store, products.
 	"postgres": func(t *testing.T) (*sqlx.DB, orders.Store, products.Store, orders.Transactor) {
 		pg := testbackend.Postgres(t)
 		rdb, prefix := testbackend.Redis(t)
-		return pg, orders.NewPGStore(pg), products.NewRedisStore(rdb, prefix), nil
+		return pg, orders.NewPGStore(pg), redisstore.New(rdb, prefix), nil
 	},
 	"embedded": func(t *testing.T) (*sqlx.DB, orders.Store, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
 		store := orders.NewSQLStore(db)
-		return db, store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store)
+		return db, store, sqlitestore.New(db), orders.NewSQLTransactor(db, store)
 	},
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 // outboxStore is an orders store with its outbox.
@@ -35,12 +37,12 @@ type outboxStore interface {
 var outboxStores = map[string]func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor){
 	"postgres": func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor) {
 		rdb, prefix := testbackend.Redis(t)
-		return orders.NewPGStore(testbackend.Postgres(t), opts...), products.NewRedisStore(rdb, prefix), nil
+		return orders.NewPGStore(testbackend.Postgres(t), opts...), redisstore.New(rdb, prefix), nil
 	},
 	"embedded": func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
 		store := orders.NewSQLStore(db, opts...)
-		return store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store)
+		return store, sqlitestore.New(db), orders.NewSQLTransactor(db, store)
 	},
 }
 
@@ -302,12 +304,12 @@ var swallowingOutboxStores = map[string]func(t *testing.T) (outboxStore, product
 	"postgres": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
 		rdb, prefix := testbackend.Redis(t)
 		db := testbackend.Postgres(t)
-		return orders.NewPGStore(db, orders.WithEvents()), products.NewRedisStore(rdb, prefix), nil, orderstest.PostgresSwallow(db)
+		return orders.NewPGStore(db, orders.WithEvents()), redisstore.New(rdb, prefix), nil, orderstest.PostgresSwallow(db)
 	},
 	"embedded": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
 		db := testbackend.SQLite(t)
 		store := orders.NewSQLStore(db, orders.WithEvents())
-		return store, products.NewSQLStore(db), orders.NewSQLTransactor(db, store), orderstest.SQLiteSwallow(db)
+		return store, sqlitestore.New(db), orders.NewSQLTransactor(db, store), orderstest.SQLiteSwallow(db)
 	},
 }
 

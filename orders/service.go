@@ -13,7 +13,7 @@ import (
 )
 
 // Stock is what the orders module needs from the products module.
-// products.RedisStore and products.SQLStore provide it.
+// The products stores (products/redisstore, products/sqlitestore) provide it.
 type Stock interface {
 	Reserve(ctx context.Context, r products.Reservation) (products.Taken, error)
 	Commit(ctx context.Context, r products.Reservation) error

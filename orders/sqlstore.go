@@ -11,7 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/airshipltd/airship/internal/sqlite"
-	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 // SQLStore keeps orders in the embedded SQLite database (see
@@ -345,6 +345,6 @@ func NewSQLTransactor(pool *sqlx.DB, orders *SQLStore) SQLTransactor {
 // returns nil and rolled back otherwise.
 func (t SQLTransactor) InTx(ctx context.Context, fn func(Store, Stock) error) error {
 	return sqlite.InTx(ctx, t.pool, func(tx *sqlx.Tx) error {
-		return fn(t.orders.WithTx(tx), products.NewSQLStore(t.pool).WithTx(tx))
+		return fn(t.orders.WithTx(tx), sqlitestore.New(t.pool).WithTx(tx))
 	})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 func TestPGStore(t *testing.T) {
@@ -24,7 +26,7 @@ func TestPGStore(t *testing.T) {
 		db := testbackend.Postgres(t)
 		return orderstest.Stores{
 			Orders:   orders.NewPGStore(db),
-			Products: products.NewRedisStore(rdb, prefix),
+			Products: redisstore.New(rdb, prefix),
 			Swallow:  orderstest.PostgresSwallow(db),
 		}
 	})
@@ -34,7 +36,7 @@ func TestSQLStore(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		db := testbackend.SQLite(t)
 		store := orders.NewSQLStore(db)
-		return orderstest.Stores{Orders: store, Products: products.NewSQLStore(db), Tx: orders.NewSQLTransactor(db, store),
+		return orderstest.Stores{Orders: store, Products: sqlitestore.New(db), Tx: orders.NewSQLTransactor(db, store),
 			Swallow: orderstest.SQLiteSwallow(db)}
 	})
 }
@@ -64,7 +66,7 @@ func (g gatedStock) Commit(ctx context.Context, r products.Reservation) error {
 func TestCommitInBackground(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := testbackend.Redis(t)
-	redisStock := products.NewRedisStore(rdb, prefix)
+	redisStock := redisstore.New(rdb, prefix)
 	const n = 20
 	stock := gatedStock{Stock: redisStock, gate: make(chan struct{}), commits: make(chan struct{}, n)}
 	svc := orders.NewService(orders.NewPGStore(testbackend.Postgres(t)), stock,

@@ -6,9 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/products/sqlitestore"
 )
+
+// TestMain fails the package if a test leaves goroutines behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 type loader interface {
 	products.Store
@@ -21,9 +30,9 @@ var loaders = []struct {
 }{
 	{"redis", func(t *testing.T) loader {
 		rdb, prefix := testbackend.Redis(t)
-		return products.NewRedisStore(rdb, prefix)
+		return redisstore.New(rdb, prefix)
 	}},
-	{"embedded", func(t *testing.T) loader { return products.NewSQLStore(testbackend.SQLite(t)) }},
+	{"embedded", func(t *testing.T) loader { return sqlitestore.New(testbackend.SQLite(t)) }},
 }
 
 // TestLoad: Load creates what is absent (listed, with an incarnation),
@@ -103,7 +112,7 @@ func TestLoad(t *testing.T) {
 func TestUnload(t *testing.T) {
 	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
-	s := products.NewRedisStore(rdb, prefix)
+	s := redisstore.New(rdb, prefix)
 	var ps []products.Product
 	for _, id := range []string{"untouched", "patched", "held", "ordered", "recreated", "no-incarnation"} {
 		p := products.Product{ID: id, Title: "T " + id, PassengerCapacity: 1, MaximumSpeed: 2, InStock: 10, Incarnation: "00" + id}

@@ -1,5 +1,9 @@
-// Package products is the catalogue module: the Product type, its domain
-// errors and the stores that keep products and their stock.
+// Package products is the catalogue module's domain: the Product type,
+// its rules and errors, reservations of stock, listing cursors, and the
+// interfaces its stores implement. The stores live in sub-packages
+// (products/redisstore, products/sqlitestore), the Connect adapter in
+// products/productsrpc, their contract suite in products/productstest;
+// this package imports none of them, nor any database driver.
 //
 // Every store answers for exactly the products a call names: no operation
 // other than List ever looks at more products than it was given.
@@ -51,8 +55,10 @@ type Page struct {
 	Next string
 }
 
-// Store keeps products and their stock. Implementations: RedisStore (one
-// hash per product) and SQLStore (a table in the embedded database).
+// Store keeps products and their stock. Implementations: redisstore.Store
+// (one hash per product, products/redisstore) and sqlitestore.Store (a
+// table in the embedded database, products/sqlitestore); productsrpc.Client
+// calls one in another process.
 type Store interface {
 	// Get returns one product or ErrNotFound.
 	Get(ctx context.Context, id string) (Product, error)

@@ -22,6 +22,7 @@ import (
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/ordersrpc"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
@@ -46,14 +47,14 @@ var openServer = rpc.Server{
 type module struct {
 	url   string
 	store *orders.PGStore
-	stock *products.RedisStore
+	stock *redisstore.Store
 	hc    *http.Client
 }
 
 func serve(t *testing.T) module {
 	t.Helper()
 	rdb, prefix := testbackend.Redis(t)
-	m := module{store: orders.NewPGStore(testbackend.Postgres(t)), stock: products.NewRedisStore(rdb, prefix)}
+	m := module{store: orders.NewPGStore(testbackend.Postgres(t)), stock: redisstore.New(rdb, prefix)}
 	svc := orders.NewService(m.store, m.stock, slog.New(slog.DiscardHandler), orders.Config{HoldFor: time.Minute})
 	path, h := ordersrpc.NewHandler(svc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -27,6 +27,7 @@ import (
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productsrpc"
 	"github.com/airshipltd/airship/products/productstest"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
@@ -82,7 +83,7 @@ func serveURL(t *testing.T, store products.Store, opts ...func(*http.Server)) st
 func TestRemoteRedisStore(t *testing.T) {
 	productstest.Run(t, func(t *testing.T) products.Store {
 		rdb, prefix := testbackend.Redis(t)
-		return serve(t, products.NewRedisStore(rdb, prefix))
+		return serve(t, redisstore.New(rdb, prefix))
 	})
 }
 
@@ -93,7 +94,7 @@ func TestOrdersOnRemoteStock(t *testing.T) {
 		rdb, prefix := testbackend.Redis(t)
 		return orderstest.Stores{
 			Orders:   orders.NewPGStore(testbackend.Postgres(t)),
-			Products: serve(t, products.NewRedisStore(rdb, prefix)),
+			Products: serve(t, redisstore.New(rdb, prefix)),
 		}
 	})
 }
@@ -187,7 +188,7 @@ func TestRemoteUnreachable(t *testing.T) {
 func TestModuleRefusesWhatTheAPIRefuses(t *testing.T) {
 	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
-	url := serveURL(t, products.NewRedisStore(rdb, prefix))
+	url := serveURL(t, redisstore.New(rdb, prefix))
 	hc := rpc.NewHTTPClient(time.Second, 4)
 	t.Cleanup(hc.CloseIdleConnections)
 	c := productsrpc.NewClient(hc, url, rpc.ClientOptions(nil)...)
@@ -335,7 +336,7 @@ func (zeros) Read(p []byte) (int, error) {
 func TestModuleRefusesLargeRequests(t *testing.T) {
 	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
-	url := serveURL(t, products.NewRedisStore(rdb, prefix))
+	url := serveURL(t, redisstore.New(rdb, prefix))
 	hc := rpc.NewHTTPClient(time.Second, 4)
 	t.Cleanup(hc.CloseIdleConnections)
 	huge := &productsv1.Product{Id: "huge", Title: strings.Repeat("x", productsrpc.Limits.Request+1), InStock: 1}

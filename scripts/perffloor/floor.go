@@ -29,7 +29,7 @@ type config struct {
 	postgresConns, redisPool                      int
 }
 
-// The Lua scripts are copies of airship's products/lua/reserve.lua and
+// The Lua scripts are copies of airship's products/redisstore/lua/reserve.lua and
 // release.lua (same text, so the same SHA1 that EVALSHA calls them by);
 // the test checks that they still are.
 var (
@@ -74,7 +74,7 @@ ORDER BY d.id`
 )
 
 // productFields are the fields of a product hash airship reads with one
-// HMGET (products/redisstore.go); the floor reads the same.
+// HMGET (products/redisstore/redisstore.go); the floor reads the same.
 var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock", "inc"}
 
 // floor serves the three routes on the backends.
@@ -444,7 +444,7 @@ func (f *floor) postOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 // release gives a refused reservation's stock back, then forgets it, as
-// airship's RedisStore.Release.
+// airship's redisstore.Store.Release.
 func (f *floor) release(ctx context.Context, reservation string, stock []stockLine) {
 	err := f.withScripts(ctx, func() error {
 		pipe := f.rdb.Pipeline()
@@ -493,7 +493,7 @@ func addStock(stock []stockLine, productID string, quantity int64) []stockLine {
 }
 
 // appendRecord appends a reservation's record as airship writes it
-// (products/record.go: [{"p":ID,"q":QUANTITY}], no incarnation for a new
+// (products/reservation.go: [{"p":ID,"q":QUANTITY}], no incarnation for a new
 // order's lines), which airship's recovery sweep reads.
 func appendRecord(b []byte, stock []stockLine) []byte {
 	b = append(b, '[')

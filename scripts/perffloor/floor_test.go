@@ -13,7 +13,7 @@ import (
 	airship "github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
-	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // The floor runs airship's own statements and scripts: if airship's
@@ -25,12 +25,12 @@ func TestSameStatementsAndScripts(t *testing.T) {
 			t.Errorf("the floor's %s statement is not airship's (orders/pgstore.go); copy it again:\n%s", want, query)
 		}
 	}
-	scripts := products.ScriptNames()
+	scripts := redisstore.ScriptNames()
 	if got := scripts[reserveScript.Hash()]; got != "reserve" {
-		t.Errorf("scripts/perffloor/reserve.lua is not airship's products/lua/reserve.lua; copy it again")
+		t.Errorf("scripts/perffloor/reserve.lua is not airship's products/redisstore/lua/reserve.lua; copy it again")
 	}
 	if got := scripts[releaseScript.Hash()]; got != "release" {
-		t.Errorf("scripts/perffloor/release.lua is not airship's products/lua/release.lua; copy it again")
+		t.Errorf("scripts/perffloor/release.lua is not airship's products/redisstore/lua/release.lua; copy it again")
 	}
 }
 

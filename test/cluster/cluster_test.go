@@ -29,6 +29,7 @@ import (
 	"github.com/airshipltd/airship/orders/orderstest"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
@@ -54,8 +55,8 @@ func open(t *testing.T, c *testbackend.RedisCluster) redis.UniversalClient {
 func TestRedisCluster(t *testing.T) {
 	c := testbackend.NewRedisCluster(t)
 	rdb := open(t, c)
-	newStore := func(t *testing.T) *products.RedisStore {
-		return products.NewRedisStore(rdb, testbackend.Name("airship-cluster:")+":")
+	newStore := func(t *testing.T) *redisstore.Store {
+		return redisstore.New(rdb, testbackend.Name("airship-cluster:")+":")
 	}
 
 	t.Run("Detected", func(t *testing.T) {
@@ -101,7 +102,7 @@ func walk(t *testing.T, s products.Store, limit int) map[string]int {
 // testListAcrossMasters: products live on all three masters, and a walk
 // of the listing while other products are created and deleted lists every
 // product that exists throughout exactly once, and nothing twice.
-func testListAcrossMasters(t *testing.T, c *testbackend.RedisCluster, s *products.RedisStore) {
+func testListAcrossMasters(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store) {
 	ctx := context.Background()
 	const n = 600
 	for i := range n {
@@ -197,7 +198,7 @@ func testUpgrade(t *testing.T, rdb redis.UniversalClient) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := products.NewRedisStore(rdb, prefix)
+	s := redisstore.New(rdb, prefix)
 	if err := s.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func testUpgrade(t *testing.T, rdb redis.UniversalClient) {
 // refusal; every acknowledged write is there afterwards; once uncertain
 // reservations are released, stock + committed = initial for every
 // product: nothing oversold, nothing lost.
-func testFailover(t *testing.T, c *testbackend.RedisCluster, s *products.RedisStore) {
+func testFailover(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store) {
 	ctx := context.Background()
 	const nProducts, initial = 24, 1_000_000
 	ids := make([]string, nProducts)
@@ -360,7 +361,7 @@ func testFailover(t *testing.T, c *testbackend.RedisCluster, s *products.RedisSt
 }
 
 // masterOf returns the address of the master that holds product id.
-func masterOf(t *testing.T, c *testbackend.RedisCluster, s *products.RedisStore, id string) string {
+func masterOf(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store, id string) string {
 	t.Helper()
 	ctx := context.Background()
 	for _, m := range c.Masters(t) {

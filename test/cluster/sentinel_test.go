@@ -10,6 +10,7 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // TestRedisSentinel: in redis_mode sentinel airship finds the primary
@@ -26,7 +27,7 @@ func TestRedisSentinel(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Close() })
 	productstest.Run(t, func(t *testing.T) products.Store {
-		return products.NewRedisStore(rdb, testbackend.Name("airship-sentinel:")+":")
+		return redisstore.New(rdb, testbackend.Name("airship-sentinel:")+":")
 	})
 
 	t.Run("ImportLegacy", func(t *testing.T) { testImportLegacy(t, rdb, s.URL) })

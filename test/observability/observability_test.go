@@ -39,6 +39,7 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
 const (
@@ -343,7 +344,7 @@ scrape_configs:
 	opts, _ := redis.ParseURL(testbackend.RedisURL())
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	stock := products.NewRedisStore(rdb, prefix)
+	stock := redisstore.New(rdb, prefix)
 	if err := stock.Create(ctx, products.Product{ID: "swept", Title: "Swept", InStock: 5}); err != nil {
 		t.Fatal(err)
 	}

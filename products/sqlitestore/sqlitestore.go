@@ -1,4 +1,7 @@
-package products
+// Package sqlitestore is the products store in the embedded SQLite
+// database, which also holds the orders: a store bound to a transaction
+// (WithTx) takes part in the orders store's.
+package sqlitestore
 
 import (
 	"context"
@@ -11,9 +14,10 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/airshipltd/airship/internal/sqlite"
+	"github.com/airshipltd/airship/products"
 )
 
-// SQLStore keeps products in the "products" table of the embedded SQLite
+// Store keeps products in the "products" table of the embedded SQLite
 // database (see db/migrations/sqlite).
 //
 // Stock moves inside transactions: Reserve takes every line's stock with a
@@ -24,22 +28,22 @@ import (
 // with its lines and deadline, in "product_reservations"; Commit and Release
 // are idempotent because stock returns only while the hold is there.
 // "product_restocks" remembers applied Restock calls for a week.
-type SQLStore struct {
+type Store struct {
 	conn sqlite.Conn
 }
 
-var _ Store = (*SQLStore)(nil)
+var _ products.Store = (*Store)(nil)
 
-// NewSQLStore returns a store on a database migrated with the sqlite
+// New returns a store on a database migrated with the sqlite
 // migrations.
-func NewSQLStore(pool *sqlx.DB) *SQLStore {
-	return &SQLStore{conn: sqlite.NewConn(pool)}
+func New(pool *sqlx.DB) *Store {
+	return &Store{conn: sqlite.NewConn(pool)}
 }
 
 // WithTx returns the store bound to tx: its calls run in tx and commit or
 // roll back with it (see orders.SQLTransactor).
-func (s *SQLStore) WithTx(tx *sqlx.Tx) *SQLStore {
-	return &SQLStore{conn: s.conn.WithTx(tx)}
+func (s *Store) WithTx(tx *sqlx.Tx) *Store {
+	return &Store{conn: s.conn.WithTx(tx)}
 }
 
 const (
@@ -92,25 +96,25 @@ WHERE id = $1 AND ($3 = '' OR incarnation = $3)`
 )
 
 // Get returns one product.
-func (s *SQLStore) Get(ctx context.Context, id string) (Product, error) {
-	var p Product
+func (s *Store) Get(ctx context.Context, id string) (products.Product, error) {
+	var p products.Product
 	err := sqlx.GetContext(ctx, s.conn.Q(), &p, sqlGetProduct, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Product{}, &NotFoundError{ID: id}
+		return products.Product{}, &products.NotFoundError{ID: id}
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("get product %s: %w", id, sqlite.Classify(err))
+		return products.Product{}, fmt.Errorf("get product %s: %w", id, sqlite.Classify(err))
 	}
 	return p, nil
 }
 
 // GetMany returns the existing products among ids in one query.
-func (s *SQLStore) GetMany(ctx context.Context, ids []string) (map[string]Product, error) {
-	out := make(map[string]Product, len(ids))
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]products.Product, error) {
+	out := make(map[string]products.Product, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	var found []Product
+	var found []products.Product
 	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlGetProducts, jsonIDs(ids)); err != nil {
 		return nil, fmt.Errorf("get products: %w", sqlite.Classify(err))
 	}
@@ -121,7 +125,7 @@ func (s *SQLStore) GetMany(ctx context.Context, ids []string) (map[string]Produc
 }
 
 // Exists reports whether the product exists.
-func (s *SQLStore) Exists(ctx context.Context, id string) (bool, error) {
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var ok bool
 	if err := sqlx.GetContext(ctx, s.conn.Q(), &ok, sqlExists, id); err != nil {
 		return false, fmt.Errorf("product %s exists: %w", id, sqlite.Classify(err))
@@ -130,9 +134,9 @@ func (s *SQLStore) Exists(ctx context.Context, id string) (bool, error) {
 }
 
 // Create adds a product unless its id is taken.
-func (s *SQLStore) Create(ctx context.Context, p Product) error {
+func (s *Store) Create(ctx context.Context, p products.Product) error {
 	if p.Incarnation == "" {
-		p.Incarnation = NewIncarnation()
+		p.Incarnation = products.NewIncarnation()
 	}
 	res, err := s.conn.Q().ExecContext(ctx, sqlCreate, p.ID, p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
 	if err != nil {
@@ -141,26 +145,26 @@ func (s *SQLStore) Create(ctx context.Context, p Product) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("create product %s: %w", p.ID, sqlite.Classify(err))
 	} else if n == 0 {
-		return &ExistsError{ID: p.ID}
+		return &products.ExistsError{ID: p.ID}
 	}
 	return nil
 }
 
 // Update applies patch to an existing product in one statement.
-func (s *SQLStore) Update(ctx context.Context, id string, patch Patch) (Product, error) {
-	var p Product
+func (s *Store) Update(ctx context.Context, id string, patch products.Patch) (products.Product, error) {
+	var p products.Product
 	err := sqlx.GetContext(ctx, s.conn.Q(), &p, sqlUpdate, id, patch.Title, patch.PassengerCapacity, patch.MaximumSpeed, patch.InStock)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Product{}, &NotFoundError{ID: id}
+		return products.Product{}, &products.NotFoundError{ID: id}
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("update product %s: %w", id, sqlite.Classify(err))
+		return products.Product{}, fmt.Errorf("update product %s: %w", id, sqlite.Classify(err))
 	}
 	return p, nil
 }
 
 // Delete removes a product and any stock held on it.
-func (s *SQLStore) Delete(ctx context.Context, id string) error {
+func (s *Store) Delete(ctx context.Context, id string) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlDelete, id)
 		if err != nil {
@@ -169,7 +173,7 @@ func (s *SQLStore) Delete(ctx context.Context, id string) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("delete product %s: %w", id, sqlite.Classify(err))
 		} else if n == 0 {
-			return &NotFoundError{ID: id}
+			return &products.NotFoundError{ID: id}
 		}
 		if _, err := tx.ExecContext(ctx, sqlDeleteHolds, id); err != nil {
 			return fmt.Errorf("delete product %s: holds: %w", id, sqlite.Classify(err))
@@ -179,28 +183,28 @@ func (s *SQLStore) Delete(ctx context.Context, id string) error {
 }
 
 // List pages through the products in id order.
-func (s *SQLStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	after, err := ListStart(cursor, limit)
+func (s *Store) List(ctx context.Context, cursor string, limit int) (products.Page, error) {
+	after, err := products.ListStart(cursor, limit)
 	if err != nil {
-		return Page{}, err
+		return products.Page{}, err
 	}
-	var found []Product
+	var found []products.Product
 	// One row more than asked tells whether there is a next page.
 	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlList, after, limit+1); err != nil {
-		return Page{}, fmt.Errorf("list products: %w", sqlite.Classify(err))
+		return products.Page{}, fmt.Errorf("list products: %w", sqlite.Classify(err))
 	}
-	return PageOf(found, limit), nil
+	return products.PageOf(found, limit), nil
 }
 
 // Reserve takes stock for all lines, or none, in one transaction. A
 // reservation id that is already held takes nothing more.
-func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
-	lines := MergeLines(r.Lines)
-	record, err := EncodeRecord(lines)
+func (s *Store) Reserve(ctx context.Context, r products.Reservation) (products.Taken, error) {
+	lines := products.MergeLines(r.Lines)
+	record, err := products.EncodeRecord(lines)
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	taken := make(Taken, len(lines))
+	taken := make(products.Taken, len(lines))
 	err = s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlInsertReservation, r.ID, string(record), r.Deadline.UnixMilli())
 		if err != nil {
@@ -243,19 +247,19 @@ func (s *SQLStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
 
 // reserveLine takes one line's stock and returns the incarnation it took
 // it from, or says why it cannot.
-func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line) (string, error) {
+func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l products.Line) (string, error) {
 	var inc string
 	err := tx.GetContext(ctx, &inc, sqlTakeStock, l.ProductID, l.Quantity, l.Incarnation)
 	if errors.Is(err, sql.ErrNoRows) {
 		var available int64
 		err := tx.GetContext(ctx, &available, sqlStockOf, l.ProductID, l.Incarnation)
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", &NotFoundError{ID: l.ProductID}
+			return "", &products.NotFoundError{ID: l.ProductID}
 		}
 		if err != nil {
 			return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
 		}
-		return "", &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
+		return "", &products.OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
 	}
 	if err != nil {
 		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
@@ -274,7 +278,7 @@ func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l Line)
 }
 
 // Commit forgets a reservation whose order committed.
-func (s *SQLStore) Commit(ctx context.Context, r Reservation) error {
+func (s *Store) Commit(ctx context.Context, r products.Reservation) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, sqlDropHolds, r.ID); err != nil {
 			return fmt.Errorf("commit reservation %s: %w", r.ID, sqlite.Classify(err))
@@ -289,7 +293,7 @@ func (s *SQLStore) Commit(ctx context.Context, r Reservation) error {
 // Release returns the held stock of a reservation to the products that
 // still exist and forgets it. It works from the holds recorded under r.ID,
 // so r.Lines is not needed and a repeated call returns nothing.
-func (s *SQLStore) Release(ctx context.Context, r Reservation) error {
+func (s *Store) Release(ctx context.Context, r products.Reservation) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		for _, q := range []string{sqlReturnHolds, sqlDropHolds, sqlDropReservation} {
 			if _, err := tx.ExecContext(ctx, q, r.ID); err != nil {
@@ -302,7 +306,7 @@ func (s *SQLStore) Release(ctx context.Context, r Reservation) error {
 
 // Expired returns up to limit reservations whose deadline is before now,
 // earliest deadline first.
-func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error) {
+func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]products.Reservation, error) {
 	var rows []struct {
 		ID         string `db:"id"`
 		Lines      string `db:"lines"`
@@ -314,13 +318,13 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	out := make([]Reservation, 0, len(rows))
+	out := make([]products.Reservation, 0, len(rows))
 	for _, row := range rows {
-		lines, err := DecodeRecord([]byte(row.Lines))
+		lines, err := products.DecodeRecord([]byte(row.Lines))
 		if err != nil {
 			return nil, fmt.Errorf("reservation %s: unreadable record: %w", row.ID, err)
 		}
-		out = append(out, Reservation{ID: row.ID, Lines: lines, Deadline: time.UnixMilli(row.DeadlineMS)})
+		out = append(out, products.Reservation{ID: row.ID, Lines: lines, Deadline: time.UnixMilli(row.DeadlineMS)})
 	}
 	return out, nil
 }
@@ -328,7 +332,7 @@ func (s *SQLStore) Expired(ctx context.Context, now time.Time, limit int) ([]Res
 // Restock gives stock back to the products that still exist, each line to
 // its own incarnation. A marker per call id, kept for a week, makes a
 // repeated call a no-op.
-func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
+func (s *Store) Restock(ctx context.Context, id string, lines []products.Line) error {
 	return s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlRestockMarker, id)
 		if err != nil {
@@ -339,12 +343,12 @@ func (s *SQLStore) Restock(ctx context.Context, id string, lines []Line) error {
 		} else if n == 0 { // done before
 			return mustExist(ctx, tx, sqlRestocked, id, "restock "+id+": its marker")
 		}
-		for _, l := range MergeLines(lines) {
+		for _, l := range products.MergeLines(lines) {
 			if _, err := tx.ExecContext(ctx, sqlGiveStock, l.ProductID, l.Quantity, l.Incarnation); err != nil {
 				return fmt.Errorf("restock %s: product %s: %w", id, l.ProductID, sqlite.Classify(err))
 			}
 		}
-		cutoff := time.Now().Add(-RestockMemory).UTC().Format(sqlTimeFormat)
+		cutoff := time.Now().Add(-products.RestockMemory).UTC().Format(sqlTimeFormat)
 		if _, err := tx.ExecContext(ctx, sqlPruneRestocks, cutoff); err != nil {
 			return fmt.Errorf("restock %s: prune markers: %w", id, sqlite.Classify(err))
 		}

@@ -1,4 +1,7 @@
-package products
+// Package redisstore is the products store on Redis (one server, a
+// Sentinel-managed primary or a Redis Cluster): products, their stock and
+// its reservations, moved by the Lua scripts in lua/.
+package redisstore
 
 import (
 	"context"
@@ -12,9 +15,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/airshipltd/airship/products"
 )
 
-// RedisStore keeps each product in one Redis hash, "<prefix>product:{<id>}",
+// Store keeps each product in one Redis hash, "<prefix>product:{<id>}",
 // with the fields title, passenger_capacity, maximum_speed, in_stock and
 // inc (the incarnation).
 //
@@ -54,7 +59,7 @@ import (
 // reservation record, Commit), and steps that may run in any order (the
 // per-product scripts of one reservation, GetMany) stay pipelined. Every
 // script and every transaction still touches one slot.
-type RedisStore struct {
+type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	// cluster is true on a Redis Cluster: the keys of one call may live on
@@ -62,27 +67,27 @@ type RedisStore struct {
 	cluster bool
 }
 
-var _ Store = (*RedisStore)(nil)
+var _ products.Store = (*Store)(nil)
 
-// NewRedisStore returns a store whose keys all start with prefix
+// New returns a store whose keys all start with prefix
 // (for example "airship:"). rdb may be a client of one server, of a
 // Sentinel-managed primary, or of a Redis Cluster (*redis.ClusterClient).
-func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
+func New(rdb redis.UniversalClient, prefix string) *Store {
 	_, cluster := rdb.(*redis.ClusterClient)
-	return &RedisStore{rdb: rdb, prefix: prefix, cluster: cluster}
+	return &Store{rdb: rdb, prefix: prefix, cluster: cluster}
 }
 
 var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock", "inc"}
 
-func (s *RedisStore) productKey(id string) string { return s.prefix + "product:{" + id + "}" }
-func (s *RedisStore) holdKey(id string) string    { return s.prefix + "hold:{" + id + "}" }
-func (s *RedisStore) restockKey(l Line, id string) string {
+func (s *Store) productKey(id string) string { return s.prefix + "product:{" + id + "}" }
+func (s *Store) holdKey(id string) string    { return s.prefix + "hold:{" + id + "}" }
+func (s *Store) restockKey(l products.Line, id string) string {
 	return s.prefix + "restocked:{" + l.ProductID + "}:" + id + ":" + l.Incarnation
 }
-func (s *RedisStore) reservationKey(id string) string { return s.prefix + "reservation:" + id }
-func (s *RedisStore) reservationIndex() string        { return s.prefix + "reservations" }
-func (s *RedisStore) idIndex() string                 { return s.prefix + "product-ids" }
-func (s *RedisStore) schemaKey() string               { return s.prefix + "schema" }
+func (s *Store) reservationKey(id string) string { return s.prefix + "reservation:" + id }
+func (s *Store) reservationIndex() string        { return s.prefix + "reservations" }
+func (s *Store) idIndex() string                 { return s.prefix + "product-ids" }
+func (s *Store) schemaKey() string               { return s.prefix + "schema" }
 
 var (
 	//go:embed lua/create.lua
@@ -106,30 +111,30 @@ var (
 )
 
 // Get returns one product.
-func (s *RedisStore) Get(ctx context.Context, id string) (Product, error) {
+func (s *Store) Get(ctx context.Context, id string) (products.Product, error) {
 	vals, err := s.rdb.HMGet(ctx, s.productKey(id), productFields...).Result()
 	if err != nil {
-		return Product{}, fmt.Errorf("get product %s: %w", id, redisErr(err))
+		return products.Product{}, fmt.Errorf("get product %s: %w", id, redisErr(err))
 	}
 	p, ok, err := productFromValues(id, vals)
 	if err != nil {
-		return Product{}, fmt.Errorf("get product %s: %w", id, err)
+		return products.Product{}, fmt.Errorf("get product %s: %w", id, err)
 	}
 	if !ok {
-		return Product{}, &NotFoundError{ID: id}
+		return products.Product{}, &products.NotFoundError{ID: id}
 	}
 	return p, nil
 }
 
 // GetMany returns the existing products among ids in one round trip.
-func (s *RedisStore) GetMany(ctx context.Context, ids []string) (map[string]Product, error) {
-	out := make(map[string]Product, len(ids))
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]products.Product, error) {
+	out := make(map[string]products.Product, len(ids))
 	switch len(ids) {
 	case 0:
 		return out, nil
 	case 1: // most orders have one line: no pipeline needed
 		p, err := s.Get(ctx, ids[0])
-		var nf *NotFoundError
+		var nf *products.NotFoundError
 		if errors.As(err, &nf) {
 			return out, nil
 		}
@@ -160,7 +165,7 @@ func (s *RedisStore) GetMany(ctx context.Context, ids []string) (map[string]Prod
 }
 
 // Exists reports whether the product exists.
-func (s *RedisStore) Exists(ctx context.Context, id string) (bool, error) {
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	n, err := s.rdb.Exists(ctx, s.productKey(id)).Result()
 	if err != nil {
 		return false, fmt.Errorf("product %s exists: %w", id, redisErr(err))
@@ -171,9 +176,9 @@ func (s *RedisStore) Exists(ctx context.Context, id string) (bool, error) {
 // Create adds a product unless its id is taken. The id enters the index
 // first: on one server in the same transaction, on a cluster as
 // clusterCreate describes.
-func (s *RedisStore) Create(ctx context.Context, p Product) error {
+func (s *Store) Create(ctx context.Context, p products.Product) error {
 	if p.Incarnation == "" {
-		p.Incarnation = NewIncarnation()
+		p.Incarnation = products.NewIncarnation()
 	}
 	if s.cluster {
 		return s.clusterCreate(ctx, p)
@@ -194,7 +199,7 @@ func (s *RedisStore) Create(ctx context.Context, p Product) error {
 // written, then the id enters the index again. The last step closes the
 // race with a Delete of the same id that removes it from the index after
 // the first step (see clusterDelete); on a refusal it is not needed.
-func (s *RedisStore) clusterCreate(ctx context.Context, p Product) error {
+func (s *Store) clusterCreate(ctx context.Context, p products.Product) error {
 	if err := s.rdb.ZAdd(ctx, s.idIndex(), redis.Z{Member: p.ID}).Err(); err != nil {
 		return fmt.Errorf("create product %s: %w", p.ID, redisErr(err))
 	}
@@ -214,20 +219,20 @@ func (s *RedisStore) clusterCreate(ctx context.Context, p Product) error {
 	return nil
 }
 
-func (s *RedisStore) createCmd(ctx context.Context, pipe redis.Pipeliner, p Product) *redis.Cmd {
+func (s *Store) createCmd(ctx context.Context, pipe redis.Pipeliner, p products.Product) *redis.Cmd {
 	return createScript.EvalSha(ctx, pipe, []string{s.productKey(p.ID)},
 		p.Title, p.PassengerCapacity, p.MaximumSpeed, p.InStock, p.Incarnation)
 }
 
 func createResult(id string, created *redis.Cmd) error {
 	if n, _ := created.Int(); n == 0 {
-		return &ExistsError{ID: id}
+		return &products.ExistsError{ID: id}
 	}
 	return nil
 }
 
 // Update applies patch to an existing product.
-func (s *RedisStore) Update(ctx context.Context, id string, patch Patch) (Product, error) {
+func (s *Store) Update(ctx context.Context, id string, patch products.Patch) (products.Product, error) {
 	var args []any
 	if patch.Title != nil {
 		args = append(args, "title", *patch.Title)
@@ -243,14 +248,14 @@ func (s *RedisStore) Update(ctx context.Context, id string, patch Patch) (Produc
 	}
 	res, err := updateScript.Run(ctx, s.rdb, []string{s.productKey(id)}, args...).Slice()
 	if errors.Is(err, redis.Nil) {
-		return Product{}, &NotFoundError{ID: id}
+		return products.Product{}, &products.NotFoundError{ID: id}
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("update product %s: %w", id, redisErr(err))
+		return products.Product{}, fmt.Errorf("update product %s: %w", id, redisErr(err))
 	}
 	p, ok, err := productFromValues(id, res)
 	if err != nil || !ok {
-		return Product{}, fmt.Errorf("update product %s: unreadable hash: %v", id, err)
+		return products.Product{}, fmt.Errorf("update product %s: unreadable hash: %v", id, err)
 	}
 	return p, nil
 }
@@ -258,7 +263,7 @@ func (s *RedisStore) Update(ctx context.Context, id string, patch Patch) (Produc
 // Delete removes a product and any stock held on it, then its id from the
 // index: on one server in one transaction, on a cluster as clusterDelete
 // describes.
-func (s *RedisStore) Delete(ctx context.Context, id string) error {
+func (s *Store) Delete(ctx context.Context, id string) error {
 	if s.cluster {
 		return s.clusterDelete(ctx, id)
 	}
@@ -270,7 +275,7 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete product %s: %w", id, redisErr(err))
 	}
 	if del.Val() == 0 {
-		return &NotFoundError{ID: id}
+		return &products.NotFoundError{ID: id}
 	}
 	return nil
 }
@@ -282,7 +287,7 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 // that exists in the index, whichever way the two interleave: a removal
 // that comes after the create's last step is followed by this check,
 // which sees the product.
-func (s *RedisStore) clusterDelete(ctx context.Context, id string) error {
+func (s *Store) clusterDelete(ctx context.Context, id string) error {
 	tx := s.rdb.TxPipeline()
 	del := tx.Del(ctx, s.productKey(id))
 	tx.Del(ctx, s.holdKey(id))
@@ -290,7 +295,7 @@ func (s *RedisStore) clusterDelete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete product %s: %w", id, redisErr(err))
 	}
 	if del.Val() == 0 {
-		return &NotFoundError{ID: id}
+		return &products.NotFoundError{ID: id}
 	}
 	if err := s.rdb.ZRem(ctx, s.idIndex(), id).Err(); err != nil {
 		return fmt.Errorf("delete product %s: index: %w", id, redisErr(err))
@@ -309,10 +314,10 @@ func (s *RedisStore) clusterDelete(ctx context.Context, id string) error {
 // page's ids, one round trip for their products. Ids whose product is gone
 // (deleted since, or left by a crash) are skipped, so a page may hold
 // fewer than limit products and still have a next one.
-func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, error) {
-	after, err := ListStart(cursor, limit)
+func (s *Store) List(ctx context.Context, cursor string, limit int) (products.Page, error) {
+	after, err := products.ListStart(cursor, limit)
 	if err != nil {
-		return Page{}, err
+		return products.Page{}, err
 	}
 	start := "-"
 	if after != "" {
@@ -323,16 +328,16 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) (Page, 
 		Key: s.idIndex(), Start: start, Stop: "+", ByLex: true, Count: int64(limit) + 1,
 	}).Result()
 	if err != nil {
-		return Page{}, fmt.Errorf("list products: %w", redisErr(err))
+		return products.Page{}, fmt.Errorf("list products: %w", redisErr(err))
 	}
-	page := Page{Products: []Product{}}
+	page := products.Page{Products: []products.Product{}}
 	if len(ids) > limit {
 		ids = ids[:limit]
-		page.Next = NextCursor(ids[limit-1])
+		page.Next = products.NextCursor(ids[limit-1])
 	}
 	found, err := s.GetMany(ctx, ids)
 	if err != nil {
-		return Page{}, err
+		return products.Page{}, err
 	}
 	for _, id := range ids {
 		if p, ok := found[id]; ok {
@@ -351,7 +356,7 @@ const schemaVersion = 1
 // incarnation to every product that has none, in batches of a SCAN, then
 // records the version so that later starts skip it. It is idempotent and
 // safe while other processes serve requests.
-func (s *RedisStore) Upgrade(ctx context.Context) error {
+func (s *Store) Upgrade(ctx context.Context) error {
 	v, err := s.rdb.Get(ctx, s.schemaKey()).Int()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis schema version: %w", redisErr(err))
@@ -380,7 +385,7 @@ func (s *RedisStore) Upgrade(ctx context.Context) error {
 
 // upgradeNode upgrades the products of the server node answers for, in
 // batches of a SCAN; the writes go through the store's client.
-func (s *RedisStore) upgradeNode(ctx context.Context, node redis.UniversalClient) error {
+func (s *Store) upgradeNode(ctx context.Context, node redis.UniversalClient) error {
 	match := s.prefix + "product:{*"
 	keyPrefix := s.prefix + "product:{"
 	var cursor uint64
@@ -406,7 +411,7 @@ func (s *RedisStore) upgradeNode(ctx context.Context, node redis.UniversalClient
 					pipe.ZAdd(ctx, s.idIndex(), members...)
 				}
 				for _, k := range keys {
-					upgradeScript.EvalSha(ctx, pipe, []string{k}, NewIncarnation())
+					upgradeScript.EvalSha(ctx, pipe, []string{k}, products.NewIncarnation())
 				}
 			})
 			if err != nil {
@@ -422,9 +427,9 @@ func (s *RedisStore) upgradeNode(ctx context.Context, node redis.UniversalClient
 
 // Reserve takes stock for all lines, or none. See the type's documentation
 // for why this is atomic per product and all-or-nothing per reservation.
-func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) {
-	lines := MergeLines(r.Lines)
-	record, err := EncodeRecord(lines)
+func (s *Store) Reserve(ctx context.Context, r products.Reservation) (products.Taken, error) {
+	lines := products.MergeLines(r.Lines)
+	record, err := products.EncodeRecord(lines)
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
@@ -455,7 +460,7 @@ func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	taken := make(Taken, len(lines))
+	taken := make(products.Taken, len(lines))
 	var failure error
 	for i, l := range lines {
 		reply, _ := cmds[i].Slice()
@@ -465,16 +470,16 @@ func (s *RedisStore) Reserve(ctx context.Context, r Reservation) (Taken, error) 
 			continue
 		}
 		if code == -1 {
-			failure = &NotFoundError{ID: l.ProductID}
+			failure = &products.NotFoundError{ID: l.ProductID}
 		} else {
-			failure = &OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: -2 - code}
+			failure = &products.OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: -2 - code}
 		}
 		break
 	}
 	if failure == nil {
 		return taken, nil
 	}
-	if err := s.Release(context.WithoutCancel(ctx), Reservation{ID: r.ID, Lines: lines}); err != nil {
+	if err := s.Release(context.WithoutCancel(ctx), products.Reservation{ID: r.ID, Lines: lines}); err != nil {
 		return nil, fmt.Errorf("reserve %s: undo after %v: %w", r.ID, failure, err)
 	}
 	return nil, failure
@@ -496,7 +501,7 @@ func scriptReply(reply []any) (code int64, incarnation string) {
 // Commit forgets a reservation whose order committed: its holds, then its
 // record (on a cluster, in two round trips, so that a record is never
 // gone while a hold of it is left).
-func (s *RedisStore) Commit(ctx context.Context, r Reservation) error {
+func (s *Store) Commit(ctx context.Context, r products.Reservation) error {
 	pipe := s.rdb.Pipeline()
 	for _, l := range r.Lines {
 		pipe.HDel(ctx, s.holdKey(l.ProductID), r.ID)
@@ -517,7 +522,7 @@ func (s *RedisStore) Commit(ctx context.Context, r Reservation) error {
 
 // Release returns the held stock of a reservation, then forgets it: two
 // round trips, in this order on one server and on a cluster alike.
-func (s *RedisStore) Release(ctx context.Context, r Reservation) error {
+func (s *Store) Release(ctx context.Context, r products.Reservation) error {
 	err := s.execScript(ctx, releaseScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
 		for _, l := range r.Lines {
 			releaseScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.holdKey(l.ProductID)}, r.ID)
@@ -536,7 +541,7 @@ func (s *RedisStore) Release(ctx context.Context, r Reservation) error {
 }
 
 // Expired returns reservations whose deadline has passed.
-func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error) {
+func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]products.Reservation, error) {
 	ids, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
 		Key: s.reservationIndex(), Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10),
 		ByScore: true, Count: int64(limit),
@@ -555,11 +560,11 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("expired reservations: %w", redisErr(err))
 	}
-	out := make([]Reservation, 0, len(ids))
+	out := make([]products.Reservation, 0, len(ids))
 	for i, z := range ids {
-		r := Reservation{ID: z.Member.(string), Deadline: time.UnixMilli(int64(z.Score))}
+		r := products.Reservation{ID: z.Member.(string), Deadline: time.UnixMilli(int64(z.Score))}
 		if raw, err := cmds[i].Bytes(); err == nil {
-			if r.Lines, err = DecodeRecord(raw); err != nil {
+			if r.Lines, err = products.DecodeRecord(raw); err != nil {
 				return nil, fmt.Errorf("reservation %s: unreadable record: %w", r.ID, err)
 			}
 		}
@@ -571,10 +576,10 @@ func (s *RedisStore) Expired(ctx context.Context, now time.Time, limit int) ([]R
 // Restock gives stock back to the products that still exist, each line to
 // its own incarnation. A marker per product and call id, kept for a week,
 // makes a repeated call a no-op.
-func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error {
-	ttl := RestockMemory.Milliseconds()
+func (s *Store) Restock(ctx context.Context, id string, lines []products.Line) error {
+	ttl := products.RestockMemory.Milliseconds()
 	err := s.execScript(ctx, restockScript, s.rdb.Pipeline, func(pipe redis.Pipeliner) {
-		for _, l := range MergeLines(lines) {
+		for _, l := range products.MergeLines(lines) {
 			restockScript.EvalSha(ctx, pipe, []string{s.productKey(l.ProductID), s.restockKey(l, id)},
 				l.Quantity, ttl, l.Incarnation)
 		}
@@ -592,7 +597,7 @@ func (s *RedisStore) Restock(ctx context.Context, id string, lines []Line) error
 // cluster) and runs the pipeline again: every such pipeline here is
 // idempotent. A script still unknown after a few loads (something keeps
 // flushing them) makes the store unavailable for now, not broken.
-func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, newPipe func() redis.Pipeliner, fill func(redis.Pipeliner)) error {
+func (s *Store) execScript(ctx context.Context, script *redis.Script, newPipe func() redis.Pipeliner, fill func(redis.Pipeliner)) error {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		pipe := newPipe()
@@ -602,7 +607,7 @@ func (s *RedisStore) execScript(ctx context.Context, script *redis.Script, newPi
 			return redisErr(err)
 		}
 		if attempt == attempts {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", products.ErrUnavailable, err)
 		}
 		if err := script.Load(ctx, s.rdb).Err(); err != nil {
 			return redisErr(err)
@@ -628,16 +633,16 @@ func isNoScript(err error) bool {
 
 // productFromValues reads an HMGET reply in productFields order; ok is
 // false when the hash does not exist.
-func productFromValues(id string, vals []any) (p Product, ok bool, err error) {
+func productFromValues(id string, vals []any) (p products.Product, ok bool, err error) {
 	if len(vals) != len(productFields) || vals[0] == nil {
-		return Product{}, false, nil
+		return products.Product{}, false, nil
 	}
 	p.ID = id
 	p.Title, _ = vals[0].(string)
 	for i, dst := range [...]*int64{&p.PassengerCapacity, &p.MaximumSpeed, &p.InStock} {
 		str, _ := vals[i+1].(string)
 		if *dst, err = strconv.ParseInt(str, 10, 64); err != nil {
-			return Product{}, false, fmt.Errorf("field %s: %w", productFields[i+1], err)
+			return products.Product{}, false, fmt.Errorf("field %s: %w", productFields[i+1], err)
 		}
 	}
 	p.Incarnation, _ = vals[4].(string)
@@ -654,12 +659,12 @@ func redisErr(err error) error {
 	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed), errors.Is(err, io.EOF),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
 		unavailableReply(err.Error()):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", products.ErrUnavailable, err)
 	}
 	return err
 }
 
-// ScriptNames names the Lua scripts of RedisStore by their SHA1, the name
+// ScriptNames names the Lua scripts of Store by their SHA1, the name
 // a script is called by, so that metrics and traces can tell them apart.
 func ScriptNames() map[string]string {
 	return map[string]string{

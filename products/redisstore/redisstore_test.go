@@ -1,4 +1,4 @@
-package products_test
+package redisstore_test
 
 import (
 	"context"
@@ -11,18 +11,13 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
+	"github.com/airshipltd/airship/products/redisstore"
 )
 
-func TestRedisStore(t *testing.T) {
+func TestStore(t *testing.T) {
 	productstest.Run(t, func(t *testing.T) products.Store {
 		rdb, prefix := testbackend.Redis(t)
-		return products.NewRedisStore(rdb, prefix)
-	})
-}
-
-func TestSQLStore(t *testing.T) {
-	productstest.Run(t, func(t *testing.T) products.Store {
-		return products.NewSQLStore(testbackend.SQLite(t))
+		return redisstore.New(rdb, prefix)
 	})
 }
 
@@ -31,14 +26,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestRedisStoreReloadsScripts: after Redis forgets its scripts (a restart,
+// TestReloadsScripts: after Redis forgets its scripts (a restart,
 // SCRIPT FLUSH), stock operations load them again and run once. It flushes
 // the scripts of a Redis server of its own: on the shared one, other
 // tests' requests would meet the flush too.
-func TestRedisStoreReloadsScripts(t *testing.T) {
+func TestReloadsScripts(t *testing.T) {
 	ctx := context.Background()
 	rdb := testbackend.PrivateRedis(t)
-	s := products.NewRedisStore(rdb, "airship:")
+	s := redisstore.New(rdb, "airship:")
 	if err := s.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +60,10 @@ func TestRedisStoreReloadsScripts(t *testing.T) {
 	}
 }
 
-// TestRedisStoreUpgrade: products written before the id index and
+// TestUpgrade: products written before the id index and
 // incarnations existed are listed and get an incarnation; one deleted
 // while the upgrade runs is not brought back.
-func TestRedisStoreUpgrade(t *testing.T) {
+func TestUpgrade(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := testbackend.Redis(t)
 	for i := range 2500 {
@@ -77,7 +72,7 @@ func TestRedisStoreUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := products.NewRedisStore(rdb, prefix)
+	s := redisstore.New(rdb, prefix)
 	if page, err := s.List(ctx, "", 10); err != nil || len(page.Products) != 0 {
 		t.Fatalf("List before the upgrade = %+v, %v; want nothing (no index yet)", page, err)
 	}
@@ -120,47 +115,4 @@ func TestRedisStoreUpgrade(t *testing.T) {
 	if n, _ := rdb.Exists(ctx, prefix+"product:{old0002}").Result(); n != 0 {
 		t.Fatal("upgrade brought a deleted product back")
 	}
-}
-
-// TestSQLStoreWritesChecked: when a trigger in the embedded database
-// swallows a write that must happen (SELECT RAISE(IGNORE): the statement
-// reports success and changes nothing), the call fails and leaves the
-// stock as it was, instead of reporting stock held or given back that
-// was not.
-func TestSQLStoreWritesChecked(t *testing.T) {
-	cases := []struct {
-		table string
-		call  func(ctx context.Context, s *products.SQLStore) error
-	}{
-		{"product_reservations", reserve},
-		{"product_holds", reserve},
-		{"product_restocks", func(ctx context.Context, s *products.SQLStore) error {
-			return s.Restock(ctx, "restock-1", []products.Line{{ProductID: "a", Quantity: 2}})
-		}},
-	}
-	for _, c := range cases {
-		t.Run(c.table, func(t *testing.T) {
-			ctx := t.Context()
-			db := testbackend.SQLite(t)
-			s := products.NewSQLStore(db)
-			if err := s.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, `CREATE TRIGGER swallow BEFORE INSERT ON `+c.table+` BEGIN SELECT RAISE(IGNORE); END`); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.call(ctx, s); err == nil {
-				t.Fatalf("the insert into %s was swallowed, and the call succeeded; want an error", c.table)
-			}
-			if p, err := s.Get(ctx, "a"); err != nil || p.InStock != 10 {
-				t.Fatalf("stock %d, %v; want 10", p.InStock, err)
-			}
-		})
-	}
-}
-
-func reserve(ctx context.Context, s *products.SQLStore) error {
-	_, err := s.Reserve(ctx, products.Reservation{ID: "r", Lines: []products.Line{{ProductID: "a", Quantity: 3}},
-		Deadline: time.Now().Add(time.Minute)})
-	return err
 }
