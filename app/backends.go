@@ -31,7 +31,7 @@ import (
 // backend: products has no database, orders has no Redis.
 type backends struct {
 	*database
-	products products.Store
+	products products.BulkStore
 	orders   orders.Store
 	// tx, when not nil, runs orders and stock changes in one transaction.
 	tx orders.Transactor

@@ -21,7 +21,6 @@ import (
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
-	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
@@ -273,11 +272,10 @@ func (s *dumpSource) close() {
 // again if anything fails. The id sequences first move past the dump's
 // highest ids, so that orders placed meanwhile never take one of them.
 func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, highest dump.IDs, opts importOptions, bar *progress) (err error) {
-	loader, _ := b.products.(productLoader)
 	mover, _ := b.orders.(interface {
 		MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
 	})
-	if loader == nil || mover == nil {
+	if b.products == nil || mover == nil {
 		return errors.New("the configured stores cannot be loaded")
 	}
 	if err := mover.MoveIDsPast(ctx, highest.LastOrderID, highest.LastLineID); err != nil {
@@ -293,18 +291,14 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 		return err
 	}
 	defer journal.remove()
-	unloader, _ := b.products.(productUnloader)
-	if unloader == nil {
-		return errors.New("the configured product store cannot undo a load")
-	}
 	defer func() {
 		if err != nil {
-			if uerr := journal.undo(context.WithoutCancel(ctx), unloader); uerr != nil {
+			if uerr := journal.undo(context.WithoutCancel(ctx), b.products); uerr != nil {
 				err = fmt.Errorf("%w; %w", err, uerr)
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(loader, opts.merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(b.products, opts.merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -505,12 +499,10 @@ func conflictError(conflicts []string) error {
 }
 
 // productUnloader deletes products a load created, unless they changed
-// since (redisstore.Store.Unload).
+// since (products.BulkStore.Unload).
 type productUnloader interface {
 	Unload(ctx context.Context, ps []products.Product) ([]products.Unloaded, error)
 }
-
-var _ productUnloader = (*redisstore.Store)(nil)
 
 // createdJournal remembers, in a temporary file, the products an import
 // created (as it wrote them, one JSON object a line), so that a failed

@@ -18,8 +18,6 @@ import (
 
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/products"
-	"github.com/airshipltd/airship/products/redisstore"
-	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
 func init() { extraCommands = append(extraCommands, importLegacyCommand) }
@@ -89,11 +87,6 @@ type productLoader interface {
 	Load(ctx context.Context, ps []products.Product, mode products.LoadMode) ([]products.Loaded, error)
 }
 
-var (
-	_ productLoader = (*redisstore.Store)(nil)
-	_ productLoader = (*sqlitestore.Store)(nil)
-)
-
 // legacyFields are the fields of an old product hash.
 var legacyFields = []string{"id", "title", "passenger_capacity", "maximum_speed", "in_stock"}
 
@@ -122,8 +115,8 @@ func importLegacy(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 		return err
 	}
 	defer b.close()
-	store, ok := b.products.(productLoader)
-	if !ok {
+	store := b.products
+	if store == nil {
 		return errors.New("import-legacy: the configured product store cannot load products")
 	}
 

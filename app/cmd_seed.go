@@ -79,7 +79,7 @@ func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOpt
 		return err
 	}
 	defer b.close()
-	ps, _ := b.products.(productLoader)
+	ps := b.products
 	ords, _ := b.orders.(orderSeeder)
 	if ps == nil || ords == nil {
 		return fmt.Errorf("seed: the configured stores cannot be seeded")

@@ -4,6 +4,30 @@ package products
 // hashes (airship import-legacy), airship dumps (airship import) and
 // generated data (airship seed).
 
+import "context"
+
+// BulkStore is a Store that also loads products in bulk from outside the
+// API, and unloads them again: what airship import, import-legacy and
+// seed write with (export reads with List). Both stores implement it
+// (products/redisstore, products/sqlitestore); the Connect adapter does
+// not, since the commands open the store themselves.
+type BulkStore interface {
+	Store
+	// Load writes the products of a batch that are not there, each whole
+	// or not at all, and reports what it did with each, in the batch's
+	// order (see Loaded and LoadMode). A product without an incarnation
+	// gets a new one when created; an overwritten product keeps its own.
+	// The products must be valid (Product.Problems) and their ids
+	// distinct.
+	Load(ctx context.Context, ps []Product, mode LoadMode) ([]Loaded, error)
+	// Unload deletes the products of ps that are still as Load created
+	// them (Matches) and hold no stock for an order in flight, and reports
+	// what it did with each, in ps's order (see Unloaded): what airship
+	// import undoes when a load fails. A product that a client changed or
+	// ordered since, or deleted and created again, stays.
+	Unload(ctx context.Context, ps []Product) ([]Unloaded, error)
+}
+
 // Loaded is what Load did with one product.
 type Loaded int
 

@@ -67,7 +67,7 @@ type Store struct {
 	cluster bool
 }
 
-var _ products.Store = (*Store)(nil)
+var _ products.BulkStore = (*Store)(nil)
 
 // New returns a store whose keys all start with prefix
 // (for example "airship:"). rdb may be a client of one server, of a

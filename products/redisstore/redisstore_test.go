@@ -21,6 +21,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestBulk(t *testing.T) {
+	productstest.RunBulk(t, func(t *testing.T) products.BulkStore {
+		rdb, prefix := testbackend.Redis(t)
+		return redisstore.New(rdb, prefix)
+	})
+}
+
 // TestMain fails the package if a test leaves goroutines behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)

@@ -32,7 +32,7 @@ type Store struct {
 	conn sqlite.Conn
 }
 
-var _ products.Store = (*Store)(nil)
+var _ products.BulkStore = (*Store)(nil)
 
 // New returns a store on a database migrated with the sqlite
 // migrations.

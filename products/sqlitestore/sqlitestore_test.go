@@ -19,6 +19,12 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestBulk(t *testing.T) {
+	productstest.RunBulk(t, func(t *testing.T) products.BulkStore {
+		return sqlitestore.New(testbackend.SQLite(t))
+	})
+}
+
 // TestMain fails the package if a test leaves goroutines behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)

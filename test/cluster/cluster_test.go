@@ -68,6 +68,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("ProductsContract", func(t *testing.T) {
 		productstest.Run(t, func(t *testing.T) products.Store { return newStore(t) })
+		productstest.RunBulk(t, func(t *testing.T) products.BulkStore { return newStore(t) })
 	})
 	t.Run("OrdersContract", func(t *testing.T) {
 		orderstest.Run(t, func(t *testing.T) orderstest.Stores {
