@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airshipltd/airship/db/migrations"
+	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/telemetry"
 )
@@ -142,7 +143,7 @@ running on the database stops being ready (/readyz answers 503) until
 }
 
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
-	d, err := openDatabase(ctx, cfg, startupOf(cfg), log, instruments{})
+	d, err := openDatabase(ctx, cfg, backend.StartupOf(cfg), log, instruments{})
 	if err != nil {
 		return err
 	}

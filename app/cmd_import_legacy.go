@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/products"
 )
@@ -101,7 +102,7 @@ func importLegacy(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 	src, err := openLegacyRedis(ctx, cfg, opts.from)
 	if err == nil {
 		defer src.Close()
-		err = pingAll(ctx, src)
+		err = backend.PingRedis(ctx, src)
 	}
 	if err != nil {
 		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
@@ -162,15 +163,15 @@ func openLegacyRedis(ctx context.Context, cfg config.Config, from string) (redis
 	cfg.RedisURL = from
 	mode := "sentinel"
 	if o, err := redis.ParseFailoverURL(from); err != nil || o.MasterName == "" {
-		if mode, err = DetectRedisMode(ctx, cfg); errors.Is(err, errSentinelURL) {
+		if mode, err = backend.DetectRedisMode(ctx, cfg); errors.Is(err, backend.ErrSentinelURL) {
 			return nil, errors.New("it is a Sentinel: add master_name=NAME (the name the Sentinels monitor) to --from")
 		} else if err != nil {
 			return nil, err
 		}
-	} else if err := askSentinels(ctx, cfg); err != nil {
+	} else if err := backend.CheckSentinels(ctx, cfg); err != nil {
 		return nil, err
 	}
-	return OpenRedis(cfg, mode)
+	return backend.Redis(cfg, mode)
 }
 
 // scanNodes returns the servers whose keys SCAN lists: every master of a

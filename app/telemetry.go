@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
@@ -106,28 +105,38 @@ func (in instruments) moduleTracer() trace.Tracer {
 	return in.tracing.Tracer()
 }
 
-// openSQL opens a pool on a connector, instrumented: every statement timed
-// into the backend metrics under its name (names: text → name), and
-// traced as a child span of the request's when tracing is on; the pool's
-// statistics are exported as go_sql_* with db_name=backend.
-func (in instruments) openSQL(c driver.Connector, driverName, backend string, names map[string]string) *sqlx.DB {
-	if in.metrics != nil || in.tracing != nil {
-		var tracer trace.Tracer
-		if in.tracing != nil {
-			tracer = in.tracing.Tracer()
-		}
-		c = telemetry.SQLConnector(c, in.metrics, tracer, backend, names)
+// sqlConnector is the instrumentation of a SQL backend's connector, as
+// configured: every statement timed into the metrics under its name
+// (names: text → name) and traced as a child span of the request's; nil
+// when both are off.
+func (in instruments) sqlConnector(backend string, names map[string]string) func(driver.Connector) driver.Connector {
+	if in.metrics == nil && in.tracing == nil {
+		return nil
 	}
-	db := sql.OpenDB(c)
+	var tracer trace.Tracer
+	if in.tracing != nil {
+		tracer = in.tracing.Tracer()
+	}
+	return func(c driver.Connector) driver.Connector {
+		return telemetry.SQLConnector(c, in.metrics, tracer, backend, names)
+	}
+}
+
+// registerPool exports a SQL pool's statistics as go_sql_* with
+// db_name=backend, when metrics are on.
+func (in instruments) registerPool(db *sql.DB, backend string) {
 	if in.metrics != nil {
 		_ = in.metrics.Register(collectors.NewDBStatsCollector(db, backend))
 	}
-	return sqlx.NewDb(db, driverName)
 }
 
-// instrumentRedis adds tracing (redisotel: a span per command and
-// pipeline) and metrics (per command, script and pipeline; the pool's
-// statistics) to a client, as configured.
+// redis is the instrumentation of a Redis client with a pool of poolSize:
+// tracing (redisotel: a span per command and pipeline) and metrics (per
+// command, script and pipeline; the pool's statistics), as configured.
+func (in instruments) redis(poolSize int) func(redis.UniversalClient) error {
+	return func(rdb redis.UniversalClient) error { return in.instrumentRedis(rdb, poolSize) }
+}
+
 func (in instruments) instrumentRedis(rdb redis.UniversalClient, poolSize int) error {
 	if in.tracing != nil {
 		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(in.tracing.Provider())); err != nil {

@@ -134,7 +134,7 @@ func (f *floor) close() {
 }
 
 // withJITOff adds jit=off to a PostgreSQL URL or key=value string unless
-// it sets jit, as airship does (app/backends.go postgresDSN), so that both
+// it sets jit, as airship does (config.PostgresDSN), so that both
 // run their statements under the same settings.
 func withJITOff(dsn string) (string, error) {
 	if strings.Contains(dsn, "://") {

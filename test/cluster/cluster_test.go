@@ -21,7 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/testbackend"
@@ -38,12 +38,12 @@ func TestMain(m *testing.M) {
 }
 
 // open returns a client of the cluster opened as airship opens it
-// (app.OpenRedis in cluster mode, production timeouts).
+// (backend.Redis in cluster mode, production timeouts).
 func open(t *testing.T, c *testbackend.RedisCluster) redis.UniversalClient {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.RedisURL, cfg.RedisMode = c.URL(), "cluster"
-	rdb, err := app.OpenRedis(cfg, "cluster")
+	rdb, err := backend.Redis(cfg, "cluster")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Detected", func(t *testing.T) {
 		cfg := config.Defaults()
 		cfg.RedisURL = c.URL()
-		if mode, err := app.DetectRedisMode(context.Background(), cfg); err != nil || mode != "cluster" {
+		if mode, err := backend.DetectRedisMode(context.Background(), cfg); err != nil || mode != "cluster" {
 			t.Fatalf("DetectRedisMode = %q, %v; want cluster", mode, err)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/products"
@@ -21,7 +22,7 @@ func TestRedisSentinel(t *testing.T) {
 	s := testbackend.NewRedisSentinel(t)
 	cfg := config.Defaults()
 	cfg.RedisURL, cfg.RedisMode = s.URL, "sentinel"
-	rdb, err := app.OpenRedis(cfg, "sentinel")
+	rdb, err := backend.Redis(cfg, "sentinel")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestRedisSentinel(t *testing.T) {
 	})
 
 	cfg.RedisMode = "auto"
-	if _, err := app.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
+	if _, err := backend.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
 		t.Fatalf("DetectRedisMode on a Sentinel: %v; want an error saying to set redis_mode sentinel", err)
 	}
 }

@@ -1,6 +1,7 @@
-package app
+package backend
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestSentinelUnknownMaster(t *testing.T) {
 	if cfg.RedisURL == s.URL {
 		t.Fatalf("sentinel URL %s has no master_name=airship", s.URL)
 	}
-	rdb, _, err := connectRedis(t.Context(), cfg, startupOf(cfg), log, instruments{})
+	rdb, _, err := ConnectRedis(t.Context(), cfg, StartupOf(cfg), log, errUnavailable, nil)
 	if err == nil {
 		rdb.Close()
 		t.Fatal("connected through Sentinels that monitor no master named shop")
@@ -41,15 +42,19 @@ func TestSentinelUnknownMaster(t *testing.T) {
 	// With one Sentinel not answering, the wrong name is reported and
 	// waited out: the silent one may know it.
 	cfg.RedisURL += "&addr=127.0.0.1:1"
-	err = askSentinels(t.Context(), cfg)
-	if err == nil || permanent(err) || !strings.Contains(err.Error(), `monitor no master named "shop"`) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+	err = CheckSentinels(t.Context(), cfg)
+	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), `monitor no master named "shop"`) || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("one Sentinel down, the other without the master: %v; want a transient error naming both", err)
 	}
 
 	cfg.RedisURL = s.URL
-	rdb, _, err = connectRedis(t.Context(), cfg, startupOf(cfg), log, instruments{})
+	rdb, _, err = ConnectRedis(t.Context(), cfg, StartupOf(cfg), log, errUnavailable, nil)
 	if err != nil {
 		t.Fatalf("the master the Sentinels monitor: %v", err)
 	}
 	rdb.Close()
 }
+
+// errUnavailable stands for the caller's error of a Redis that cannot be
+// reached.
+var errUnavailable = errors.New("redis unavailable")
