@@ -12,27 +12,34 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"slices"
+	"strings"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/orders"
-	"github.com/airshipltd/airship/products"
 )
 
-// App is a running airship: its backends, its HTTP handler and the work
-// it does in the background.
+// App is a running airship: its backends, the modules it runs and those
+// it calls, its HTTP handler and the work it does in the background.
 type App struct {
+	plan     plan
 	cfg      config.Config
 	log      *slog.Logger
 	backends *backends
-	handler  http.Handler
 	inst     instruments
+	// What each module is to its callers, in this process or another:
+	// set by the module's start, or its dial when another process runs it.
+	products      productsModuleClient
+	orders        gateway.Orders
+	ordersService *orders.Service // when the orders module runs here
+	// remotes are the modules the process calls in other processes.
+	remotes []remoteModule
+	// handler serves the REST API (the gateway runs here) or the Connect
+	// services of the process's modules.
+	handler http.Handler
 	// runners run beside the server until it stops: the recovery sweep,
 	// the purge of expired idempotency keys, the outage log, and with
 	// events on the event relay, its purge and its backlog log.
@@ -43,166 +50,71 @@ type App struct {
 	closers []func() error
 }
 
-// backlogLogEvery is the period of the event backlog's log line.
-const backlogLogEvery = 30 * time.Second
-
-// New opens the backends of cfg's modules and builds what the process
-// serves: the API (modules all or gateway) or a module's RPC service
-// (modules products or orders); Close releases them.
+// New checks the configuration, opens the backends of its modules and
+// starts the modules (see the module table, modules.go); Close releases
+// them.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	if err := validate(cfg); err != nil {
-		return nil, err
-	}
-	if cfg.Modules != ModulesAll && remote == nil {
-		return nil, fmt.Errorf("modules %s: this airship was built without the remote modules; build it with -tags remote (make build-remote)", cfg.Modules)
-	}
-	accessEvery, err := config.AccessLogEvery(cfg.AccessLog)
+	p, err := resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
-	in, err := newInstruments(ctx, cfg, log)
+	return newApp(ctx, p, log)
+}
+
+func newApp(ctx context.Context, p plan, log *slog.Logger) (*App, error) {
+	if err := p.buildable(); err != nil {
+		return nil, err
+	}
+	in, err := newInstruments(ctx, p.cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	b, err := openBackends(ctx, cfg, log, in)
+	b, err := openBackends(ctx, p, log, in)
 	if err != nil {
 		return nil, errors.Join(err, in.close())
 	}
-	a := &App{cfg: cfg, log: log, backends: b, inst: in}
-	if err := a.wire(cfg, log, accessEvery); err != nil {
-		b.close()
-		return nil, errors.Join(err, in.close())
+	a := &App{plan: p, cfg: p.cfg, log: log, backends: b, inst: in}
+	if err := a.start(ctx); err != nil {
+		return nil, errors.Join(err, a.Close())
 	}
 	return a, nil
 }
 
-// eventsTimeout bounds the connection handshake with RabbitMQ and the wait
-// for the confirms of one batch of events.
-const eventsTimeout = 10 * time.Second
+// start starts the modules in the table's order, each after the modules
+// it calls: those the process runs, and clients of those it calls in
+// other processes. A process without the gateway serves its modules'
+// Connect services.
+func (a *App) start(ctx context.Context) error {
+	for _, m := range modules() {
+		switch {
+		case a.plan.runs(m.name):
+			if err := m.start(ctx, a); err != nil {
+				return fmt.Errorf("start the %s module: %w", m.name, err)
+			}
+		case a.plan.calls(m.name):
+			r, err := m.dial(a)
+			if err != nil {
+				return fmt.Errorf("the %s module at %s: %w", m.name, m.url(a.cfg), err)
+			}
+			a.remotes = append(a.remotes, r)
+			a.closers = append(a.closers, r.Close)
+		}
+	}
+	if a.plan.servesAPI() {
+		return nil
+	}
+	services := make(map[string]http.Handler, len(a.plan.local))
+	for _, m := range a.plan.local {
+		path, h := m.serve(a)
+		services[path] = h
+	}
+	a.handler = connectAdapters().serveModules(a, services)
+	return nil
+}
 
 // Events returns the event relay, whose Backlog tells how many events
 // wait in the outbox and for how long; nil when events are off.
 func (a *App) Events() *events.Relay { return a.relay }
-
-// wire builds the modules of cfg on the backends.
-func (a *App) wire(cfg config.Config, log *slog.Logger, accessEvery uint64) error {
-	b := a.backends
-	// remoteStock: the stock is another process's, so that each of its
-	// calls is a network round trip, and a placed order's reservation is
-	// committed after the answer.
-	newService := func(stock orders.Stock, remoteStock bool) *orders.Service {
-		svcCfg := orders.Config{
-			HoldFor: cfg.ReservationTimeout, KeyTTL: cfg.IdempotencyTTL, KeyStaleAfter: cfg.RequestTimeout, Tx: b.tx,
-			CommitInBackground: remoteStock, Observer: a.inst.ordersObserver(),
-		}
-		if cfg.Events() {
-			a.relay = events.NewRelay(b.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
-				BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
-			}, log)
-			svcCfg.Changed = a.relay.Notify
-			a.inst.registerOutbox(a.relay)
-			a.closers = append(a.closers, a.relay.Close)
-			a.runners = append(a.runners,
-				a.relay.Run,
-				func(ctx context.Context) { every(ctx, time.Hour, "purge published events", a.relay.Purge, log) },
-				func(ctx context.Context) { every(ctx, backlogLogEvery, "event backlog", a.relay.LogBacklog, log) })
-		}
-		svc := orders.NewService(b.orders, stock, log, svcCfg)
-		a.closers = append(a.closers, func() error { svc.Wait(); return nil })
-		a.runners = append(a.runners,
-			func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
-			func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, log) })
-		return svc
-	}
-	// ready is what the process's /readyz reports; probe, when not nil,
-	// tells the outage log when the modules it calls answer again.
-	newGateway := func(p gateway.Products, o gateway.Orders, ready, probe func(context.Context) error) {
-		g := gateway.New(p, o, ready, gateway.Config{
-			ImageRoot:      cfg.ProductImageRoot,
-			BodyLimit:      cfg.BodyLimit,
-			RequestTimeout: cfg.RequestTimeout,
-			APIKeys:        cfg.APIKeys,
-			AccessLogEvery: accessEvery,
-			Observer:       a.inst.requestObserver(),
-			Tracing:        a.inst.gatewayTracing(),
-			Probe:          probe,
-		}, log)
-		a.handler = g
-		a.runners = append(a.runners, g.WatchOutages)
-	}
-	// Readiness reports only what the process cannot serve without: its
-	// own backend. A module that another process runs is not part of it:
-	// the orders module keeps answering reads while the products module is
-	// down, and the gateway the requests that need only the other module,
-	// so that a module's outage does not take the whole API out of
-	// service.
-	switch cfg.Modules {
-	case ModuleProducts:
-		a.handler = remote.productsHandler(b.products, b.ready, cfg, log, a.inst.moduleTracer())
-	case ModuleOrders:
-		stock, err := remote.products(cfg)
-		if err != nil {
-			return err
-		}
-		a.handler = remote.ordersHandler(newService(stock, true), b.ready, cfg, log, a.inst.moduleTracer())
-		a.closers = append(a.closers, stock.Close)
-	case ModuleGateway:
-		p, err := remote.products(cfg)
-		if err != nil {
-			return err
-		}
-		o, err := remote.orders(cfg)
-		if err != nil {
-			return err
-		}
-		newGateway(p, o, b.ready, func(ctx context.Context) error { return errors.Join(p.Ready(ctx), o.Ready(ctx)) })
-		a.closers = append(a.closers, p.Close, o.Close)
-	default:
-		newGateway(b.products, newService(b.products, false), b.ready, nil)
-	}
-	return nil
-}
-
-// remote wires modules that run in other processes: set by remote.go in
-// a build with -tags remote, nil otherwise, so that the default build
-// holds no RPC code.
-var remote remoteModules
-
-// remoteModules are the Connect adapters of the modules.
-type remoteModules interface {
-	// products is a client of the products module at cfg.ProductsURL.
-	products(cfg config.Config) (remoteProducts, error)
-	// orders is a client of the orders module at cfg.OrdersURL.
-	orders(cfg config.Config) (remoteOrders, error)
-	// productsHandler serves the products module on store to the callers
-	// cfg accepts (module_token, module_auth), logging its failures with
-	// their cause and tracing its calls with tracer (nil: off).
-	productsHandler(store products.Store, ready func(context.Context) error, cfg config.Config, log *slog.Logger, tracer trace.Tracer) http.Handler
-	// ordersHandler serves the orders module as productsHandler serves
-	// the products module.
-	ordersHandler(svc *orders.Service, ready func(context.Context) error, cfg config.Config, log *slog.Logger, tracer trace.Tracer) http.Handler
-}
-
-// remoteProducts is the products module in another process: the gateway's
-// Products and the orders module's Stock.
-type remoteProducts interface {
-	gateway.Products
-	orders.Stock
-	remoteModule
-}
-
-// remoteOrders is the orders module in another process.
-type remoteOrders interface {
-	gateway.Orders
-	remoteModule
-}
-
-type remoteModule interface {
-	// Ready reports whether the module answers and its backends do.
-	Ready(ctx context.Context) error
-	// Close closes the client's idle connections.
-	Close() error
-}
 
 // Handler returns the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -278,7 +190,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("airship listening", "addr", ln.Addr().String(), "modules", a.cfg.Modules)
+	a.log.Info("airship listening", "addr", ln.Addr().String(), "modules", strings.Join(a.plan.names(), ","))
 
 	select {
 	case err := <-errc:
@@ -306,7 +218,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) protocols() *http.Protocols {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
-	if a.cfg.Modules == ModuleProducts || a.cfg.Modules == ModuleOrders {
+	if !a.plan.servesAPI() {
 		p.SetUnencryptedHTTP2(true)
 	}
 	return p
@@ -314,12 +226,13 @@ func (a *App) protocols() *http.Protocols {
 
 // Run serves the configuration until ctx ends: the serve command.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if err := validate(cfg); err != nil {
+	p, err := resolve(cfg)
+	if err != nil {
 		return err // before logging: a value that fails its rule is never printed
 	}
-	log.Info("starting airship", append([]any{"version", Version, "commit", commit(), "backend", backendName(cfg)}, cfg.Masked()...)...)
-	warnOpen(cfg, log)
-	a, err := New(ctx, cfg, log)
+	log.Info("starting airship", append([]any{"version", Version, "commit", commit(), "backend", p.backendName()}, cfg.Masked()...)...)
+	warnOpen(p, log)
+	a, err := newApp(ctx, p, log)
 	if err != nil {
 		return err
 	}
@@ -334,16 +247,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // warnOpen warns of what anyone who reaches the process may do: write
 // through the API without a key, or call a module without the module
 // token; and of a caller of other modules that sends no token.
-func warnOpen(cfg config.Config, log *slog.Logger) {
-	serves := func(modules ...string) bool { return slices.Contains(modules, cfg.Modules) }
-	if serves(ModulesAll, ModuleGateway) && len(cfg.APIKeys) == 0 {
+func warnOpen(p plan, log *slog.Logger) {
+	cfg := p.cfg
+	if p.servesAPI() && len(cfg.APIKeys) == 0 {
 		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
 	}
-	if serves(ModuleProducts, ModuleOrders) && cfg.ModuleAuth == config.ModuleAuthOptional {
+	if !p.servesAPI() && cfg.ModuleAuth == config.ModuleAuthOptional {
 		log.Warn("module_auth is optional: calls to this module that carry no module token are taken, from anyone who can reach it; " +
 			"set module_auth required once every caller sends AIRSHIP_MODULE_TOKEN")
 	}
-	if serves(ModuleGateway, ModuleOrders) && cfg.ModuleToken == "" {
+	if len(p.remote) > 0 && cfg.ModuleToken == "" {
 		log.Warn("AIRSHIP_MODULE_TOKEN is not set: calls to other modules carry no token, and a module that requires one refuses them")
 	}
 }

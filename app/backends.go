@@ -51,9 +51,10 @@ type database struct {
 
 // openDatabase opens the configured SQL database, waiting up to
 // cfg.StartupTimeout for it to answer. It does not migrate it.
-func openDatabase(ctx context.Context, cfg config.Config, st backend.Startup, log *slog.Logger, in instruments) (*database, error) {
+func openDatabase(ctx context.Context, p plan, st backend.Startup, log *slog.Logger, in instruments) (*database, error) {
+	cfg := p.cfg
 	d := &database{}
-	if embedded(cfg) {
+	if p.embedded {
 		path := filepath.Join(cfg.DataDir, embeddedFile)
 		sdb, err := sqlite.Open(ctx, path)
 		if err != nil {
@@ -75,12 +76,12 @@ func openDatabase(ctx context.Context, cfg config.Config, st backend.Startup, lo
 			return nil, err
 		}
 	}
-	p, err := migrations.Provider(d.db.DB, d.dialect, log)
+	migrator, err := migrations.Provider(d.db.DB, d.dialect, log)
 	if err != nil {
 		d.db.Close()
 		return nil, err
 	}
-	d.migrator = p
+	d.migrator = migrator
 	return d, nil
 }
 
@@ -103,13 +104,14 @@ func (d *database) ping(ctx context.Context) error {
 	return nil
 }
 
-// openBackends opens the backends of cfg's modules, waiting for them up
-// to cfg.StartupTimeout, and migrates the database.
-func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in instruments) (*backends, error) {
+// openBackends opens the backends the process's modules keep their data
+// in, waiting for them up to startup_timeout, and migrates the database.
+func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments) (*backends, error) {
+	cfg := p.cfg
 	st := backend.StartupOf(cfg)
 	b := &backends{ready: func(context.Context) error { return nil }, close: func() error { return nil }}
-	if cfg.Modules == ModulesAll || cfg.Modules == ModuleOrders {
-		d, err := openDatabase(ctx, cfg, st, log, in)
+	if p.uses(postgresBackend) {
+		d, err := openDatabase(ctx, p, st, log, in)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +143,7 @@ func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in i
 		store := orders.NewPGStore(d.db, opts...)
 		b.orders, b.outbox = store, store
 	}
-	if cfg.Modules == ModulesAll || cfg.Modules == ModuleProducts {
+	if p.uses(redisBackend) {
 		rdb, pingRedis, err := backend.ConnectRedis(ctx, cfg, st, log, products.ErrUnavailable, in.redis(cfg.RedisPoolSize))
 		if err != nil {
 			b.close()
@@ -158,4 +160,22 @@ func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, in i
 		b.products = ps
 	}
 	return b, nil
+}
+
+// databasePlan is the plan of a process that works on the SQL database
+// alone (migrate): PostgreSQL at postgres_url, or else the embedded store
+// in data_dir, whatever the modules and whether redis_url is set.
+func databasePlan(cfg config.Config) plan {
+	return plan{cfg: cfg, embedded: cfg.PostgresURL == ""}
+}
+
+// openStores opens the backends of cfg's modules for a command that works
+// on the stores (export, import, seed): the configuration checked as
+// serve checks it, no metrics and no traces.
+func openStores(ctx context.Context, cfg config.Config, log *slog.Logger) (*backends, error) {
+	p, err := resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return openBackends(ctx, p, log, instruments{})
 }

@@ -84,8 +84,8 @@ func TestCFManifest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("configuration on Cloud Foundry: %v", err)
 	}
-	if cfg.Addr != ":8080" || embedded(cfg) {
-		t.Errorf("on Cloud Foundry: addr %q, embedded %v; want :8080 on PostgreSQL + Redis", cfg.Addr, embedded(cfg))
+	if embedded := mustResolve(t, cfg).embedded; cfg.Addr != ":8080" || embedded {
+		t.Errorf("on Cloud Foundry: addr %q, embedded %v; want :8080 on PostgreSQL + Redis", cfg.Addr, embedded)
 	}
 	if cfg.ShutdownTimeout >= 10*time.Second {
 		t.Errorf("shutdown_timeout %s; Cloud Foundry kills the instance 10s after SIGTERM", cfg.ShutdownTimeout)

@@ -143,7 +143,10 @@ running on the database stops being ready (/readyz answers 503) until
 }
 
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, action string, confirm bool, out io.Writer) error {
-	d, err := openDatabase(ctx, cfg, backend.StartupOf(cfg), log, instruments{})
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d, err := openDatabase(ctx, databasePlan(cfg), backend.StartupOf(cfg), log, instruments{})
 	if err != nil {
 		return err
 	}

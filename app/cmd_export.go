@@ -80,7 +80,7 @@ var (
 )
 
 func export(ctx context.Context, cfg config.Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
-	b, err := openBackends(ctx, cfg, log, instruments{})
+	b, err := openStores(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

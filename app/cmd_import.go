@@ -107,7 +107,7 @@ func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts i
 		return fmt.Errorf("import: %w", err)
 	}
 	defer src.close()
-	b, err := openBackends(ctx, cfg, log, instruments{})
+	b, err := openStores(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

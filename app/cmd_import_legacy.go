@@ -111,7 +111,7 @@ func importLegacy(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 	if err != nil {
 		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
 	}
-	b, err := openBackends(ctx, cfg, log, instruments{})
+	b, err := openStores(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

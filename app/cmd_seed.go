@@ -74,7 +74,7 @@ var (
 )
 
 func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
-	b, err := openBackends(ctx, cfg, log, instruments{})
+	b, err := openStores(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

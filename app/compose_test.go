@@ -185,7 +185,7 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("airship's environment in compose.yaml: %v", err)
 	}
-	if embedded(cfg) {
+	if mustResolve(t, cfg).embedded {
 		t.Error("airship runs on the embedded store in compose.yaml; want PostgreSQL + Redis")
 	}
 
@@ -302,11 +302,11 @@ func TestComposeServicesConfigured(t *testing.T) {
 			if err != nil {
 				t.Fatalf("its configuration is refused: %v", err)
 			}
-			modules[cfg.Modules] = true
-			if cfg.Modules != ModulesAll {
+			modules[strings.Join(cfg.Modules, ",")] = true
+			if !slices.Equal(cfg.Modules, []string{allModules}) {
 				tokens[cfg.ModuleToken] = true
 			}
-			if cfg.Modules != ModulesAll && !slices.Contains(svc.Profiles, "split") {
+			if !slices.Equal(cfg.Modules, []string{allModules}) && !slices.Contains(svc.Profiles, "split") {
 				t.Errorf("runs modules %s outside the split profile", cfg.Modules)
 			}
 			for _, u := range []string{cfg.ProductsURL, cfg.OrdersURL} {
@@ -317,7 +317,7 @@ func TestComposeServicesConfigured(t *testing.T) {
 			}
 		})
 	}
-	for _, m := range []string{ModulesAll, ModuleGateway, ModuleProducts, ModuleOrders} {
+	for _, m := range []string{allModules, gatewayModule, productsModule, ordersModule} {
 		if !modules[m] {
 			t.Errorf("no service of compose.yaml runs modules %s", m)
 		}

@@ -14,14 +14,30 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// loadFromEnv loads the configuration from the environment alone.
+// loadFromEnv loads the configuration from the environment alone and
+// checks it as serve does.
 func loadFromEnv(t *testing.T) (config.Config, error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "empty.yaml")
 	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return LoadConfig(file, nil)
+	c, err := LoadConfig(file, nil)
+	if err != nil {
+		return c, err
+	}
+	_, err = resolve(c)
+	return c, err
+}
+
+// mustResolve is the plan of a configuration serve accepts.
+func mustResolve(t *testing.T, c config.Config) plan {
+	t.Helper()
+	p, err := resolve(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // vcapServices binds a PostgreSQL and a Redis service, as Cloud Foundry's
@@ -40,7 +56,10 @@ func TestConfigNeedsBothBackends(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "config.yaml")
 	os.WriteFile(file, []byte("addr: \":1\"\n"), 0o600)
-	_, err = LoadConfig(file, nil)
+	c, err := LoadConfig(file, nil)
+	if err == nil {
+		_, err = resolve(c)
+	}
 	if err == nil || !strings.Contains(err.Error(), "AIRSHIP_REDIS_URL is not set") {
 		t.Fatalf("only PostgreSQL set: error %v; want one naming AIRSHIP_REDIS_URL", err)
 	}
@@ -82,9 +101,9 @@ func TestConfigModulesAndRedisModes(t *testing.T) {
 	}{
 		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token}, ""},
 		{map[string]string{"MODULES": "products", "MODULE_TOKEN": token}, "modules products needs AIRSHIP_REDIS_URL"},
-		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules products uses only redis_url"},
+		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "postgres_url is for the orders module, which modules products does not run"},
 		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "PRODUCTS_URL": "http://products:8001", "MODULE_TOKEN": token}, ""},
-		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules orders needs AIRSHIP_PRODUCTS_URL"},
+		{map[string]string{"MODULES": "orders", "POSTGRES_URL": pg, "MODULE_TOKEN": token}, "modules orders calls the products module, which runs in another process: set AIRSHIP_PRODUCTS_URL"},
 		// The modules' processes need the module token, unless they take
 		// calls without one (module_auth optional); their callers may
 		// have none (a module of the release before would not check it).
@@ -96,12 +115,12 @@ func TestConfigModulesAndRedisModes(t *testing.T) {
 		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token[:31]}, "module_token must be 32 to 1024 characters long (it has 31)"},
 		{map[string]string{"MODULES": "products", "REDIS_URL": rd, "MODULE_TOKEN": token + " x"}, "module_token has a character other than visible ASCII"},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2", "MODULE_TOKEN": token}, ""},
-		{map[string]string{"MODULE_TOKEN": token}, "module_token are for modules gateway, orders and products"},
+		{map[string]string{"MODULE_TOKEN": token}, "module_token is for modules in separate processes; modules all runs every module it calls here"},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1", "ORDERS_URL": "http://o:2"}, ""},
-		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1"}, "modules gateway needs AIRSHIP_PRODUCTS_URL and AIRSHIP_ORDERS_URL"},
+		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "http://p:1"}, "modules gateway calls the orders module, which runs in another process: set AIRSHIP_ORDERS_URL"},
 		{map[string]string{"MODULES": "gateway", "PRODUCTS_URL": "products:1", "ORDERS_URL": "http://o:2"}, "products_url: must be an http://"},
-		{map[string]string{"MODULES": "everything"}, `modules must be one of all, gateway, products, orders`},
-		{map[string]string{"PRODUCTS_URL": "http://p:1"}, "with modules all every module runs in this process"},
+		{map[string]string{"MODULES": "everything"}, `modules: "everything" is not a module: name products, orders, gateway, or all for every one`},
+		{map[string]string{"PRODUCTS_URL": "http://p:1"}, "products_url is for a process that calls the products module in another process; modules all runs it here"},
 		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2&addr=c:3", "POSTGRES_URL": pg}, ""},
 		{map[string]string{"REDIS_URL": "redis://a:1?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, ""},
 		{map[string]string{"REDIS_URL": "redis://a:1/2?addr=b:2", "POSTGRES_URL": pg, "REDIS_MODE": "cluster"}, "a cluster has only database 0"},
@@ -140,7 +159,7 @@ func TestLoadConfigPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":9191" || !strings.Contains(c.PostgresURL, "elephantsql.com") || !strings.Contains(c.RedisURL, ".bosh:6379") || embedded(c) {
+	if c.Addr != ":9191" || !strings.Contains(c.PostgresURL, "elephantsql.com") || !strings.Contains(c.RedisURL, ".bosh:6379") || mustResolve(t, c).embedded {
 		t.Fatalf("from PORT and VCAP_SERVICES: %+v", c)
 	}
 
@@ -184,5 +203,67 @@ func TestConfigUnknownEnvironmentWarned(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"variable":"AIRSHIP_SOMETHING_ELSE"`) {
 		t.Fatalf("log %q; want a warning naming AIRSHIP_SOMETHING_ELSE", logs.String())
+	}
+}
+
+// TestResolveModuleLists: a list of modules resolves against the module
+// table to the modules the process runs, those it calls elsewhere, the
+// backends it opens and what it serves.
+func TestResolveModuleLists(t *testing.T) {
+	const pg, rd, token = "postgres://db/x", "redis://cache:6379/0", "module-token-0123456789abcdef0123"
+	for _, c := range []struct {
+		modules                    []string
+		set                        func(*config.Config)
+		local, remote, backendName string
+		embedded, api              bool
+		problem                    string // "" when valid
+	}{
+		{modules: []string{"all"}, local: "products,orders,gateway", backendName: "embedded", embedded: true, api: true},
+		{modules: []string{"gateway", "orders"}, set: func(c *config.Config) { c.PostgresURL, c.ProductsURL, c.ModuleToken = pg, "http://p:1", token },
+			local: "orders,gateway", remote: "products", backendName: "postgres+remote modules", api: true},
+		{modules: []string{"products", "orders"}, set: func(c *config.Config) { c.ModuleToken = token },
+			local: "products,orders", backendName: "embedded", embedded: true},
+		{modules: []string{"orders", "products"}, set: func(c *config.Config) { c.PostgresURL, c.RedisURL, c.ModuleToken = pg, rd, token },
+			local: "products,orders", backendName: "postgres+redis"},
+		{modules: []string{"gateway", "products"}, set: func(c *config.Config) { c.RedisURL, c.OrdersURL = rd, "http://o:1" },
+			local: "products,gateway", remote: "orders", backendName: "redis+remote modules", api: true},
+		{modules: []string{"orders", "orders"}, problem: "modules names orders twice"},
+		{modules: []string{"gateway", "products"}, set: func(c *config.Config) { c.RedisURL = rd },
+			problem: "modules gateway,products calls the orders module, which runs in another process: set AIRSHIP_ORDERS_URL"},
+		{modules: []string{"products", "orders"}, problem: "modules products,orders needs AIRSHIP_MODULE_TOKEN"},
+		{modules: []string{"gateway", "orders"}, set: func(c *config.Config) { c.ProductsURL, c.RedisURL = "http://p:1", rd },
+			problem: "redis_url is for the products module, which modules gateway,orders does not run"},
+	} {
+		t.Run(strings.Join(c.modules, ","), func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.Modules = c.modules
+			if c.set != nil {
+				c.set(&cfg)
+			}
+			p, err := resolve(cfg)
+			if c.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), c.problem) {
+					t.Fatalf("%v; want an error containing %q", err, c.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var remote []string
+			for _, m := range p.remote {
+				remote = append(remote, m.name)
+			}
+			if got := strings.Join(p.names(), ","); got != c.local {
+				t.Errorf("runs %s; want %s", got, c.local)
+			}
+			if got := strings.Join(remote, ","); got != c.remote {
+				t.Errorf("calls %s elsewhere; want %s", got, c.remote)
+			}
+			if p.backendName() != c.backendName || p.embedded != c.embedded || p.servesAPI() != c.api {
+				t.Errorf("backends %q, embedded %v, serves the API %v; want %q, %v, %v",
+					p.backendName(), p.embedded, p.servesAPI(), c.backendName, c.embedded, c.api)
+			}
+		})
 	}
 }

@@ -36,8 +36,49 @@ import (
 // In a build with -tags remote the end-to-end suite also runs split: the
 // gateway calls the products and orders modules, each served by its own
 // App behind a real listener, over Connect.
+// Two other layouts run it too, each module list of the module table
+// resolving to its own calls: products and orders in one process behind
+// a gateway of its own, and the gateway with the orders module in one
+// process calling the products module in another.
 func init() {
-	backends = append(backends, backend{name: "split", config: splitConfig, split: true})
+	backends = append(backends,
+		backend{name: "split", config: splitConfig, split: true},
+		backend{name: "split-products,orders", config: twoProcessConfig, split: true},
+		backend{name: "split-gateway,orders", config: gatewayOrdersConfig, split: true})
+}
+
+// twoProcessConfig starts the products and orders modules in one process
+// (modules products,orders) and returns the configuration of a gateway
+// that calls both there.
+func twoProcessConfig(t *testing.T, opts ...func(*config.Config)) config.Config {
+	m := testConfig()
+	m.Modules, m.ModuleToken = []string{"products", "orders"}, moduleToken
+	m.RedisURL, m.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
+	m.PostgresURL = testbackend.PostgresURL(t)
+	modules := startWith(t, with(m, opts))
+	ordersModules.Store(modules.url, modules)
+	t.Cleanup(func() { ordersModules.Delete(modules.url) })
+
+	g := testConfig()
+	g.Modules, g.ModuleToken = []string{"gateway"}, moduleToken
+	g.ProductsURL, g.OrdersURL = modules.url, modules.url
+	return g
+}
+
+// gatewayOrdersConfig starts the products module alone and returns the
+// configuration of a process that runs the gateway and the orders module
+// (modules gateway,orders) on it.
+func gatewayOrdersConfig(t *testing.T, opts ...func(*config.Config)) config.Config {
+	p := testConfig()
+	p.Modules, p.ModuleToken = []string{"products"}, moduleToken
+	p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
+	productsURL := startWith(t, p).url
+
+	g := with(testConfig(), opts)
+	g.Modules, g.ModuleToken = []string{"gateway", "orders"}, moduleToken
+	g.PostgresURL = testbackend.PostgresURL(t)
+	g.ProductsURL = productsURL
+	return g
 }
 
 // moduleToken is the module token of the split deployments the tests
@@ -49,13 +90,13 @@ const moduleToken = "split-test-module-token-0123456789abcdef"
 // configuration of a gateway that calls them.
 func splitConfig(t *testing.T, opts ...func(*config.Config)) config.Config {
 	p := testConfig()
-	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.Modules, p.ModuleToken = []string{"products"}, moduleToken
 	p.RedisURL = testbackend.RedisURL()
 	p.RedisPrefix = testbackend.RedisPrefix(t)
 	productsURL := startWith(t, p).url
 
 	o := testConfig()
-	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.Modules, o.ModuleToken = []string{"orders"}, moduleToken
 	o.PostgresURL = testbackend.PostgresURL(t)
 	o.ProductsURL = productsURL
 	orders := startWith(t, with(o, opts))
@@ -64,7 +105,7 @@ func splitConfig(t *testing.T, opts ...func(*config.Config)) config.Config {
 	t.Cleanup(func() { ordersModules.Delete(ordersURL) })
 
 	g := testConfig()
-	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+	g.Modules, g.ModuleToken = []string{"gateway"}, moduleToken
 	g.ProductsURL, g.OrdersURL = productsURL, ordersURL
 	return g
 }
@@ -130,17 +171,17 @@ func (c *counter) takeWhen(want map[string]int) map[string]int {
 // its commit, each for the whole order; never one call per line.
 func TestSplitRoundTrips(t *testing.T) {
 	p := testConfig()
-	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.Modules, p.ModuleToken = []string{"products"}, moduleToken
 	p.RedisURL = testbackend.RedisURL()
 	p.RedisPrefix = testbackend.RedisPrefix(t)
 	products := countCalls(t, startWith(t, p).url)
 	o := testConfig()
-	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.Modules, o.ModuleToken = []string{"orders"}, moduleToken
 	o.PostgresURL = testbackend.PostgresURL(t)
 	o.ProductsURL = products.url
 	orders := countCalls(t, startWith(t, o).url)
 	g := testConfig()
-	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+	g.Modules, g.ModuleToken = []string{"gateway"}, moduleToken
 	g.ProductsURL, g.OrdersURL = products.url, orders.url
 	s := startWith(t, g)
 
@@ -198,7 +239,7 @@ func TestSplitBoundsReplies(t *testing.T) {
 		module.Close()
 	})
 	g := testConfig()
-	g.Modules = app.ModuleGateway
+	g.Modules = []string{"gateway"}
 	g.ProductsURL, g.OrdersURL = module.URL, module.URL
 	s := startWith(t, g)
 
@@ -225,11 +266,11 @@ func TestSplitBoundsReplies(t *testing.T) {
 // that require it.
 func TestSplitModulesRequireTheToken(t *testing.T) {
 	p := testConfig()
-	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.Modules, p.ModuleToken = []string{"products"}, moduleToken
 	p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
 	products := startWith(t, p)
 	o := testConfig()
-	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.Modules, o.ModuleToken = []string{"orders"}, moduleToken
 	o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
 	orders := startWith(t, o)
 	optional := p
@@ -309,7 +350,7 @@ func TestSplitModulesRequireTheToken(t *testing.T) {
 
 	// A gateway without the token: the modules refuse its calls.
 	g := testConfig()
-	g.Modules = app.ModuleGateway
+	g.Modules = []string{"gateway"}
 	g.ProductsURL, g.OrdersURL = products.url, orders.url
 	s := startWith(t, g)
 	s.expectError(s.do("GET", "/products/the_odyssey", ""), 500, "UNEXPECTED_ERROR")
@@ -343,18 +384,18 @@ func TestSplitLogsCarryTheRequest(t *testing.T) {
 				return l, &b
 			}
 			p := testConfig()
-			p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+			p.Modules, p.ModuleToken = []string{"products"}, moduleToken
 			p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
 			productsLog, productsLogs := logged()
 			products := startLogged(t, p, productsLog)
 			o := testConfig()
-			o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+			o.Modules, o.ModuleToken = []string{"orders"}, moduleToken
 			o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
 			ordersLog, ordersLogs := logged()
 			orders := startLogged(t, o, ordersLog)
 			tracing() // the gateway traces, and takes the caller's traceparent
 			g := testConfig()
-			g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+			g.Modules, g.ModuleToken = []string{"gateway"}, moduleToken
 			g.ProductsURL, g.OrdersURL = products.url, orders.url
 			gatewayLog, gatewayLogs := logged()
 			s := startLogged(t, g, gatewayLog)
@@ -424,15 +465,15 @@ func logLine(logs *syncBuffer, match func(map[string]any) bool) map[string]any {
 // module's recovery sweep age grew forever, AirshipRecoverySweepStale).
 func TestSplitMetricsPerModule(t *testing.T) {
 	p := testConfig()
-	p.Modules, p.ModuleToken = app.ModuleProducts, moduleToken
+	p.Modules, p.ModuleToken = []string{"products"}, moduleToken
 	p.RedisURL, p.RedisPrefix = testbackend.RedisURL(), testbackend.RedisPrefix(t)
 	products := startWith(t, p)
 	o := testConfig()
-	o.Modules, o.ModuleToken = app.ModuleOrders, moduleToken
+	o.Modules, o.ModuleToken = []string{"orders"}, moduleToken
 	o.PostgresURL, o.ProductsURL = testbackend.PostgresURL(t), products.url
 	orders := startWith(t, o)
 	g := testConfig()
-	g.Modules, g.ModuleToken = app.ModuleGateway, moduleToken
+	g.Modules, g.ModuleToken = []string{"gateway"}, moduleToken
 	g.ProductsURL, g.OrdersURL = products.url, orders.url
 	gateway := startWith(t, g)
 	all := startWith(t, backends[0].config(t)) // postgres+redis, every module

@@ -67,11 +67,11 @@ type Config struct {
 	PostgresMaxConns int `key:"postgres_max_conns" default:"16" validate:"gt=0" help:"PostgreSQL pool size"`
 	RedisPoolSize    int `key:"redis_pool_size" default:"32" validate:"gt=0" help:"Redis pool size"`
 
-	Modules     string `key:"modules" default:"all" validate:"oneof=all gateway products orders" help:"modules this process runs: all, or one of gateway, products, orders (a build with -tags remote)"`
-	ProductsURL string `key:"products_url" validate:"omitempty,module_url" help:"URL of the products module when it runs in another process (modules gateway or orders)"`
-	OrdersURL   string `key:"orders_url" validate:"omitempty,module_url" help:"URL of the orders module when it runs in another process (modules gateway)"`
-	ModuleToken string `key:"module_token" secret:"token" validate:"omitempty,module_token" help:"secret the modules in separate processes share (32 to 1024 visible ASCII characters): sent with every module call, and required by modules products and orders"`
-	ModuleAuth  string `key:"module_auth" default:"required" validate:"oneof=required optional" help:"required: modules products and orders refuse calls without module_token; optional: they also take calls that carry no token (a rolling upgrade from a release without it); a wrong token is always refused"`
+	Modules     []string `key:"modules" default:"all" validate:"required,dive,required" help:"modules this process runs: all, or a comma-separated list of gateway, products, orders; a module it calls that runs elsewhere is reached at its URL (a build with -tags remote)"`
+	ProductsURL string   `key:"products_url" validate:"omitempty,module_url" help:"URL of the products module when it runs in another process (modules gateway or orders)"`
+	OrdersURL   string   `key:"orders_url" validate:"omitempty,module_url" help:"URL of the orders module when it runs in another process (modules gateway)"`
+	ModuleToken string   `key:"module_token" secret:"token" validate:"omitempty,module_token" help:"secret the modules in separate processes share (32 to 1024 visible ASCII characters): sent with every module call, and required by modules products and orders"`
+	ModuleAuth  string   `key:"module_auth" default:"required" validate:"oneof=required optional" help:"required: modules products and orders refuse calls without module_token; optional: they also take calls that carry no token (a rolling upgrade from a release without it); a wrong token is always refused"`
 
 	LogLevel  string `key:"log_level" default:"info" scope:"all" validate:"oneof=debug info warn error" help:"debug, info, warn or error"`
 	LogFormat string `key:"log_format" default:"json" scope:"all" validate:"oneof=json text" help:"json or text"`
@@ -180,7 +180,8 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 // file, an AIRSHIP_* variable or a flag sets a key.
 type Platform func(c *Config, explicitlySet func(key string) bool) error
 
-// Load reads and validates the configuration. configFile may be empty:
+// Load reads the configuration; Validate checks it (once, where it is
+// used: app checks it with the modules' needs). configFile may be empty:
 // then ./config.yaml is read if it exists. flags, if not nil, override:
 // each flag given on the command line (Changed) is named like its key
 // with "-" for "_" (see AddFlags). platform, if not nil, fills in keys the
@@ -241,7 +242,7 @@ func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, e
 		c.MetricsAddr = ""
 	}
 	c.normalize()
-	return c, c.Validate()
+	return c, nil
 }
 
 // readConfigFile reads configFile, or ./config.yaml if configFile is
@@ -512,6 +513,9 @@ func (c *Config) normalize() {
 	for i, k := range c.APIKeys {
 		c.APIKeys[i] = strings.TrimSpace(k)
 	}
+	for i, m := range c.Modules {
+		c.Modules[i] = strings.ToLower(strings.TrimSpace(m))
+	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	c.AccessLog = strings.ToLower(strings.TrimSpace(c.AccessLog))
@@ -556,8 +560,11 @@ func (c Config) Masked() []any {
 		case "token":
 			v = maskToken(v.(string))
 		default:
-			if d, ok := v.(time.Duration); ok {
-				v = d.String()
+			switch x := v.(type) {
+			case time.Duration:
+				v = x.String()
+			case []string:
+				v = strings.Join(x, ",")
 			}
 		}
 		out = append(out, f.key, v)

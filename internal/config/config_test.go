@@ -34,7 +34,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err := flags.Parse([]string{"--product-image-root", "http://flag", "--body-limit", "77"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(file, flags, nil)
+	cfg, err := loadChecked(file, flags, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestMetricsAddrOff(t *testing.T) {
 	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = Load(file, fs, nil); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
+	if c, err = loadChecked(file, fs, nil); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
 		t.Fatalf("flag over an empty AIRSHIP_METRICS_ADDR: metrics_addr %q, %v", c.MetricsAddr, err)
 	}
 }
@@ -143,7 +143,7 @@ func loadFromEnv(t *testing.T) (Config, error) {
 	if err := os.WriteFile(file, []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Load(file, nil, nil)
+	return loadChecked(file, nil, nil)
 }
 
 // TestMaskedHidesSecrets: no form of a secret reaches the start-up log.
@@ -196,7 +196,7 @@ func TestConfigDocumented(t *testing.T) {
 	if want := Keys(); !slices.Equal(inFile, want) {
 		t.Errorf("config.yaml keys %v; want %v", inFile, want)
 	}
-	if _, err := Load("../../config.yaml", nil, nil); err != nil {
+	if _, err := loadChecked("../../config.yaml", nil, nil); err != nil {
 		t.Errorf("config.yaml does not load: %v", err)
 	}
 
@@ -258,7 +258,7 @@ func loadWith(t *testing.T, source, key, text string) (Config, error) {
 			t.Fatal(err)
 		}
 	}
-	return Load(file, flags, nil)
+	return loadChecked(file, flags, nil)
 }
 
 // TestConfigSourcesAgree: a value means the same, and a wrong value is
@@ -336,7 +336,7 @@ func TestConfigFileRefusesMistakes(t *testing.T) {
 			if err := os.WriteFile(file, []byte(c.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(file, nil, nil)
+			_, err := loadChecked(file, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), file) {
 				t.Fatalf("config file %q: error %v; want one naming the file and containing %q", c.body, err, c.want)
 			}
@@ -369,7 +369,7 @@ func TestConfigFileRefusesMistakes(t *testing.T) {
 			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, err := Load(file, nil, nil)
+			c, err := loadChecked(file, nil, nil)
 			if err != nil || !check(c) {
 				t.Fatalf("config file %q: %v, %v", body, c.Masked(), err)
 			}
@@ -436,4 +436,13 @@ func TestConfigBoolValues(t *testing.T) {
 			t.Errorf("%#v as a boolean: %v; want refused", in, err)
 		}
 	}
+}
+
+// loadChecked is Load followed by Validate, as airship uses them.
+func loadChecked(file string, flags *pflag.FlagSet, platform Platform) (Config, error) {
+	c, err := Load(file, flags, platform)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
 }

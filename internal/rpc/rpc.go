@@ -292,14 +292,16 @@ type Server struct {
 	Log *slog.Logger
 }
 
-// Mux returns the handler of a module's process: its Connect service at
-// path, for the calls s.Auth accepts, each in a context with its caller's
-// request id and trace context; /healthz (the process runs) and /readyz
-// (s.Ready), open to every caller.
-func Mux(path string, service http.Handler, s Server) http.Handler {
+// Mux returns the handler of a module's process: its modules' Connect
+// services (path → service), for the calls s.Auth accepts, each in a
+// context with its caller's request id and trace context; /healthz (the
+// process runs) and /readyz (s.Ready), open to every caller.
+func Mux(s Server, services map[string]http.Handler) http.Handler {
 	ready := s.Ready
 	mux := http.NewServeMux()
-	mux.Handle(path, incoming(authenticate(service, s.Auth, s.Log)))
+	for path, service := range services {
+		mux.Handle(path, incoming(authenticate(service, s.Auth, s.Log)))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status": "ok"}`)

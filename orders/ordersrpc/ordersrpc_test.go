@@ -61,7 +61,7 @@ func serve(t *testing.T) module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rpc.Mux(path, h, openServer), Protocols: rpc.Protocols()}
+	srv := &http.Server{Handler: rpc.Mux(openServer, map[string]http.Handler{path: h}), Protocols: rpc.Protocols()}
 	go srv.Serve(ln)
 	m.hc = rpc.NewHTTPClient(time.Second, 4)
 	t.Cleanup(func() {

@@ -67,7 +67,7 @@ func serveURL(t *testing.T, store products.Store, opts ...func(*http.Server)) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rpc.Mux(path, h, openServer), Protocols: rpc.Protocols()}
+	srv := &http.Server{Handler: rpc.Mux(openServer, map[string]http.Handler{path: h}), Protocols: rpc.Protocols()}
 	for _, o := range opts {
 		o(srv)
 	}
