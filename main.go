@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/cli"
 )
 
-func main() { os.Exit(app.Main()) }
+func main() { os.Exit(cli.Main()) }

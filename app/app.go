@@ -19,6 +19,7 @@ import (
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/release"
 	"github.com/airshipltd/airship/orders"
 )
 
@@ -230,7 +231,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err // before logging: a value that fails its rule is never printed
 	}
-	log.Info("starting airship", append([]any{"version", Version, "commit", commit(), "backend", p.backendName()}, cfg.Masked()...)...)
+	log.Info("starting airship", append([]any{"version", release.Version, "commit", release.CommitOf(), "backend", p.backendName()}, cfg.Masked()...)...)
 	warnOpen(p, log)
 	a, err := newApp(ctx, p, log)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
+	"github.com/airshipltd/airship/transfer"
 )
 
 // backends are the stores a process runs on, with what it takes to check
@@ -169,13 +170,21 @@ func databasePlan(cfg config.Config) plan {
 	return plan{cfg: cfg, embedded: cfg.PostgresURL == ""}
 }
 
-// openStores opens the backends of cfg's modules for a command that works
+// OpenStores opens the backends of cfg's modules for a command that works
 // on the stores (export, import, seed): the configuration checked as
 // serve checks it, no metrics and no traces.
-func openStores(ctx context.Context, cfg config.Config, log *slog.Logger) (*backends, error) {
+func OpenStores(ctx context.Context, cfg config.Config, log *slog.Logger) (*transfer.Stores, error) {
 	p, err := resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return openBackends(ctx, p, log, instruments{})
+	b, err := openBackends(ctx, p, log, instruments{})
+	if err != nil {
+		return nil, err
+	}
+	s := &transfer.Stores{Products: b.products, Orders: b.orders, Close: b.close}
+	if b.database != nil {
+		s.DB, s.Embedded = b.db, b.embedded
+	}
+	return s, nil
 }

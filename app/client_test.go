@@ -290,11 +290,11 @@ func TestClientPager(t *testing.T) {
 // serveOn serves airship with cfg on ln until the test ends.
 func serveOn(t *testing.T, cfg config.Config, ln net.Listener) {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, testLogger(t))
+	a, err := app.New(t.Context(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("start airship: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {

@@ -212,7 +212,7 @@ func TestComposeFile(t *testing.T) {
 	if air.Healthcheck == nil || !slices.Equal(air.Healthcheck.Test, []string{"CMD", entrypoint, "healthcheck"}) {
 		t.Errorf("airship's healthcheck %+v; want [CMD %s healthcheck]", air.Healthcheck, entrypoint)
 	} else {
-		own, _ := time.ParseDuration(healthcheckCommand().Flags().Lookup("timeout").DefValue)
+		own := config.HealthcheckTimeout
 		if d, _ := time.ParseDuration(air.Healthcheck.Timeout); d <= own {
 			t.Errorf("airship's healthcheck timeout %s; want more than airship healthcheck's own %s", air.Healthcheck.Timeout, own)
 		}

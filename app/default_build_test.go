@@ -3,7 +3,6 @@
 package app_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 func TestModulesNeedRemoteBuild(t *testing.T) {
 	cfg := testConfig()
 	cfg.Modules, cfg.ProductsURL, cfg.OrdersURL = []string{"gateway"}, "http://127.0.0.1:1", "http://127.0.0.1:2"
-	if _, err := app.New(context.Background(), cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), "-tags remote") {
+	if _, err := app.New(t.Context(), cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), "-tags remote") {
 		t.Fatalf("modules gateway in the default build: %v; want an error naming -tags remote", err)
 	}
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/internal/config"
-	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/transfer/dump"
 )
 
 // shopWithHistory fills a store through the API: products (one deleted

@@ -152,7 +152,7 @@ func startWith(t *testing.T, cfg config.Config) *server {
 // startLogged is startWith with the given logger.
 func startLogged(t *testing.T, cfg config.Config, log *slog.Logger) *server {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, log)
+	a, err := app.New(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatalf("start airship: %v", err)
 	}
@@ -160,7 +160,7 @@ func startLogged(t *testing.T, cfg config.Config, log *slog.Logger) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln) }()
 	var once sync.Once

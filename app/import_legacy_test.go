@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/cli"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
@@ -32,7 +31,7 @@ func runCommandIn(t *testing.T, cfg config.Config, stdin io.Reader, args ...stri
 	} else {
 		args = append(args, "--postgres-url", cfg.PostgresURL, "--redis-url", cfg.RedisURL, "--redis-prefix", cfg.RedisPrefix)
 	}
-	cmd := app.Command()
+	cmd := cli.Command()
 	var out bytes.Buffer
 	cmd.SetArgs(append(args, "--log-level", "warn"))
 	cmd.SetOut(&out)
@@ -40,7 +39,7 @@ func runCommandIn(t *testing.T, cfg config.Config, stdin io.Reader, args ...stri
 	if stdin != nil {
 		cmd.SetIn(stdin)
 	}
-	err := cmd.ExecuteContext(context.Background())
+	err := cmd.ExecuteContext(t.Context())
 	return out.String(), err
 }
 
@@ -49,7 +48,7 @@ func runCommandIn(t *testing.T, cfg config.Config, stdin io.Reader, args ...stri
 func oldProducts(t *testing.T) string {
 	t.Helper()
 	rdb, prefix := testbackend.Redis(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	hash := func(id string, fields ...string) {
 		t.Helper()
 		if err := rdb.HSet(ctx, prefix+"products:"+id, append([]string{"id", id}, fields...)).Err(); err != nil {
@@ -247,7 +246,7 @@ func manyFields(n int) []string {
 // titles (300 MiB of them).
 func BenchmarkImportLegacyLargeTitles(b *testing.B) {
 	rdb := testbackend.PrivateRedis(b)
-	ctx := context.Background()
+	ctx := b.Context()
 	title := strings.Repeat("t", 1<<20)
 	for i := range 300 {
 		id := fmt.Sprintf("big-%03d", i)
@@ -280,7 +279,7 @@ func BenchmarkImportLegacyLargeTitles(b *testing.B) {
 	}()
 	b.ReportAllocs()
 	for b.Loop() {
-		cmd := app.Command()
+		cmd := cli.Command()
 		cmd.SetArgs([]string{"import-legacy", "--from", from, "--dry-run", "--data-dir", dataDir, "--log-level", "warn"})
 		cmd.SetOut(io.Discard)
 		cmd.SetErr(io.Discard)

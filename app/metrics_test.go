@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -21,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/release"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -143,7 +143,7 @@ func TestMetricsExposition(t *testing.T) {
 
 	// Work for the recovery sweep: a reservation whose process died (its
 	// deadline has passed), and a restock an order deletion left pending.
-	ctx := context.Background()
+	ctx := t.Context()
 	opts, _ := redis.ParseURL(testbackend.RedisURL())
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
@@ -260,7 +260,7 @@ func TestMetricsExposition(t *testing.T) {
 		{"go_memstats_heap_alloc_bytes", nil},
 		{"process_resident_memory_bytes", nil},
 		{"process_cpu_seconds_total", nil},
-		{"airship_build_info", []string{"version", app.Version, "go_version", runtime.Version(), "build_date", app.BuildDate}},
+		{"airship_build_info", []string{"version", release.Version, "go_version", runtime.Version(), "build_date", release.BuildDate}},
 	} {
 		want := map[string]string{}
 		for i := 0; i+1 < len(c.labels); i += 2 {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/rpc"
@@ -75,3 +76,11 @@ type ordersClient struct {
 }
 
 func (c ordersClient) Close() error { c.hc.CloseIdleConnections(); return nil }
+
+// moduleTracer traces the calls a module's process serves, or is nil.
+func (in instruments) moduleTracer() trace.Tracer {
+	if in.tracing == nil {
+		return nil
+	}
+	return in.tracing.Tracer()
+}

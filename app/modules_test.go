@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -80,7 +79,7 @@ func TestStartupLogHidesSecrets(t *testing.T) {
 		c.PostgresURL, c.RedisURL = pg, "redis://:s3cret@127.0.0.1:1/0"
 		c.APIKeys = []string{"s3cret-api-key-0123456789"}
 		c.StartupTimeout = 0
-		err := Run(context.Background(), c, slog.New(slog.NewJSONHandler(&logs, nil)))
+		err := Run(t.Context(), c, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err == nil {
 			t.Fatalf("%s: serve started with no backend", pg)
 		}
@@ -187,22 +186,6 @@ func TestLoadConfigPlatform(t *testing.T) {
 	t.Setenv("VCAP_SERVICES", `{"elephantsql": [{"name": "db", "tags": ["postgres"], "credentials": {"uri": "postgres://u:pw@h/d"}}]}`)
 	if _, err := LoadConfig("", nil); err == nil || !strings.Contains(err.Error(), "binds no Redis service") {
 		t.Fatalf("VCAP_SERVICES without Redis: %v; want an error", err)
-	}
-}
-
-// TestConfigUnknownEnvironmentWarned: a command that reads the configuration
-// logs each unknown AIRSHIP_* variable as a warning naming it.
-func TestConfigUnknownEnvironmentWarned(t *testing.T) {
-	t.Chdir(t.TempDir())
-	t.Setenv("AIRSHIP_SOMETHING_ELSE", "x")
-	cmd := serveCommand()
-	var logs bytes.Buffer
-	cmd.SetErr(&logs)
-	if _, _, err := loadConfig(cmd); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"variable":"AIRSHIP_SOMETHING_ELSE"`) {
-		t.Fatalf("log %q; want a warning naming AIRSHIP_SOMETHING_ELSE", logs.String())
 	}
 }
 

@@ -72,7 +72,7 @@ func TestCloudFoundryEnvironment(t *testing.T) {
 	p.must("POST", "/products", odyssey, 200)
 	p.must("POST", "/orders", orderOfOne, 200)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	pg, err := sqlx.Open("postgres", pgURL.String())
 	if err != nil {

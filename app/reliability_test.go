@@ -102,7 +102,7 @@ func TestAPIKeys(t *testing.T) {
 // start-up error; it used to be logged as keys while writes stayed open.
 func TestBlankAPIKeysRefused(t *testing.T) {
 	for _, keys := range []string{",", " ", ", ,", "short", "key-one-0123456789abcdef,"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a server that starts is killed
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // a server that starts is killed
 		defer cancel()
 		cmd := exec.CommandContext(ctx, binary(t), "serve")
 		cmd.Dir = t.TempDir()
@@ -238,7 +238,7 @@ func TestStartupWaitsForBackends(t *testing.T) {
 	pg.Stop()
 	cfg.StartupTimeout = 3 * time.Second
 	began := time.Now()
-	_, err := app.New(context.Background(), cfg, testLogger(t))
+	_, err := app.New(t.Context(), cfg, testLogger(t))
 	waited := time.Since(began)
 	if err == nil || !strings.Contains(err.Error(), "postgres is unreachable after 3") {
 		t.Fatalf("start with PostgreSQL down: %v; want an error saying postgres is unreachable after 3s", err)
@@ -250,7 +250,7 @@ func TestStartupWaitsForBackends(t *testing.T) {
 	// Up 2 s into a 3 s timeout: still seen (backoff steps of 0.1, 0.2,
 	// 0.4, 0.8 s put the next try past the deadline; it must be clamped).
 	time.AfterFunc(2*time.Second, pg.Start)
-	a, err := app.New(context.Background(), cfg, testLogger(t))
+	a, err := app.New(t.Context(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("start with PostgreSQL back 2s into a 3s timeout: %v", err)
 	}
@@ -282,7 +282,7 @@ func TestStartupFailsFastOnWrongSettings(t *testing.T) {
 			cfg.PostgresURL, cfg.RedisURL = c.pg, c.redis
 			cfg.StartupTimeout = time.Minute
 			began := time.Now()
-			_, err := app.New(context.Background(), cfg, testLogger(t))
+			_, err := app.New(t.Context(), cfg, testLogger(t))
 			if err == nil || !strings.Contains(err.Error(), "not retried") || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("start: %v; want a permanent error mentioning %q", err, c.want)
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/rpc"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -377,7 +378,7 @@ func TestSplitLogsCarryTheRequest(t *testing.T) {
 			}
 			logged := func() (*slog.Logger, *syncBuffer) {
 				var b syncBuffer
-				l, err := app.NewLogger(&b, "info", "json")
+				l, err := telemetry.NewLogger(&b, "info", "json")
 				if err != nil {
 					t.Fatal(err)
 				}

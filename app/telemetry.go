@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,15 +19,11 @@ import (
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/release"
 	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products/redisstore"
 )
-
-// Commit is the VCS commit airship was built from; set at build time with
-// -ldflags "-X github.com/airshipltd/airship/app.Commit=...", else read
-// from the build information Go records.
-var Commit = ""
 
 // instruments are the metrics and tracing of a running airship; either may
 // be nil (off), and then nothing records into it.
@@ -42,30 +37,14 @@ type instruments struct {
 func newInstruments(ctx context.Context, cfg config.Config, log *slog.Logger) (instruments, error) {
 	var in instruments
 	if cfg.MetricsAddr != "" {
-		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: Version, Commit: commit(), Date: BuildDate})
+		in.metrics = telemetry.NewMetrics(telemetry.Build{Version: release.Version, Commit: release.CommitOf(), Date: release.BuildDate})
 	}
-	tr, err := telemetry.TracingFromEnv(ctx, Version, log)
+	tr, err := telemetry.TracingFromEnv(ctx, release.Version, log)
 	if err != nil {
 		return instruments{}, err
 	}
 	in.tracing = tr
 	return in, nil
-}
-
-// commit returns Commit, or the revision Go recorded at build time, or
-// "unknown".
-func commit() string {
-	if Commit != "" {
-		return Commit
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && s.Value != "" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
 }
 
 // ordersObserver is the orders module's observer, or nil; its metrics
@@ -95,14 +74,6 @@ func (in instruments) gatewayTracing() *gateway.Tracing {
 		return nil
 	}
 	return &gateway.Tracing{Tracer: in.tracing.Tracer(), Propagator: in.tracing.Propagator()}
-}
-
-// moduleTracer traces the calls a module's process serves, or is nil.
-func (in instruments) moduleTracer() trace.Tracer {
-	if in.tracing == nil {
-		return nil
-	}
-	return in.tracing.Tracer()
 }
 
 // sqlConnector is the instrumentation of a SQL backend's connector, as

@@ -21,7 +21,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -117,7 +117,7 @@ func TestTraces(t *testing.T) {
 	cfg := backends[0].config(t) // postgres+redis
 	cfg.AccessLog = "all"
 	var logs syncBuffer
-	log, err := app.NewLogger(&logs, "info", "json")
+	log, err := telemetry.NewLogger(&logs, "info", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -21,7 +20,7 @@ import (
 )
 
 func TestOpenAPIDocumentIsValid(t *testing.T) {
-	doc, err := apidocs.LoadOpenAPI(context.Background())
+	doc, err := apidocs.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +35,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 // routes the gateway serves: no undocumented route, no documented route
 // that does not exist.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	doc, err := apidocs.LoadOpenAPI(context.Background())
+	doc, err := apidocs.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +139,7 @@ func TestDocsServed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/openapi.json does not load: %v", err)
 	}
-	fromYAML, err := apidocs.LoadOpenAPI(context.Background())
+	fromYAML, err := apidocs.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +51,7 @@ func BenchmarkIteration(b *testing.B) {
 	srv := httptest.NewServer(cannedShop())
 	defer srv.Close()
 	u := newBenchUser(b, srv.URL)
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	var before, after syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)

@@ -278,7 +278,7 @@ func TestRunAgainstFake(t *testing.T) {
 	defer srv.Close()
 
 	var progress strings.Builder
-	s, err := Run(context.Background(), Config{
+	s, err := Run(t.Context(), Config{
 		URL: srv.URL, Users: 3, RampUp: 500 * time.Millisecond, Hold: 1500 * time.Millisecond,
 		Progress: &syncWriter{w: &progress},
 	})
@@ -363,7 +363,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	shop := newFakeShop()
 	srv := httptest.NewServer(shop.handler())
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	begin := time.Now()
 	s, err := Run(ctx, Config{URL: srv.URL, Users: 2, RampUp: 0, Hold: time.Minute})
@@ -401,7 +401,7 @@ func TestRunLeavesNothingWhenCutShort(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-created; cancel() }()
 	s, err := Run(ctx, Config{URL: srv.URL, Users: 1, Hold: time.Minute})
 	if err != nil {
@@ -430,7 +430,7 @@ func TestRunCountsErrors(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	s, err := Run(context.Background(), Config{URL: srv.URL, Users: 1, Hold: 300 * time.Millisecond})
+	s, err := Run(t.Context(), Config{URL: srv.URL, Users: 1, Hold: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestRunSpreadsUsersOverURLs(t *testing.T) {
 	srvA, srvB := httptest.NewServer(a.handler()), httptest.NewServer(b.handler())
 	defer srvA.Close()
 	defer srvB.Close()
-	s, err := Run(context.Background(), Config{URL: srvA.URL + "," + srvB.URL + "/", Users: 2, Hold: 500 * time.Millisecond})
+	s, err := Run(t.Context(), Config{URL: srvA.URL + "," + srvB.URL + "/", Users: 2, Hold: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +486,7 @@ func TestRunSpreadsUsersOverURLs(t *testing.T) {
 			t.Errorf("the %s URL got no orders", name)
 		}
 	}
-	if _, err := Run(context.Background(), Config{URL: srvA.URL + ",localhost:1", Users: 2, Hold: time.Second}); err == nil {
+	if _, err := Run(t.Context(), Config{URL: srvA.URL + ",localhost:1", Users: 2, Hold: time.Second}); err == nil {
 		t.Error("a URL list with a URL that is not http(s) accepted")
 	}
 }

@@ -83,7 +83,7 @@ WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace`
 // id and timestamp is kept, sequences continue, the result is the schema
 // airship's own migrations create, and the adoption is recorded.
 func TestAdoptLegacySchema(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	db := open(t, testbackend.LegacyPostgresURL(t, oldRows))
 	if _, pending, err := migrations.Describe(ctx, db, migrations.Postgres); err != nil || !pending {
@@ -160,7 +160,7 @@ FROM orders o JOIN order_details d ON d.order_id = o.id ORDER BY d.id`)
 // a negative price (the old shop did not check) are kept; the rules then
 // hold for new and changed lines only.
 func TestAdoptKeepsLinesThatBreakTheRules(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	db := open(t, testbackend.LegacyPostgresURL(t, `
 INSERT INTO orders (id, created_at, updated_at) VALUES (1, now(), now());
@@ -271,7 +271,7 @@ func TestAdoptRefusesOtherSchemas(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			db := open(t, testbackend.LegacyPostgresURL(t, append([]string{oldRows}, c.statements...)...))
 			before := schemaOf(t, db)
@@ -297,7 +297,7 @@ func TestAdoptRefusesOtherSchemas(t *testing.T) {
 // TestConcurrentAdoption: replicas starting together on the old schema
 // all succeed, and the database is adopted once.
 func TestConcurrentAdoption(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	url := testbackend.LegacyPostgresURL(t, oldRows)
 	var wg sync.WaitGroup
@@ -326,7 +326,7 @@ func TestConcurrentAdoption(t *testing.T) {
 // old orders tables belongs to another application sharing the database;
 // airship creates its schema beside it.
 func TestAnotherApplicationsAlembic(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	db := open(t, testbackend.EmptyPostgresURL(t))
 	if _, err := db.Exec(`CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY);

@@ -35,7 +35,7 @@ func TestConcurrentUpAppliesEachMigrationOnce(t *testing.T) {
 // that every run succeeded and each migration was applied once.
 func concurrentUp(t *testing.T, runners int, versionTable bool) {
 	url := testbackend.EmptyPostgresURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if versionTable {
 		db, err := sql.Open("postgres", url)

@@ -129,7 +129,7 @@ func splitWords(s string) ([]string, error) {
 func TestDeployDocsKubernetes(t *testing.T) {
 	c := apiServer(t)
 	cmds := kubernetesDocCommands(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 
 	db := newDatabase(t)
@@ -498,7 +498,7 @@ func newDatabase(t *testing.T) database {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := a.PingContext(ctx); err != nil {
 		t.Fatalf("PostgreSQL is not reachable: %v; %s", err, startPostgres)

@@ -97,7 +97,7 @@ func helm(t *testing.T, env []string, args ...string) (stdout, stderr string, er
 	if helmErr != nil {
 		t.Fatal(helmErr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, helmBin, args...)
 	cmd.Dir = repoRoot

@@ -39,7 +39,7 @@ func dig(m map[string]any, path ...string) map[string]any {
 // refuse it, and say why.
 func TestSelectorMismatchRefusedByAPIServer(t *testing.T) {
 	c := apiServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	const ns = "broken-selector"
 	applyAndReadBack(t, ctx, c, "", namespaceObject(ns))
@@ -72,7 +72,7 @@ func TestSelectorMismatchRefusedByAPIServer(t *testing.T) {
 // and, with fieldValidation=Strict, by the API server.
 func TestUnknownFieldRefused(t *testing.T) {
 	c := apiServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	const ns = "unknown-field"
 	applyAndReadBack(t, ctx, c, "", namespaceObject(ns))

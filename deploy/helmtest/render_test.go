@@ -325,7 +325,7 @@ func TestChartVariants(t *testing.T) {
 			checkCommon(t, r)
 			v.check(t, r)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			applyAndReadBack(t, ctx, c, "", namespaceObject(ns))
 			for _, p := range v.prereqs {

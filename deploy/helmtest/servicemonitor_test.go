@@ -111,7 +111,7 @@ func TestServiceMonitor(t *testing.T) {
 	}
 
 	c := apiServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	applyAndReadBack(t, ctx, c, "", namespaceObject(ns))
 	for _, o := range objs {

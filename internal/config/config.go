@@ -81,6 +81,10 @@ type Config struct {
 	MetricsAddr string `key:"metrics_addr" default:":9464" validate:"omitempty,listen_addr" help:"serve Prometheus metrics on /metrics of this separate address (off when empty)"`
 }
 
+// HealthcheckTimeout is how long `airship healthcheck` waits for /readyz
+// by default; a container's health check must allow it more.
+const HealthcheckTimeout = 3 * time.Second
+
 // Limits of API keys.
 const (
 	MinAPIKeyLength = 16

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +10,7 @@ import (
 
 func TestOpenCreatesDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "nested", "airship.db")
-	sdb, err := sqlite.Open(context.Background(), path)
+	sdb, err := sqlite.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,10 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -44,4 +47,21 @@ func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h traceHandler) WithGroup(name string) slog.Handler {
 	return traceHandler{h.Handler.WithGroup(name)}
+}
+
+// NewLogger returns a slog logger writing to w; a line logged with the
+// context of a traced request carries its trace_id and span_id.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log_level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(LogHandler(slog.NewJSONHandler(w, opts))), nil
+	case "text":
+		return slog.New(LogHandler(slog.NewTextHandler(w, opts))), nil
+	}
+	return nil, fmt.Errorf("log_format %q: want json or text", format)
 }

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -20,7 +19,7 @@ func TestLogHandlerAddsTheRequest(t *testing.T) {
 	log := slog.New(LogHandler(slog.NewJSONHandler(&out, nil)))
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	ctx := trace.ContextWithRemoteSpanContext(reqid.With(context.Background(), "req-1"),
+	ctx := trace.ContextWithRemoteSpanContext(reqid.With(t.Context(), "req-1"),
 		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
 	log.InfoContext(ctx, "from the context")
 	log.InfoContext(ctx, "named", "request_id", "req-1")

@@ -41,7 +41,7 @@ func TestStatementNamer(t *testing.T) {
 
 func TestRedisOperation(t *testing.T) {
 	h := NewRedisHook(nil, false, map[string]string{"abc123": "reserve"})
-	ctx := context.Background()
+	ctx := t.Context()
 	cmd := func(args ...any) redis.Cmder { return redis.NewCmd(ctx, args...) }
 	for _, c := range []struct {
 		cmds []redis.Cmder
@@ -76,7 +76,7 @@ func TestRedisOperation(t *testing.T) {
 func TestRedisHookCountsErrors(t *testing.T) {
 	m := NewMetrics(Build{Version: "test", Commit: "abc"})
 	h := NewRedisHook(m, false, nil)
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, err := range []error{nil, redis.Nil, errors.New("LOADING"), nil} {
 		run := h.ProcessHook(func(context.Context, redis.Cmder) error { return err })
 		_ = run(ctx, redis.NewCmd(ctx, "get", "k"))
@@ -95,11 +95,11 @@ func TestRedisHookCountsErrors(t *testing.T) {
 func TestSQLConnectorTimesStatements(t *testing.T) {
 	m := NewMetrics(Build{})
 	c := SQLConnector(fakeConnector{}, m, nil, "postgres", map[string]string{"SELECT 1": "one"})
-	conn, err := c.Connect(context.Background())
+	conn, err := c.Connect(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	_, _ = conn.(driver.QueryerContext).QueryContext(ctx, "SELECT 1", nil)
 	_, _ = conn.(driver.ExecerContext).ExecContext(ctx, "UPDATE t SET a = 1", nil)
 	_, _ = conn.(driver.ExecerContext).ExecContext(ctx, "SKIP", nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/airshipltd/airship/app"
 	airship "github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products/redisstore"
@@ -79,7 +80,7 @@ func TestSameAnswers(t *testing.T) {
 	cfg.RedisURL = testbackend.RedisURL()
 	cfg.RedisPrefix = prefix
 	cfg.MetricsAddr = ""
-	log, err := app.NewLogger(io.Discard, "error", "json")
+	log, err := telemetry.NewLogger(io.Discard, "error", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -35,11 +35,11 @@ func newAPI(b *testing.B) http.Handler {
 	cfg.PostgresURL = testbackend.PostgresURL(b)
 	cfg.RedisURL = testbackend.RedisURL()
 	cfg.RedisPrefix = testbackend.RedisPrefix(b)
-	log, err := app.NewLogger(io.Discard, "error", "json")
+	log, err := telemetry.NewLogger(io.Discard, "error", "json")
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, log)
+	a, err := app.New(b.Context(), cfg, log)
 	if err != nil {
 		b.Fatalf("start airship: %v", err)
 	}

@@ -43,7 +43,7 @@ func TestDocsInBrowser(t *testing.T) {
 	base := startAirship(t)
 	createProduct(t, base)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	tab, rec := newBrowser(t, ctx)
 

@@ -8,7 +8,6 @@
 package cluster_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -62,7 +61,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Detected", func(t *testing.T) {
 		cfg := config.Defaults()
 		cfg.RedisURL = c.URL()
-		if mode, err := backend.DetectRedisMode(context.Background(), cfg); err != nil || mode != "cluster" {
+		if mode, err := backend.DetectRedisMode(t.Context(), cfg); err != nil || mode != "cluster" {
 			t.Fatalf("DetectRedisMode = %q, %v; want cluster", mode, err)
 		}
 	})
@@ -87,7 +86,7 @@ func walk(t *testing.T, s products.Store, limit int) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	for cursor := ""; ; {
-		page, err := s.List(context.Background(), cursor, limit)
+		page, err := s.List(t.Context(), cursor, limit)
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
@@ -104,7 +103,7 @@ func walk(t *testing.T, s products.Store, limit int) map[string]int {
 // of the listing while other products are created and deleted lists every
 // product that exists throughout exactly once, and nothing twice.
 func testListAcrossMasters(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const n = 600
 	for i := range n {
 		if err := s.Create(ctx, products.Product{ID: fmt.Sprintf("stay-%04d", i), Title: "Stay", InStock: 1}); err != nil {
@@ -188,7 +187,7 @@ func testListAcrossMasters(t *testing.T, c *testbackend.RedisCluster, s *redisst
 // testUpgrade: products written before the id index existed, on every
 // master, are all indexed by Upgrade.
 func testUpgrade(t *testing.T, rdb redis.UniversalClient) {
-	ctx := context.Background()
+	ctx := t.Context()
 	prefix := testbackend.Name("airship-cluster:") + ":"
 	const n = 900
 	pipe := rdb.Pipeline()
@@ -220,7 +219,7 @@ func testUpgrade(t *testing.T, rdb redis.UniversalClient) {
 // reservations are released, stock + committed = initial for every
 // product: nothing oversold, nothing lost.
 func testFailover(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const nProducts, initial = 24, 1_000_000
 	ids := make([]string, nProducts)
 	for i := range ids {
@@ -364,7 +363,7 @@ func testFailover(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store
 // masterOf returns the address of the master that holds product id.
 func masterOf(t *testing.T, c *testbackend.RedisCluster, s *redisstore.Store, id string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, m := range c.Masters(t) {
 		node := redis.NewClient(&redis.Options{Addr: m})
 		keys, err := node.Keys(ctx, "*product:{"+id+"}").Result()

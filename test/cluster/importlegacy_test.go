@@ -2,14 +2,13 @@ package cluster_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/cli"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -17,7 +16,7 @@ import (
 // a cluster or found through Sentinels: every product hash is imported,
 // on a cluster from every master.
 func testImportLegacy(t *testing.T, old redis.UniversalClient, from string) {
-	ctx := context.Background()
+	ctx := t.Context()
 	prefix := testbackend.Name("old-shop") + ":products:"
 	const n = 60 // spread over every master of a cluster
 	for i := range n {
@@ -27,7 +26,7 @@ func testImportLegacy(t *testing.T, old redis.UniversalClient, from string) {
 			t.Fatal(err)
 		}
 	}
-	cmd := app.Command()
+	cmd := cli.Command()
 	var out bytes.Buffer
 	cmd.SetArgs([]string{"import-legacy", "--from", from, "--pattern", prefix + "*", "--batch", "7",
 		"--data-dir", t.TempDir(), "--log-level", "warn"})

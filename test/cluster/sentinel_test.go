@@ -1,11 +1,10 @@
 package cluster_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/cli"
 	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
@@ -37,19 +36,19 @@ func TestRedisSentinel(t *testing.T) {
 			strings.Split(s.URL, "?")[0]:                       "it is a Sentinel: add master_name=NAME",
 			strings.Replace(s.URL, "=airship", "=old-shop", 1): `monitor no master named "old-shop" (they monitor "airship")`,
 		} {
-			cmd := app.Command()
+			cmd := cli.Command()
 			var out strings.Builder
 			cmd.SetArgs([]string{"import-legacy", "--from", from, "--data-dir", t.TempDir(), "--log-level", "warn"})
 			cmd.SetOut(&out)
 			cmd.SetErr(&out)
-			if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+			if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("import-legacy --from %s: %v\n%s; want an error saying %s", from, err, out.String(), want)
 			}
 		}
 	})
 
 	cfg.RedisMode = "auto"
-	if _, err := backend.DetectRedisMode(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
+	if _, err := backend.DetectRedisMode(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "set redis_mode sentinel") {
 		t.Fatalf("DetectRedisMode on a Sentinel: %v; want an error saying to set redis_mode sentinel", err)
 	}
 }

@@ -17,7 +17,6 @@ package observability
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -340,7 +339,7 @@ scrape_configs:
 
 	// Work for the recovery sweep: a reservation whose request died, and
 	// a restock an order deletion left pending.
-	ctx := context.Background()
+	ctx := t.Context()
 	opts, _ := redis.ParseURL(testbackend.RedisURL())
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()

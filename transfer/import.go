@@ -1,4 +1,4 @@
-package app
+package transfer
 
 import (
 	"bufio"
@@ -7,74 +7,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/spf13/cobra"
 
-	"github.com/airshipltd/airship/internal/config"
-	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/sqlitestore"
+	"github.com/airshipltd/airship/transfer/dump"
 )
 
-func init() { extraCommands = append(extraCommands, importCommand) }
-
-// importOptions are the import command's flags.
-type importOptions struct {
-	in, spoolDir string
-	merge        bool
-}
-
-func importCommand() *cobra.Command {
-	var opts importOptions
-	cmd := &cobra.Command{
-		Use:   "import [--in FILE] [--merge] [--spool-dir DIR]",
-		Short: "Load a dump written by airship export into the configured store",
-		Long: `Load a dump written by "airship export" (from any store) into the configured
-store (the same configuration as serve), keeping every id, incarnation,
-price and timestamp; the id sequences move past the dump's ids, so new
-orders continue after them.
-
-The dump is read from standard input, or from FILE, twice. The first pass
-checks all of it and writes nothing: its format and version, every record
-(the rules of the API, ids in order, no id twice), and the trailer's
-counts and checksum. Only a sound dump is loaded, in the second pass: a
-truncated, corrupted or invalid dump changes nothing, even in a store that
-is serving. A regular file is read twice where it is; anything else
-(a pipe, standard input from a terminal) is copied during the first pass
-to a temporary file in --spool-dir (default: $TMPDIR), which is removed
-at once and needs room for the whole dump.
-
-If loading fails (a backend fails, or --merge meets a record that
-differs), nothing of it stays: the embedded store loads everything in one
-transaction, PostgreSQL the orders in one transaction committed last, and
-the products written to Redis are deleted again.
-
-A store that already holds products or orders is refused unless --merge is
-given; then records already there and equal are skipped, and any record
-there with other fields stops the import.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return importDump(cmd.Context(), cfg, log, opts, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	fs := cmd.Flags()
-	fs.StringVar(&opts.in, "in", "", "file to read the dump from (default: standard input)")
-	fs.BoolVar(&opts.merge, "merge", false, "load into a store that is not empty, skipping records already there and equal")
-	fs.StringVar(&opts.spoolDir, "spool-dir", "", "directory for the copy of a dump read from a pipe or terminal (default: $TMPDIR)")
-	config.AddFlags(fs, false)
-	return cmd
+// ImportOptions say what Import reads and how it loads it.
+type ImportOptions struct {
+	// In is the dump's file; empty reads the standard input given to Import.
+	In string
+	// SpoolDir is where a dump read from a pipe or terminal is copied
+	// for the second pass (empty: the system's temporary directory).
+	SpoolDir string
+	// Merge loads into a store that is not empty, skipping records
+	// already there and equal.
+	Merge bool
 }
 
 // orderLoader is how import writes orders.
@@ -101,22 +57,26 @@ type importReport struct {
 	checksum string
 }
 
-func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts importOptions, stdin io.Reader, out, progressOut io.Writer) error {
-	src, err := openDumpSource(opts.in, opts.spoolDir, stdin)
+// Import loads a dump written by Export into the stores open opens: it
+// checks the whole dump first and loads it only if it is sound, and a
+// load that fails leaves nothing of it (see the import command). It
+// reports what it loaded on out and its progress on progressOut.
+func Import(ctx context.Context, open Opener, opts ImportOptions, stdin io.Reader, out, progressOut io.Writer) error {
+	src, err := openDumpSource(opts.In, opts.SpoolDir, stdin)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer src.close()
-	b, err := openStores(ctx, cfg, log)
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	recs, _ := b.orders.(orderRecords)
+	defer b.Close()
+	recs, _ := b.Orders.(orderRecords)
 	if recs == nil {
 		return errors.New("import: the configured order store cannot be loaded")
 	}
-	if err := refuseNonEmpty(ctx, b.products, recs, opts.merge); err != nil {
+	if err := refuseNonEmpty(ctx, b.Products, recs, opts.Merge); err != nil {
 		return fmt.Errorf("import: %w; nothing was imported", err)
 	}
 
@@ -136,11 +96,11 @@ func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts i
 	}
 	r := importReport{checksum: checked.Checksum()}
 	bar := startProgress(progressOut, "import", checked.Counts().Products+checked.Counts().Orders)
-	if b.embedded {
+	if b.Embedded {
 		// Products and orders in one transaction of the embedded store.
-		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
-			pstore, ostore := sqlitestore.New(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
-			if err := refuseNonEmpty(ctx, pstore, ostore, opts.merge); err != nil {
+		err = sqlite.InTx(ctx, b.DB, func(tx *sqlx.Tx) error {
+			pstore, ostore := sqlitestore.New(b.DB).WithTx(tx), orders.NewSQLStore(b.DB).WithTx(tx)
+			if err := refuseNonEmpty(ctx, pstore, ostore, opts.Merge); err != nil {
 				return err
 			}
 			return r.load(ctx, rd, pstore, ostore, bar, 0)
@@ -154,7 +114,7 @@ func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts i
 	}
 	fmt.Fprintf(out, "imported %d products and %d orders (%d lines) in %s (checking %s, loading %s)", r.products, r.orders,
 		r.counts.Lines, time.Since(start).Round(1e6), (time.Since(start) - loading).Round(1e6), loading.Round(1e6))
-	if opts.merge {
+	if opts.Merge {
 		fmt.Fprintf(out, "; already there and equal: %d products, %d orders", r.equalProducts, r.equalOrders)
 	}
 	fmt.Fprintln(out)
@@ -271,34 +231,34 @@ func (s *dumpSource) close() {
 // committed last, and the products into Redis, deleting those it created
 // again if anything fails. The id sequences first move past the dump's
 // highest ids, so that orders placed meanwhile never take one of them.
-func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *dump.Reader, highest dump.IDs, opts importOptions, bar *progress) (err error) {
-	mover, _ := b.orders.(interface {
+func (r *importReport) loadPostgresRedis(ctx context.Context, b *Stores, rd *dump.Reader, highest dump.IDs, opts ImportOptions, bar *progress) (err error) {
+	mover, _ := b.Orders.(interface {
 		MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
 	})
-	if b.products == nil || mover == nil {
+	if b.Products == nil || mover == nil {
 		return errors.New("the configured stores cannot be loaded")
 	}
 	if err := mover.MoveIDsPast(ctx, highest.LastOrderID, highest.LastLineID); err != nil {
 		return err
 	}
-	tx, err := b.db.BeginTxx(ctx, nil)
+	tx, err := b.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	journal, err := newCreatedJournal(opts.spoolDir)
+	journal, err := newCreatedJournal(opts.SpoolDir)
 	if err != nil {
 		return err
 	}
 	defer journal.remove()
 	defer func() {
 		if err != nil {
-			if uerr := journal.undo(context.WithoutCancel(ctx), b.products); uerr != nil {
+			if uerr := journal.undo(context.WithoutCancel(ctx), b.Products); uerr != nil {
 				err = fmt.Errorf("%w; %w", err, uerr)
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(b.products, opts.merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(b.Products, opts.Merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()

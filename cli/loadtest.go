@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"fmt"
@@ -7,12 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/loadtest"
 )
-
-func init() {
-	extraCommands = append(extraCommands, loadtestCommand, seedCommand)
-}
 
 func loadtestCommand() *cobra.Command {
 	var (
@@ -46,7 +43,7 @@ failed (1% by default), with the first error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
 				file, _ := cmd.Flags().GetString("config")
-				cfg, err := LoadConfig(file, nil)
+				cfg, err := app.LoadConfig(file, nil)
 				if err != nil {
 					return err
 				}

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/internal/config"
 	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, healthcheckCommand) }
 
 func healthcheckCommand() *cobra.Command {
 	var (
@@ -37,7 +37,7 @@ when the address has no host.`,
 			}
 			if url == "" {
 				file, _ := cmd.Flags().GetString("config")
-				cfg, err := LoadConfig(file, nil)
+				cfg, err := app.LoadConfig(file, nil)
 				if err != nil {
 					return err
 				}
@@ -55,7 +55,7 @@ when the address has no host.`,
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "readiness URL (default: /readyz on the configured addr)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
+	cmd.Flags().DurationVar(&timeout, "timeout", config.HealthcheckTimeout, "give up after this long")
 	return cmd
 }
 

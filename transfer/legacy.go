@@ -1,11 +1,10 @@
-package app
+package transfer
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,73 +13,24 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/spf13/cobra"
 
 	"github.com/airshipltd/airship/internal/backend"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/products"
 )
 
-func init() { extraCommands = append(extraCommands, importLegacyCommand) }
-
-// legacyOptions are the import-legacy command's flags.
-type legacyOptions struct {
-	from, pattern     string
-	dryRun, overwrite bool
-	batch             int
-}
-
-func importLegacyCommand() *cobra.Command {
-	var opts legacyOptions
-	cmd := &cobra.Command{
-		Use:   "import-legacy --from REDIS_URL [--pattern 'products:*'] [--dry-run] [--overwrite]",
-		Short: "Copy the old shop's products from its Redis into the configured product store",
-		Long: `Copy the old shop's products from its Redis into the configured product
-store (Redis or the embedded store: the same configuration as serve).
-
-The old shop kept each product in a hash "products:<id>" with the fields id,
-title, passenger_capacity, maximum_speed and in_stock, all strings. --from
-names one server, a Redis Cluster's seed nodes (redis://h1:p1?addr=h2:p2)
-or Sentinels (redis://s1:26379/0?master_name=NAME&addr=s2:26379). The keys
-are read with SCAN (on a cluster, on every master), --batch at a time; each product is checked with the
-rules of the API and written whole or not at all, with a new incarnation.
-Running it again changes nothing: a product already there with the same
-fields counts as "already present and equal"; one there with other fields
-is "conflicting" and left as it is unless --overwrite is given (then its
-fields are replaced and it keeps its incarnation). A hash that breaks a
-rule is "rejected", with the reason. --dry-run reports without writing any
-product.
-
-It exits non-zero when a product was rejected or left conflicting.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.from == "" {
-				return errors.New("import-legacy: --from REDIS_URL (the old shop's Redis) is required")
-			}
-			if p := config.RedisURLProblem(opts.from); p != "" {
-				return fmt.Errorf("import-legacy: --from %s", p)
-			}
-			if opts.batch < 1 || opts.batch > 100_000 {
-				return errors.New("import-legacy: --batch must be from 1 to 100000")
-			}
-			if !strings.ContainsAny(opts.pattern, "*?[") {
-				return fmt.Errorf("import-legacy: --pattern %q must end in a glob such as *", opts.pattern)
-			}
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return importLegacy(cmd.Context(), cfg, log, opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	fs := cmd.Flags()
-	fs.StringVar(&opts.from, "from", "", "URL of the old shop's Redis: redis://old-redis:6379/0, a cluster's seed nodes (?addr=…) or Sentinels (?master_name=…)")
-	fs.StringVar(&opts.pattern, "pattern", "products:*", "SCAN pattern of the product hashes; the id follows the part before the first glob character")
-	fs.BoolVar(&opts.dryRun, "dry-run", false, "report what would be imported; write no product")
-	fs.BoolVar(&opts.overwrite, "overwrite", false, "replace the fields of products already there with other fields")
-	fs.IntVar(&opts.batch, "batch", 1000, "keys read per SCAN and products written per round trip")
-	config.AddFlags(fs, false)
-	return cmd
+// LegacyOptions say where import-legacy reads and how it writes.
+type LegacyOptions struct {
+	// From is the old shop's Redis URL, or its Sentinels or Cluster nodes.
+	From string
+	// Pattern selects the old product keys (a SCAN MATCH pattern).
+	Pattern string
+	// DryRun reads and checks everything and writes nothing.
+	DryRun bool
+	// Overwrite replaces the fields of products already there.
+	Overwrite bool
+	// Batch is how many keys are read per SCAN and written per round trip.
+	Batch int
 }
 
 // productLoader is how import-legacy and import write products.
@@ -98,38 +48,42 @@ type legacyReport struct {
 	conflicts, rejected                       []string
 }
 
-func importLegacy(ctx context.Context, cfg config.Config, log *slog.Logger, opts legacyOptions, out, progressOut io.Writer) error {
-	src, err := openLegacyRedis(ctx, cfg, opts.from)
+// ImportLegacy copies the old shop's products from the Redis at
+// opts.From into the products store open opens (cfg is the configuration
+// of the Redis connection: its TLS and timeouts), reporting on out and its
+// progress on progressOut.
+func ImportLegacy(ctx context.Context, cfg config.Config, open Opener, opts LegacyOptions, out, progressOut io.Writer) error {
+	src, err := openLegacyRedis(ctx, cfg, opts.From)
 	if err == nil {
 		defer src.Close()
 		err = backend.PingRedis(ctx, src)
 	}
 	if err != nil {
-		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.From), err)
 	}
 	nodes, err := scanNodes(ctx, src)
 	if err != nil {
-		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.from), err)
+		return fmt.Errorf("import-legacy: the old shop's Redis at %s: %w", config.RedactConnString(opts.From), err)
 	}
-	b, err := openStores(ctx, cfg, log)
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	store := b.products
+	defer b.Close()
+	store := b.Products
 	if store == nil {
 		return errors.New("import-legacy: the configured product store cannot load products")
 	}
 
-	mode := products.LoadMode{Overwrite: opts.overwrite, DryRun: opts.dryRun}
-	keyPrefix := globPrefix(opts.pattern)
+	mode := products.LoadMode{Overwrite: opts.Overwrite, DryRun: opts.DryRun}
+	keyPrefix := globPrefix(opts.Pattern)
 	var r legacyReport
 	seen := map[string]bool{} // SCAN may return a key twice
 	bar := startProgress(progressOut, "import-legacy", -1)
 	for _, node := range nodes {
 		var cursor uint64
 		for {
-			keys, next, err := node.Scan(ctx, cursor, opts.pattern, int64(opts.batch)).Result()
+			keys, next, err := node.Scan(ctx, cursor, opts.Pattern, int64(opts.Batch)).Result()
 			if err != nil {
 				bar.Finish()
 				return fmt.Errorf("import-legacy: scan the old shop's Redis: %w", err)
@@ -545,15 +499,15 @@ func isWrongType(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
-func (r *legacyReport) print(out io.Writer, opts legacyOptions) {
+func (r *legacyReport) print(out io.Writer, opts LegacyOptions) {
 	verb, note := "imported", ""
-	if opts.dryRun {
+	if opts.DryRun {
 		verb, note = "would be imported", " (dry run: nothing was written)"
 	}
-	fmt.Fprintf(out, "import-legacy from %s, keys %q: %d keys%s\n", config.RedactConnString(opts.from), opts.pattern, r.keys, note)
+	fmt.Fprintf(out, "import-legacy from %s, keys %q: %d keys%s\n", config.RedactConnString(opts.From), opts.Pattern, r.keys, note)
 	fmt.Fprintf(out, "  %-27s %d\n", verb+":", r.imported)
 	fmt.Fprintf(out, "  %-27s %d\n", "already present and equal:", r.equal)
-	if opts.overwrite {
+	if opts.Overwrite {
 		fmt.Fprintf(out, "  %-27s %d\n", "overwritten:", r.overwritten)
 	} else {
 		fmt.Fprintf(out, "  %-27s %d (left as they are; --overwrite replaces them)\n", "conflicting:", r.conflicting)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airshipltd/airship/app"
+	"github.com/airshipltd/airship/cli"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -68,7 +68,7 @@ func TestLoadtestMaxErrorRate(t *testing.T) {
 	}))
 	defer front.Close()
 	run := func(args ...string) (string, error) {
-		cmd := app.Command()
+		cmd := cli.Command()
 		var out bytes.Buffer
 		cmd.SetOut(&out)
 		cmd.SetErr(&out)

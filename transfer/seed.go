@@ -1,11 +1,9 @@
-package app
+package transfer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -13,53 +11,18 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/spf13/cobra"
 
-	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
 
-// seedOptions are the seed command's flags.
-type seedOptions struct {
-	products, orders, batch, workers int
-}
-
-func seedCommand() *cobra.Command {
-	var opts seedOptions
-	cmd := &cobra.Command{
-		Use:   "seed --products N [--orders M]",
-		Short: "Bulk-load generated products and orders into the configured stores",
-		Long: `Bulk-load generated products and orders into the configured stores (the
-same configuration as serve: Redis and PostgreSQL, or the embedded store).
-
-Products get the ids seed-000000000, seed-000000001, ... and are loaded
-as airship import loads them: a product already there under one of these
-ids is left as it is. Orders have 1 to 3 lines over the seeded products;
-they take no stock. Writes go in batches of --batch (one Redis pipeline or
-one SQL statement or transaction each), --workers batches at a time.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.products < 0 || opts.orders < 0 || opts.batch < 1 || opts.workers < 1 {
-				return errors.New("seed: --products and --orders must be >= 0, --batch and --workers >= 1")
-			}
-			if opts.orders > 0 && opts.products == 0 {
-				return errors.New("seed: orders are placed over the seeded products: give --products too")
-			}
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return seed(cmd.Context(), cfg, log, opts, cmd.ErrOrStderr())
-		},
-	}
-	fs := cmd.Flags()
-	fs.IntVar(&opts.products, "products", 0, "number of products to write")
-	fs.IntVar(&opts.orders, "orders", 0, "number of orders to write")
-	fs.IntVar(&opts.batch, "batch", 1000, "products or orders per write")
-	fs.IntVar(&opts.workers, "workers", 4, "batches written concurrently")
-	config.AddFlags(fs, false)
-	return cmd
+// SeedOptions say how much Seed writes and how.
+type SeedOptions struct {
+	// Products and Orders are how many of each to write.
+	Products, Orders int
+	// Batch is how many are written per round trip, Workers how many
+	// batches at a time.
+	Batch, Workers int
 }
 
 type orderSeeder interface {
@@ -73,24 +36,26 @@ var (
 	_ orderSeeder = (*orders.SQLStore)(nil)
 )
 
-func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
-	b, err := openStores(ctx, cfg, log)
+// Seed writes generated products and orders into the stores open opens,
+// reporting its progress on out.
+func Seed(ctx context.Context, open Opener, opts SeedOptions, out io.Writer) error {
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	ps := b.products
-	ords, _ := b.orders.(orderSeeder)
+	defer b.Close()
+	ps := b.Products
+	ords, _ := b.Orders.(orderSeeder)
 	if ps == nil || ords == nil {
 		return fmt.Errorf("seed: the configured stores cannot be seeded")
 	}
-	if b.embedded {
-		opts.workers = 1 // one writer at a time anyway
+	if b.Embedded {
+		opts.Workers = 1 // one writer at a time anyway
 	}
 
-	if opts.products > 0 {
+	if opts.Products > 0 {
 		var there atomic.Int64 // products already there, left as they are
-		err := inBatches(ctx, "products", opts.products, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
+		err := inBatches(ctx, "products", opts.Products, opts.Batch, opts.Workers, out, func(ctx context.Context, from, to int) error {
 			batch := make([]products.Product, 0, to-from)
 			for i := from; i < to; i++ {
 				batch = append(batch, SeedProduct(i))
@@ -110,12 +75,12 @@ func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOpt
 			fmt.Fprintf(out, "%d of the products were already there and were left as they are\n", n)
 		}
 	}
-	if opts.orders > 0 {
-		err := inBatches(ctx, "orders", opts.orders, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
+	if opts.Orders > 0 {
+		err := inBatches(ctx, "orders", opts.Orders, opts.Batch, opts.Workers, out, func(ctx context.Context, from, to int) error {
 			rng := rand.New(rand.NewPCG(uint64(from), uint64(to)))
 			batch := make([][]orders.NewLine, 0, to-from)
 			for range to - from {
-				batch = append(batch, seedOrder(rng, opts.products))
+				batch = append(batch, seedOrder(rng, opts.Products))
 			}
 			return ords.Seed(ctx, batch)
 		})

@@ -1,4 +1,4 @@
-package app
+package transfer
 
 import (
 	"context"
@@ -6,66 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 
-	"github.com/spf13/cobra"
-
-	"github.com/airshipltd/airship/internal/config"
-	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
+	"github.com/airshipltd/airship/transfer/dump"
 )
-
-func init() { extraCommands = append(extraCommands, exportCommand) }
 
 // dumpBatch is how many products or orders export and import read or
 // write at a time.
 const dumpBatch = 1000
-
-func exportCommand() *cobra.Command {
-	var (
-		out     string
-		version int
-	)
-	cmd := &cobra.Command{
-		Use:   "export [--out FILE] [--dump-version N]",
-		Short: "Write every product and order of the configured store as a portable dump",
-		Long: `Write every product (with its stock and incarnation) and every order (with
-its lines, prices, timestamps and ids) of the configured store (the same
-configuration as serve) as an airship dump: versioned JSON Lines, the same
-whichever store it comes from, ending with a trailer that counts the records
-and holds their SHA-256. "airship import" loads it into any store.
-
-The dump goes to standard output, or to FILE. A regular FILE (or one that
-does not exist yet) is written beside it under a temporary name and renamed
-only once complete, so it never holds part of a dump; through a symbolic
-link, the file the link names is written, and the link stays. Anything
-else (a FIFO, a device, /dev/stdout) is written as it is, never replaced. Records are read a page at a time, in constant memory. For an
-exact copy, export while nothing writes to the shop: each product and order
-is otherwise exported as it was when its page was read.
-
---dump-version 1 writes the format of the releases before version 2 (the
-same records; the trailer's counts and ids not checksummed), which those
-releases can import: for going back to one.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			if version < 1 || version > dump.Version {
-				return fmt.Errorf("export: --dump-version must be from 1 to %d", dump.Version)
-			}
-			return export(cmd.Context(), cfg, log, out, version, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	cmd.Flags().StringVar(&out, "out", "", "file to write the dump to (default: standard output)")
-	cmd.Flags().IntVar(&version, "dump-version", dump.Version, "version of the dump format to write (1: for a release that reads only version 1)")
-	config.AddFlags(cmd.Flags(), false)
-	return cmd
-}
 
 // orderRecords is how export reads orders.
 type orderRecords interface {
@@ -79,13 +30,16 @@ var (
 	_ orderRecords = (*orders.SQLStore)(nil)
 )
 
-func export(ctx context.Context, cfg config.Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
-	b, err := openStores(ctx, cfg, log)
+// Export writes every product and every order of the stores open opens
+// as a dump of the given format version to file (standard output when
+// file is empty), reporting its progress on progressOut.
+func Export(ctx context.Context, open Opener, file string, version int, stdout, progressOut io.Writer) error {
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	recs, ok := b.orders.(orderRecords)
+	defer b.Close()
+	recs, ok := b.Orders.(orderRecords)
 	if !ok {
 		return errors.New("export: the configured order store cannot list its records")
 	}
@@ -95,7 +49,7 @@ func export(ctx context.Context, cfg config.Config, log *slog.Logger, file strin
 		return err
 	}
 	bar := startProgress(progressOut, "export", -1)
-	counts, err := writeDump(ctx, w, version, b.products, recs, bar)
+	counts, err := writeDump(ctx, w, version, b.Products, recs, bar)
 	took := bar.Finish()
 	if err == nil {
 		err = commit()
