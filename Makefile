@@ -9,8 +9,8 @@ BIN     := bin/airship
 VERSION    := $(shell cat VERSION)
 COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(or $(BUILD_DATE),$(shell date -u +%Y-%m-%dT%H:%M:%SZ))
-LDFLAGS := -s -w -X github.com/airshipltd/airship/app.Version=$(VERSION) -X github.com/airshipltd/airship/app.Commit=$(COMMIT) \
-	-X github.com/airshipltd/airship/app.BuildDate=$(BUILD_DATE)
+LDFLAGS := -s -w -X github.com/airshipltd/airship/internal/release.Version=$(VERSION) -X github.com/airshipltd/airship/internal/release.Commit=$(COMMIT) \
+	-X github.com/airshipltd/airship/internal/release.BuildDate=$(BUILD_DATE)
 
 # The local PostgreSQL and Redis used by `make run-prod` and the tests.
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/airship?sslmode=disable
@@ -125,9 +125,14 @@ vet: ## go vet (both builds) and gofmt
 	$(GO) vet -tags remote ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
-lint: vet ## vet + staticcheck (installs it if missing)
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	staticcheck ./...
+# staticcheck, pinned, installed into a cache outside the repository.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-staticcheck/$(STATICCHECK_VERSION)/staticcheck
+
+lint: vet ## vet + staticcheck (pinned; installs it into ~/.cache if missing), both builds
+	@test -x '$(STATICCHECK)' || GOBIN='$(dir $(STATICCHECK))' $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	'$(STATICCHECK)' ./...
+	'$(STATICCHECK)' -tags remote ./...
 
 # Stoplight Spectral's spectral:oas rules (.spectral.yaml) on the OpenAPI
 # document; a pinned spectral-cli installed with npm into this cache.
@@ -153,7 +158,7 @@ test-container: ## Build the image on scratch and run it on PostgreSQL + Redis a
 
 debug: ## Build without optimisations and run airship under Delve, headless on DLV_ADDR (127.0.0.1:2345); ARGS= for airship
 	@command -v dlv >/dev/null || test -x "$$($(GO) env GOPATH)/bin/dlv" || $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION)
-	CGO_ENABLED=0 $(GO) build -gcflags='all=-N -l' -ldflags '-X github.com/airshipltd/airship/app.Version=$(VERSION)-debug' -o bin/airship-debug .
+	CGO_ENABLED=0 $(GO) build -gcflags='all=-N -l' -ldflags '-X github.com/airshipltd/airship/internal/release.Version=$(VERSION)-debug' -o bin/airship-debug .
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" dlv exec bin/airship-debug --headless --listen=$(DLV_ADDR) \
 		--api-version=2 --accept-multiclient --continue -- $(or $(ARGS),serve)
 

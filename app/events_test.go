@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -197,7 +196,7 @@ func awaitEmptyOutbox(t *testing.T, s *server) {
 	t.Helper()
 	deadline := time.Now().Add(arrival)
 	for {
-		n, _, err := s.ordersApp().Events().Backlog(context.Background())
+		n, _, err := s.ordersApp().Events().Backlog(t.Context())
 		if err == nil && n == 0 {
 			return
 		}
@@ -370,7 +369,7 @@ func TestEventsSurviveBrokerOutage(t *testing.T) {
 		broker.Stop()
 		time.Sleep(time.Second)
 		s.expect(s.do("GET", "/readyz", ""), 200, "")
-		n, oldest, err := s.app.Events().Backlog(context.Background())
+		n, oldest, err := s.app.Events().Backlog(t.Context())
 		if err != nil || n == 0 || oldest <= 0 {
 			t.Errorf("backlog with the broker away = %d events, oldest %s, %v; want some waiting", n, oldest, err)
 		}
@@ -447,9 +446,9 @@ func TestThreeReplicasRelayOneOutbox(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	msgs := c.AwaitCount(t, total, arrival)
+	c.AwaitCount(t, total, arrival)
 	time.Sleep(time.Second) // a duplicate would arrive meanwhile
-	msgs = c.Messages()
+	msgs := c.Messages()
 	if len(msgs) != total {
 		t.Fatalf("%d events delivered; want exactly %d (each once)", len(msgs), total)
 	}
