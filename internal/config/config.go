@@ -121,6 +121,15 @@ func Keys() []string {
 	return keys
 }
 
+// flagText is a given flag's value as the text of an environment
+// variable: a list flag's entries joined with commas.
+func flagText(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(sv.GetSlice(), ",")
+	}
+	return f.Value.String()
+}
+
 // EnvName is the environment variable that sets a configuration key.
 func EnvName(key string) string { return "AIRSHIP_" + strings.ToUpper(key) }
 
@@ -174,7 +183,24 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 		if f.def != "" {
 			help += " (default " + f.def + ")"
 		}
-		fs.String(FlagName(f.key), "", help+"; env "+EnvName(f.key))
+		help += "; env " + EnvName(f.key)
+		// Typed flags: --help names each one's type, and a value that is
+		// not one is a usage error. The default is the key's, shown in
+		// the help, not the flag's: an unset flag leaves the key to the
+		// file and the environment.
+		name := FlagName(f.key)
+		switch t := reflect.TypeFor[Config]().Field(f.index).Type; {
+		case t == durationType:
+			fs.Duration(name, 0, help)
+		case t.Kind() == reflect.Int:
+			fs.Int(name, 0, help)
+		case t.Kind() == reflect.Bool:
+			fs.Bool(name, false, help)
+		case t.Kind() == reflect.Slice:
+			fs.StringSlice(name, nil, help)
+		default:
+			fs.String(name, "", help)
+		}
 	}
 }
 
@@ -222,9 +248,9 @@ func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, e
 	}
 	for _, f := range fields {
 		if fl := given(f.key); fl != nil {
-			if err := v.BindPFlag(f.key, fl); err != nil {
-				return Config{}, err
-			}
+			// As text, like the environment's values: the flag's type
+			// has checked its form, decode checks its rule.
+			v.Set(f.key, flagText(fl))
 		}
 	}
 	c, problems := decode(v.AllSettings())

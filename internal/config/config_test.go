@@ -254,8 +254,10 @@ func loadWith(t *testing.T, source, key, text string) (Config, error) {
 	case "env":
 		t.Setenv(EnvName(key), text)
 	case "flag":
+		// A typed flag refuses a value that is not of its type as the
+		// command line is parsed: a usage error.
 		if err := flags.Parse([]string{"--" + FlagName(key) + "=" + text}); err != nil {
-			t.Fatal(err)
+			return Config{}, err
 		}
 	}
 	return loadChecked(file, flags, nil)
@@ -263,7 +265,8 @@ func loadWith(t *testing.T, source, key, text string) (Config, error) {
 
 // TestConfigSourcesAgree: a value means the same, and a wrong value is
 // refused with the same message, whether it comes from config.yaml, an
-// AIRSHIP_* variable or a flag. The file used to read a bare number as a
+// AIRSHIP_* variable or a flag (whose type refuses a value of the wrong
+// form first, naming the flag). The file used to read a bare number as a
 // duration in nanoseconds (request_timeout: 5 made every request 503)
 // and to cut a fraction off a whole number (body_limit: 1.5 became 1),
 // where the environment and the flags refused both.
@@ -299,6 +302,11 @@ func TestConfigSourcesAgree(t *testing.T) {
 					t.Fatalf("%s %s=%s refused: %v", source, c.key, c.text, err)
 				case c.want == "" && !c.check(cfg):
 					t.Fatalf("%s %s=%s read as %v", source, c.key, c.text, cfg.Masked())
+				case c.want != "" && source == "flag" && err != nil && strings.Contains(err.Error(), "invalid argument"):
+					// The flag's type refused the form, naming the flag.
+					if !strings.Contains(err.Error(), "--"+FlagName(c.key)) {
+						t.Fatalf("flag %s=%s: error %v; want one naming --%s", c.key, c.text, err, FlagName(c.key))
+					}
 				case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 					t.Fatalf("%s %s=%s: error %v; want one containing %q", source, c.key, c.text, err, c.want)
 				}
