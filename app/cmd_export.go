@@ -15,6 +15,7 @@ import (
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -74,10 +75,7 @@ type orderRecords interface {
 	LastIDs(ctx context.Context) (order, line int64, err error)
 }
 
-var (
-	_ orderRecords = (*orders.PGStore)(nil)
-	_ orderRecords = (*orders.SQLStore)(nil)
-)
+var _ orderRecords = (*sqlstore.Store)(nil)
 
 func export(ctx context.Context, cfg config.Config, log *slog.Logger, file string, version int, stdout, progressOut io.Writer) error {
 	b, err := openStores(ctx, cfg, log)

@@ -20,6 +20,7 @@ import (
 	"github.com/airshipltd/airship/internal/dump"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/sqlitestore"
 )
@@ -80,15 +81,12 @@ there with other fields stops the import.`,
 // orderLoader is how import writes orders.
 type orderLoader interface {
 	Load(ctx context.Context, batch []orders.Record) (orders.LoadResult, error)
-	// Finish moves the id sequences past the loaded orders and the given
-	// last ids.
-	Finish(ctx context.Context, lastOrder, lastLine int64) error
+	// MoveIDsPast moves the id sequences past the loaded orders and the
+	// given last ids.
+	MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
 }
 
-var (
-	_ orderLoader = (*orders.PGLoader)(nil)
-	_ orderLoader = (*orders.SQLStore)(nil)
-)
+var _ orderLoader = (*sqlstore.Store)(nil)
 
 // importReport counts what import wrote and found already there.
 type importReport struct {
@@ -139,7 +137,7 @@ func importDump(ctx context.Context, cfg config.Config, log *slog.Logger, opts i
 	if b.embedded {
 		// Products and orders in one transaction of the embedded store.
 		err = sqlite.InTx(ctx, b.db, func(tx *sqlx.Tx) error {
-			pstore, ostore := sqlitestore.New(b.db).WithTx(tx), orders.NewSQLStore(b.db).WithTx(tx)
+			pstore, ostore := sqlitestore.New(b.db).WithTx(tx), sqlstore.NewSQLite(b.db).WithTx(tx)
 			if err := refuseNonEmpty(ctx, pstore, ostore, opts.merge); err != nil {
 				return err
 			}
@@ -298,7 +296,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *backends, rd *d
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(b.products, opts.merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(b.products, opts.merge), sqlstore.NewPostgres(b.db).WithTx(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -441,7 +439,7 @@ func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoad
 	r.counts = rd.Counts()
 	r.mu.Unlock()
 	ids := rd.IDs()
-	return ol.Finish(ctx, ids.LastOrderID, ids.LastLineID)
+	return ol.MoveIDsPast(ctx, ids.LastOrderID, ids.LastLineID)
 }
 
 func (r *importReport) loadProducts(ctx context.Context, ps []products.Product, pl productLoader, bar *progress) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -63,15 +64,13 @@ one SQL statement or transaction each), --workers batches at a time.`,
 }
 
 type orderSeeder interface {
-	Seed(ctx context.Context, orders [][]orders.NewLine) error
+	orderRecords
+	orderLoader
 	// Analyze refreshes the planner's statistics after the load.
 	Analyze(ctx context.Context) error
 }
 
-var (
-	_ orderSeeder = (*orders.PGStore)(nil)
-	_ orderSeeder = (*orders.SQLStore)(nil)
-)
+var _ orderSeeder = (*sqlstore.Store)(nil)
 
 func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOptions, out io.Writer) error {
 	b, err := openStores(ctx, cfg, log)
@@ -111,13 +110,32 @@ func seed(ctx context.Context, cfg config.Config, log *slog.Logger, opts seedOpt
 		}
 	}
 	if opts.orders > 0 {
-		err := inBatches(ctx, "orders", opts.orders, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
+		// The seeded orders take the ids after the last ones handed out,
+		// up to 3 line ids each, kept from new orders first.
+		lastOrder, lastLine, err := ords.LastIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := ords.MoveIDsPast(ctx, lastOrder+int64(opts.orders), lastLine+3*int64(opts.orders)); err != nil {
+			return err
+		}
+		now := time.Now().UTC().Truncate(orders.Millis)
+		err = inBatches(ctx, "orders", opts.orders, opts.batch, opts.workers, out, func(ctx context.Context, from, to int) error {
 			rng := rand.New(rand.NewPCG(uint64(from), uint64(to)))
-			batch := make([][]orders.NewLine, 0, to-from)
-			for range to - from {
-				batch = append(batch, seedOrder(rng, opts.products))
+			batch := make([]orders.Record, 0, to-from)
+			for i := from; i < to; i++ {
+				r := orders.Record{ID: lastOrder + int64(i) + 1, CreatedAt: now, UpdatedAt: now}
+				for k, l := range seedOrder(rng, opts.products) {
+					line := orders.Line{ID: lastLine + 3*int64(i) + int64(k) + 1, ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+					r.Lines = append(r.Lines, orders.RecordLine{Line: line, CreatedAt: now, UpdatedAt: now})
+				}
+				batch = append(batch, r)
 			}
-			return ords.Seed(ctx, batch)
+			res, err := ords.Load(ctx, batch)
+			if err == nil && res.Conflicts != nil {
+				err = fmt.Errorf("%s", res.Conflicts[0])
+			}
+			return err
 		})
 		if err != nil {
 			return err
