@@ -19,7 +19,7 @@ import (
 	"github.com/airshipltd/airship/orders"
 )
 
-// postgres is the dialect of PostgreSQL. Several replicas share the
+// postgresDialect is the dialect of PostgreSQL. Several replicas share the
 // database: a change locks the rows of its order (FOR UPDATE), and relays
 // lock the events they publish (FOR UPDATE SKIP LOCKED, so relays never
 // wait for each other and never take the same event), publish them, and
@@ -27,7 +27,7 @@ import (
 // them. If a relay dies, its transaction rolls back and another relay
 // takes the events; if the mark is lost after the confirm, the events are
 // published again (at least once, same message id).
-var postgres = dialect{
+var postgresDialect = dialect{
 	now: `now()`,
 	lock: `
 FOR UPDATE`,
@@ -45,8 +45,8 @@ FOR UPDATE OF e SKIP LOCKED`,
 }
 
 func init() {
-	postgres.stmt = newStatements(&postgres, pgListOrders, pgRecords, `ANALYZE orders, order_details`)
-	postgres.stmt.createOrder, postgres.stmt.createOrderAndEvent = createOrder, createOrderAndEvent
+	postgresDialect.stmt = newStatements(&postgresDialect, pgListOrders, pgRecords, `ANALYZE orders, order_details`)
+	postgresDialect.stmt.createOrder, postgresDialect.stmt.createOrderAndEvent = createOrder, createOrderAndEvent
 }
 
 // createOrder writes the order, its lines and the claim of its reservation
@@ -322,7 +322,7 @@ func pgErr(err error) error {
 // by their text, so that metrics and traces can tell them apart without
 // the SQL itself.
 func StatementNames() map[string]string {
-	st := postgres.stmt
+	st := postgresDialect.stmt
 	return map[string]string{
 		st.createOrder: "create_order", st.createOrderAndEvent: "create_order",
 		st.getOrder: "get_order", st.listOrders: "list_orders", st.lockLines: "lock_lines",

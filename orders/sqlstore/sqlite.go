@@ -9,25 +9,25 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/airshipltd/airship/events"
-	isqlite "github.com/airshipltd/airship/internal/sqlite"
+	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
 )
 
-// sqlite is the dialect of the embedded database (see db/migrations/sqlite).
-// Prices are kept as TEXT with two decimals, so they round-trip exactly;
-// timestamps as TEXT in liteTimeFormat. One process uses the database and
+// sqliteDialect is the dialect of the embedded database (see
+// db/migrations/sqlite). Prices are kept as TEXT with two decimals, so
+// they round-trip exactly; timestamps as TEXT in liteTimeFormat. One process uses the database and
 // every transaction holds its write lock, so nothing is locked row by row;
 // one relay reads the outbox, and holds no transaction while it publishes
 // (that would hold the only writer lock): it reads the pending events,
 // publishes them, then marks those confirmed in a transaction of their
 // own. A crash between the confirm and the mark publishes them again (at
 // least once, same message id).
-var sqlite = dialect{
+var sqliteDialect = dialect{
 	now:         liteNow,
 	inIDs:       `IN (SELECT value FROM json_each($1))`,
 	ids:         liteIDs,
 	timeArg:     func(t time.Time) any { return t.UTC().Format(liteTimeFormat) },
-	classify:    isqlite.Classify,
+	classify:    sqlite.Classify,
 	create:      liteCreate,
 	load:        liteLoad,
 	lastIDs:     liteLastIDs,
@@ -35,7 +35,7 @@ var sqlite = dialect{
 }
 
 func init() {
-	sqlite.stmt = newStatements(&sqlite, liteListOrders, liteRecords, `ANALYZE`)
+	sqliteDialect.stmt = newStatements(&sqliteDialect, liteListOrders, liteRecords, `ANALYZE`)
 }
 
 // liteNow is the current time in the format the migrations use for
@@ -150,7 +150,7 @@ func liteLoad(ctx context.Context, tx *sqlx.Tx, write []orders.Record) error {
 // out (AUTOINCREMENT never hands them out again), 0 if none.
 func liteLastIDs(ctx context.Context, q sqlx.QueryerContext) (order, line int64, err error) {
 	if err := q.QueryRowxContext(ctx, liteSelectLastIDs).Scan(&order, &line); err != nil {
-		return 0, 0, fmt.Errorf("last ids: %w", isqlite.Classify(err))
+		return 0, 0, fmt.Errorf("last ids: %w", sqlite.Classify(err))
 	}
 	return order, line, nil
 }

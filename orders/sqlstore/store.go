@@ -58,13 +58,13 @@ type Option func(*Store)
 func WithEvents() Option { return func(s *Store) { s.events = true } }
 
 // NewPostgres returns a store on a migrated PostgreSQL database.
-func NewPostgres(db *sqlx.DB, opts ...Option) *Store { return newStore(db, &postgres, opts) }
+func NewPostgres(db *sqlx.DB, opts ...Option) *Store { return newStore(db, &postgresDialect, opts) }
 
 // NewSQLite returns a store on a database migrated with the sqlite
 // migrations (opened with internal/sqlite.Open: every transaction begins
 // IMMEDIATE, holding the write lock from its first statement, so the
 // checks a change makes still hold when it commits).
-func NewSQLite(db *sqlx.DB, opts ...Option) *Store { return newStore(db, &sqlite, opts) }
+func NewSQLite(db *sqlx.DB, opts ...Option) *Store { return newStore(db, &sqliteDialect, opts) }
 
 func newStore(db *sqlx.DB, d *dialect, opts []Option) *Store {
 	s := &Store{db: db, d: d}
