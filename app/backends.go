@@ -17,6 +17,7 @@ import (
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
@@ -29,7 +30,7 @@ import (
 type backends struct {
 	*database
 	products products.BulkStore
-	orders   orders.Store
+	orders   *sqlstore.Store
 	// tx, when not nil, runs orders and stock changes in one transaction.
 	tx orders.Transactor
 	// outbox is the orders store's outbox of order events.
@@ -66,7 +67,7 @@ func openDatabase(ctx context.Context, p plan, st backend.Startup, log *slog.Log
 			_ = in.metrics.Register(collectors.NewDBStatsCollector(sdb.DB, "sqlite"))
 		}
 	} else {
-		pg, err := backend.Postgres(cfg, in.sqlConnector("postgres", orders.StatementNames()))
+		pg, err := backend.Postgres(cfg, in.sqlConnector("postgres", sqlstore.StatementNames()))
 		if err != nil {
 			return nil, err
 		}
@@ -129,19 +130,19 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 		b.database = d
 		b.ready = func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) }
 		b.close = d.db.Close
-		var opts []orders.StoreOption
+		var opts []sqlstore.Option
 		if cfg.Events() {
-			opts = append(opts, orders.WithEvents())
+			opts = append(opts, sqlstore.WithEvents())
 		}
 		if d.embedded {
 			log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
-			store := orders.NewSQLStore(d.db, opts...)
+			store := sqlstore.NewSQLite(d.db, opts...)
 			b.products = sqlitestore.New(d.db)
 			b.orders, b.outbox = store, store
-			b.tx = orders.NewSQLTransactor(d.db, store)
+			b.tx = store.Transactor(func(tx *sqlx.Tx) orders.Stock { return sqlitestore.New(d.db).WithTx(tx) })
 			return b, nil
 		}
-		store := orders.NewPGStore(d.db, opts...)
+		store := sqlstore.NewPostgres(d.db, opts...)
 		b.orders, b.outbox = store, store
 	}
 	if p.uses(redisBackend) {
@@ -182,9 +183,9 @@ func OpenStores(ctx context.Context, cfg config.Config, log *slog.Logger) (*tran
 	if err != nil {
 		return nil, err
 	}
-	s := &transfer.Stores{Products: b.products, Orders: b.orders, Close: b.close}
+	s := &transfer.Stores{Products: b.products, Close: b.close}
 	if b.database != nil {
-		s.DB, s.Embedded = b.db, b.embedded
+		s.Orders, s.DB, s.Embedded = b.orders, b.db, b.embedded
 	}
 	return s, nil
 }

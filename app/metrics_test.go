@@ -23,6 +23,7 @@ import (
 	"github.com/airshipltd/airship/internal/release"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 )
@@ -157,7 +158,7 @@ func TestMetricsExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	store := orders.NewPGStore(db)
+	store := sqlstore.NewPostgres(db)
 	var id struct{ ID int64 }
 	if err := json.Unmarshal(placed.body, &id); err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/airshipltd/airship/orders"
 )
 
 // DefaultExchange is the exchange the old orders service dispatched its
@@ -30,7 +28,7 @@ const (
 )
 
 // SchemaVersionHeader is the message header that carries the version of
-// the body's schema (orders.EventSchemaVersion when it was written).
+// the body's schema (SchemaVersion when it was written).
 const SchemaVersionHeader = "schema_version"
 
 // AMQP publishes events to a RabbitMQ exchange with publisher confirms.
@@ -64,7 +62,7 @@ func ParseURL(url string) error {
 // returns how many events, from the first, were confirmed. Messages no
 // queue is bound for are dropped by the broker (and confirmed), as the
 // old system's were.
-func (a *AMQP) Publish(ctx context.Context, events []orders.OutboxEvent) (int, error) {
+func (a *AMQP) Publish(ctx context.Context, events []Event) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.connect(); err != nil {
@@ -109,7 +107,7 @@ func (a *AMQP) Publish(ctx context.Context, events []orders.OutboxEvent) (int, e
 }
 
 // message is the AMQP message of an event.
-func message(e orders.OutboxEvent) amqp.Publishing {
+func message(e Event) amqp.Publishing {
 	body := e.Body
 	var compact bytes.Buffer
 	if json.Compact(&compact, e.Body) == nil {

@@ -13,15 +13,14 @@ import (
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/events/eventstest"
 	"github.com/airshipltd/airship/internal/testbackend"
-	"github.com/airshipltd/airship/orders"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func event(id, orderID int64, typ string) orders.OutboxEvent {
-	return orders.OutboxEvent{
+func event(id, orderID int64, typ string) events.Event {
+	return events.Event{
 		ID: id, MessageID: testbackend.Name("msg-"), OrderID: orderID, Type: typ,
-		SchemaVersion: orders.EventSchemaVersion, CreatedAt: time.Unix(1_700_000_000, 0),
+		SchemaVersion: events.SchemaVersion, CreatedAt: time.Unix(1_700_000_000, 0),
 		Body: []byte(`{"order" : {"id" : 3, "order_details" : [{"id" : 5, "product_id" : "the_odyssey", "price" : "100000.99", "quantity" : 1}]}}`),
 	}
 }
@@ -43,12 +42,12 @@ func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 			}
 			pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
 			defer pub.Close()
-			if n, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(1, 3, orders.EventCreated)}); err != nil || n != 1 {
+			if n, err := pub.Publish(context.Background(), []events.Event{event(1, 3, events.OrderCreated)}); err != nil || n != 1 {
 				t.Fatalf("publish (nameko declared first: %v) = %d, %v", namekoFirst, n, err)
 			}
 			if !namekoFirst {
 				c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
-				if _, err := pub.Publish(context.Background(), []orders.OutboxEvent{event(2, 3, orders.EventCreated)}); err != nil {
+				if _, err := pub.Publish(context.Background(), []events.Event{event(2, 3, events.OrderCreated)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -81,7 +80,7 @@ func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 	c := eventstest.Bind(t, amqpURL, events.DefaultExchange, "all", "#")
 	pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
 	defer pub.Close()
-	sent := []orders.OutboxEvent{event(1, 3, orders.EventCreated), event(2, 3, orders.EventUpdated), event(3, 3, orders.EventDeleted)}
+	sent := []events.Event{event(1, 3, events.OrderCreated), event(2, 3, events.OrderUpdated), event(3, 3, events.OrderDeleted)}
 	if n, err := pub.Publish(context.Background(), sent); err != nil || n != 3 {
 		t.Fatalf("publish = %d, %v", n, err)
 	}
@@ -97,8 +96,8 @@ func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 		if !m.Timestamp.Equal(e.CreatedAt) || m.AppID != "airship" {
 			t.Errorf("message %d: timestamp %s, app id %q", i, m.Timestamp, m.AppID)
 		}
-		if v, ok := m.Headers[events.SchemaVersionHeader].(int32); !ok || int(v) != orders.EventSchemaVersion {
-			t.Errorf("message %d: headers %v; want %s = %d", i, m.Headers, events.SchemaVersionHeader, orders.EventSchemaVersion)
+		if v, ok := m.Headers[events.SchemaVersionHeader].(int32); !ok || int(v) != events.SchemaVersion {
+			t.Errorf("message %d: headers %v; want %s = %d", i, m.Headers, events.SchemaVersionHeader, events.SchemaVersion)
 		}
 		const want = `{"order":{"id":3,"order_details":[{"id":5,"product_id":"the_odyssey","price":"100000.99","quantity":1}]}}`
 		if string(m.Body) != want {
@@ -123,7 +122,7 @@ func TestPublisherSurvivesBrokerOutages(t *testing.T) {
 	id := int64(0)
 	publish := func() (int, error) {
 		id++
-		return pub.Publish(ctx, []orders.OutboxEvent{event(id, id, orders.EventCreated)})
+		return pub.Publish(ctx, []events.Event{event(id, id, events.OrderCreated)})
 	}
 	if _, err := publish(); err != nil {
 		t.Fatal(err)

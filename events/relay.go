@@ -10,16 +10,14 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/airshipltd/airship/orders"
 )
 
-// Outbox is what the relay needs of an orders store: orders.PGStore and
-// orders.SQLStore, whose databases hold the outbox.
+// Outbox is what the relay needs of the store whose database holds the
+// outbox (orders/sqlstore, on PostgreSQL or the embedded database).
 type Outbox interface {
 	// DispatchEvents publishes up to limit pending events, each the first
 	// pending event of its order, and marks those the publisher confirmed.
-	DispatchEvents(ctx context.Context, limit int, publish orders.DispatchFunc) (int, error)
+	DispatchEvents(ctx context.Context, limit int, publish DispatchFunc) (int, error)
 	// EventBacklog returns the number of pending events and when the
 	// oldest was written.
 	EventBacklog(ctx context.Context) (int, time.Time, error)
@@ -27,16 +25,11 @@ type Outbox interface {
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
 }
 
-var (
-	_ Outbox = (*orders.PGStore)(nil)
-	_ Outbox = (*orders.SQLStore)(nil)
-)
-
 // Publisher sends events to the broker. Publish returns how many events,
 // from the first, the broker confirmed; it is called by one goroutine at
 // a time.
 type Publisher interface {
-	Publish(ctx context.Context, events []orders.OutboxEvent) (int, error)
+	Publish(ctx context.Context, events []Event) (int, error)
 	Close() error
 }
 

@@ -7,21 +7,19 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/airshipltd/airship/orders"
 )
 
 // memOutbox is an outbox in memory that hands out, as the stores do, only
 // the first pending event of each order in a round.
 type memOutbox struct {
 	mu      sync.Mutex
-	pending []orders.OutboxEvent
+	pending []Event
 }
 
-func (o *memOutbox) DispatchEvents(ctx context.Context, limit int, publish orders.DispatchFunc) (int, error) {
+func (o *memOutbox) DispatchEvents(ctx context.Context, limit int, publish DispatchFunc) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var batch []orders.OutboxEvent
+	var batch []Event
 	seen := map[int64]bool{}
 	for _, e := range o.pending {
 		if !seen[e.OrderID] && len(batch) < limit {
@@ -55,7 +53,7 @@ type memPublisher struct {
 	want      int
 }
 
-func (p *memPublisher) Publish(_ context.Context, events []orders.OutboxEvent) (int, error) {
+func (p *memPublisher) Publish(_ context.Context, events []Event) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, e := range events {
@@ -73,7 +71,7 @@ func (p *memPublisher) Close() error { return nil }
 // wait together (created, updated, deleted) are all published at once,
 // one round after the other, not one per Interval.
 func TestRelayPublishesAnOrdersEventsInOneGo(t *testing.T) {
-	outbox := &memOutbox{pending: []orders.OutboxEvent{
+	outbox := &memOutbox{pending: []Event{
 		{ID: 1, OrderID: 7, Type: "order_created"},
 		{ID: 2, OrderID: 7, Type: "order_updated"},
 		{ID: 3, OrderID: 7, Type: "order_deleted"},

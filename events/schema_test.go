@@ -10,7 +10,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/shopspring/decimal"
 
-	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/events"
 )
 
 // schemaBlock is a JSON Schema in docs/events.md: a ```json schema NAME block.
@@ -46,16 +46,16 @@ func TestEventSchemas(t *testing.T) {
 		}
 		return schemas[name].Validate(inst)
 	}
-	o := orders.Order{ID: 3, Lines: []orders.Line{
+	o := events.Order{ID: 3, Lines: []events.OrderLine{
 		{ID: 5, ProductID: "the_odyssey", Price: decimal.RequireFromString("100000.99"), Quantity: 1},
 		{ID: 6, ProductID: "the_odyssey-0.8623041", Price: decimal.RequireFromString("9999999999999999.99"), Quantity: 100},
 		{ID: 7, ProductID: "b", Price: decimal.Zero, Quantity: 2},
 	}}
-	body, err := orders.EventBody(o)
+	body, err := events.Body(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{orders.EventCreated, orders.EventUpdated, orders.EventDeleted} {
+	for _, name := range []string{events.OrderCreated, events.OrderUpdated, events.OrderDeleted} {
 		if schemas[name] == nil {
 			t.Fatalf("docs/events.md has no schema for %s", name)
 		}
@@ -77,7 +77,7 @@ func TestEventSchemas(t *testing.T) {
 	if example == nil {
 		t.Fatal("docs/events.md has no example body")
 	}
-	if err := valid(orders.EventCreated, example[1]); err != nil {
+	if err := valid(events.OrderCreated, example[1]); err != nil {
 		t.Errorf("the example %s is invalid: %v", example[1], err)
 	}
 }

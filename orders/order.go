@@ -1,12 +1,11 @@
 // Package orders is the orders module: the Order type, its domain errors,
-// the stores that keep orders, and the Service that places, changes and
-// deletes orders while keeping stock right.
+// the Store interface its store implements (orders/sqlstore), and the
+// Service that places, changes and deletes orders while keeping stock
+// right.
 package orders
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/internal/errs"
@@ -76,8 +74,8 @@ type PendingRestock struct {
 	Lines []products.Line
 }
 
-// Store keeps orders. Implementations: PGStore (PostgreSQL) and SQLStore
-// (the embedded database).
+// Store keeps orders. Implementation: orders/sqlstore, on PostgreSQL or
+// the embedded database.
 type Store interface {
 	// Create writes an order and claims its reservation in one transaction.
 	// It fails with ErrReservationVoid if the reservation was settled as void.
@@ -191,8 +189,11 @@ func withIncarnations(lines []NewLine, taken products.Taken) []NewLine {
 	return out
 }
 
-// sameQuantities reports whether lines still hold the expected quantities.
-func sameQuantities(lines, expect []Line) bool {
+// Holds reports whether lines still hold the quantities the change was
+// computed from (Expect): a store refuses the change with ErrConflict
+// otherwise.
+func (c Change) Holds(lines []Line) bool {
+	expect := c.Expect
 	if len(lines) != len(expect) {
 		return false
 	}
@@ -204,8 +205,8 @@ func sameQuantities(lines, expect []Line) bool {
 	return true
 }
 
-// applyUpdates returns o with updates applied, or a *LineNotFoundError.
-func applyUpdates(o Order, updates []LineUpdate) (Order, error) {
+// ApplyUpdates returns o with updates applied, or a *LineNotFoundError.
+func ApplyUpdates(o Order, updates []LineUpdate) (Order, error) {
 	out := Order{ID: o.ID, Lines: append([]Line(nil), o.Lines...)}
 	for i, u := range updates {
 		j := sort.Search(len(out.Lines), func(k int) bool { return out.Lines[k].ID >= u.ID })
@@ -220,83 +221,4 @@ func applyUpdates(o Order, updates []LineUpdate) (Order, error) {
 		}
 	}
 	return out, nil
-}
-
-type storedLine struct {
-	ProductID   string `json:"product_id"`
-	Quantity    int64  `json:"quantity"`
-	Incarnation string `json:"incarnation,omitempty"`
-}
-
-func encodeLines(lines []products.Line) []storedLine {
-	out := make([]storedLine, len(lines))
-	for i, l := range lines {
-		out[i] = storedLine(l)
-	}
-	return out
-}
-
-func decodeLines(raw []byte) ([]products.Line, error) {
-	var stored []storedLine
-	if err := json.Unmarshal(raw, &stored); err != nil {
-		return nil, err
-	}
-	out := make([]products.Line, len(stored))
-	for i, l := range stored {
-		out[i] = products.Line(l)
-	}
-	return out, nil
-}
-
-// getOne runs a query returning one order's lines (see scanOrders).
-func getOne(ctx context.Context, q sqlx.QueryerContext, query string, id int64) (Order, error) {
-	rs, err := q.QueryContext(ctx, query, id)
-	if err != nil {
-		return Order{}, fmt.Errorf("get order %d: %w", id, err)
-	}
-	found, err := scanOrders(rs)
-	if err != nil {
-		return Order{}, fmt.Errorf("get order %d: %w", id, err)
-	}
-	if len(found) == 0 {
-		return Order{}, &NotFoundError{ID: id}
-	}
-	return found[0], nil
-}
-
-// getExpected reads an order with query (which locks its rows where the
-// database can) and checks that its lines still hold the quantities a
-// change was computed from: ErrConflict if another change came first.
-func getExpected(ctx context.Context, q sqlx.QueryerContext, query string, id int64, expect []Line) (Order, error) {
-	o, err := getOne(ctx, q, query, id)
-	if err != nil {
-		return Order{}, err
-	}
-	if !sameQuantities(o.Lines, expect) {
-		return Order{}, ErrConflict
-	}
-	return o, nil
-}
-
-// scanOrders reads rows of (order id, line id, product id, price,
-// quantity, product incarnation), sorted by order then line, into orders,
-// and closes them. Both stores' queries return lines in this shape.
-func scanOrders(rs *sql.Rows) ([]Order, error) {
-	defer rs.Close()
-	var out []Order
-	for rs.Next() {
-		var (
-			orderID int64
-			l       Line
-		)
-		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity, &l.Incarnation); err != nil {
-			return nil, err
-		}
-		if len(out) == 0 || out[len(out)-1].ID != orderID {
-			out = append(out, Order{ID: orderID})
-		}
-		last := &out[len(out)-1]
-		last.Lines = append(last.Lines, l)
-	}
-	return out, rs.Err()
 }

@@ -75,7 +75,7 @@ func TestMergeLines(t *testing.T) {
 func TestApplyUpdates(t *testing.T) {
 	o := Order{ID: 7, Lines: []Line{{ID: 1, ProductID: "a", Price: decimal.RequireFromString("1"), Quantity: 1}, {ID: 4, ProductID: "b", Quantity: 2}}}
 	q, p := int64(5), decimal.RequireFromString("2.50")
-	got, err := applyUpdates(o, []LineUpdate{{ID: 4, Quantity: &q}, {ID: 1, Price: &p}})
+	got, err := ApplyUpdates(o, []LineUpdate{{ID: 4, Quantity: &q}, {ID: 1, Price: &p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestApplyUpdates(t *testing.T) {
 	if o.Lines[1].Quantity != 2 {
 		t.Fatal("applyUpdates changed its input")
 	}
-	_, err = applyUpdates(o, []LineUpdate{{ID: 1, Quantity: &q}, {ID: 3, Quantity: &q}})
+	_, err = ApplyUpdates(o, []LineUpdate{{ID: 1, Quantity: &q}, {ID: 3, Quantity: &q}})
 	var nl *LineNotFoundError
 	if !errors.As(err, &nl) || nl.LineID != 3 || nl.Index != 1 || nl.OrderID != 7 {
 		t.Fatalf("unknown line error = %v; want LineNotFoundError{7, 3, index 1}", err)

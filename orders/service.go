@@ -65,7 +65,7 @@ type Config struct {
 	// with the key settles it and runs again (default HoldFor).
 	KeyTTL, KeyStaleAfter time.Duration
 	// Tx, when set, runs changes to orders and stock in one transaction:
-	// for stores that share one database (SQLTransactor).
+	// for stores that share one database (sqlstore.Store.Transactor).
 	Tx Transactor
 	// Changed, when set, is called after an order change committed: the
 	// event relay publishes the change's event at once instead of at its
@@ -184,11 +184,11 @@ func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (O
 		if err != nil {
 			return Order{}, err
 		}
-		next, err := applyUpdates(cur, updates)
+		next, err := ApplyUpdates(cur, updates)
 		if err != nil {
 			return Order{}, err
 		}
-		if len(changedLines(cur.Lines, next.Lines)) == 0 {
+		if len(ChangedLines(cur.Lines, next.Lines)) == 0 {
 			// Every line keeps its price and quantity: nothing to write,
 			// no updated_at to move, no order_updated event.
 			return cur, nil
@@ -395,10 +395,10 @@ func (s *Service) restock(ctx context.Context, id string, lines []products.Line)
 	}
 }
 
-// changedLines returns the lines of after (the lines of before with
+// ChangedLines returns the lines of after (the lines of before with
 // updates applied, in the same order) whose price or quantity, as
 // stored, differ from before's.
-func changedLines(before, after []Line) []Line {
+func ChangedLines(before, after []Line) []Line {
 	var out []Line
 	for i, l := range after {
 		if l.Quantity != before[i].Quantity || l.Price.StringFixed(2) != before[i].Price.StringFixed(2) {

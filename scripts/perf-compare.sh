@@ -158,7 +158,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"order_details": [{"product_id": "perf-product", "price": "100000.99", "quantity": 1}]}'
 EOF
-# pgbench runs exactly the statements airship runs (orders/pgstore.go).
+# pgbench runs exactly the statements airship runs (orders/sqlstore/postgres.go).
 cat >"$WORK/pg_create.sql" <<'EOF'
 WITH o AS (
     INSERT INTO orders DEFAULT VALUES RETURNING id

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/transfer/dump"
 )
@@ -17,18 +16,6 @@ import (
 // dumpBatch is how many products or orders export and import read or
 // write at a time.
 const dumpBatch = 1000
-
-// orderRecords is how export reads orders.
-type orderRecords interface {
-	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
-	// LastIDs returns the highest order and line ids ever handed out.
-	LastIDs(ctx context.Context) (order, line int64, err error)
-}
-
-var (
-	_ orderRecords = (*orders.PGStore)(nil)
-	_ orderRecords = (*orders.SQLStore)(nil)
-)
 
 // Export writes every product and every order of the stores open opens
 // as a dump of the given format version to file (standard output when
@@ -39,8 +26,8 @@ func Export(ctx context.Context, open Opener, file string, version int, stdout, 
 		return err
 	}
 	defer b.Close()
-	recs, ok := b.Orders.(orderRecords)
-	if !ok {
+	recs := b.Orders
+	if recs == nil {
 		return errors.New("export: the configured order store cannot list its records")
 	}
 
@@ -65,7 +52,7 @@ func Export(ctx context.Context, open Opener, file string, version int, stdout, 
 
 // writeDump writes every product, then every order: pages are read
 // ahead, a few at a time, while the previous ones are encoded.
-func writeDump(ctx context.Context, w io.Writer, version int, ps products.Store, recs orderRecords, bar *progress) (dump.Counts, error) {
+func writeDump(ctx context.Context, w io.Writer, version int, ps products.Store, recs Orders, bar *progress) (dump.Counts, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when writing fails
 	d, err := dump.NewVersionWriter(w, version)
@@ -100,7 +87,7 @@ func writeDump(ctx context.Context, w io.Writer, version int, ps products.Store,
 
 // readPages sends every product, then every order, a page at a time (or
 // the error that stopped it) until ctx ends.
-func readPages(ctx context.Context, ps products.Store, recs orderRecords) <-chan batch {
+func readPages(ctx context.Context, ps products.Store, recs Orders) <-chan batch {
 	out := make(chan batch, 4)
 	send := func(b batch) bool {
 		select {

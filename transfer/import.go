@@ -16,6 +16,7 @@ import (
 
 	"github.com/airshipltd/airship/internal/sqlite"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/sqlitestore"
 	"github.com/airshipltd/airship/transfer/dump"
@@ -32,19 +33,6 @@ type ImportOptions struct {
 	// already there and equal.
 	Merge bool
 }
-
-// orderLoader is how import writes orders.
-type orderLoader interface {
-	Load(ctx context.Context, batch []orders.Record) (orders.LoadResult, error)
-	// Finish moves the id sequences past the loaded orders and the given
-	// last ids.
-	Finish(ctx context.Context, lastOrder, lastLine int64) error
-}
-
-var (
-	_ orderLoader = (*orders.PGLoader)(nil)
-	_ orderLoader = (*orders.SQLStore)(nil)
-)
 
 // importReport counts what import wrote and found already there.
 type importReport struct {
@@ -72,7 +60,7 @@ func Import(ctx context.Context, open Opener, opts ImportOptions, stdin io.Reade
 		return err
 	}
 	defer b.Close()
-	recs, _ := b.Orders.(orderRecords)
+	recs := b.Orders
 	if recs == nil {
 		return errors.New("import: the configured order store cannot be loaded")
 	}
@@ -99,7 +87,7 @@ func Import(ctx context.Context, open Opener, opts ImportOptions, stdin io.Reade
 	if b.Embedded {
 		// Products and orders in one transaction of the embedded store.
 		err = sqlite.InTx(ctx, b.DB, func(tx *sqlx.Tx) error {
-			pstore, ostore := sqlitestore.New(b.DB).WithTx(tx), orders.NewSQLStore(b.DB).WithTx(tx)
+			pstore, ostore := sqlitestore.New(b.DB).WithTx(tx), sqlstore.NewSQLite(b.DB).WithTx(tx)
 			if err := refuseNonEmpty(ctx, pstore, ostore, opts.Merge); err != nil {
 				return err
 			}
@@ -232,13 +220,7 @@ func (s *dumpSource) close() {
 // again if anything fails. The id sequences first move past the dump's
 // highest ids, so that orders placed meanwhile never take one of them.
 func (r *importReport) loadPostgresRedis(ctx context.Context, b *Stores, rd *dump.Reader, highest dump.IDs, opts ImportOptions, bar *progress) (err error) {
-	mover, _ := b.Orders.(interface {
-		MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
-	})
-	if b.Products == nil || mover == nil {
-		return errors.New("the configured stores cannot be loaded")
-	}
-	if err := mover.MoveIDsPast(ctx, highest.LastOrderID, highest.LastLineID); err != nil {
+	if err := b.Orders.MoveIDsPast(ctx, highest.LastOrderID, highest.LastLineID); err != nil {
 		return err
 	}
 	tx, err := b.DB.BeginTxx(ctx, nil)
@@ -258,7 +240,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *Stores, rd *dum
 			}
 		}
 	}()
-	if err := r.load(ctx, rd, journal.wrap(b.Products, opts.Merge), orders.NewPGLoader(tx), bar, redisLoaders); err != nil {
+	if err := r.load(ctx, rd, journal.wrap(b.Products, opts.Merge), sqlstore.NewPostgres(b.DB).WithTx(tx), bar, redisLoaders); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -269,7 +251,7 @@ func (r *importReport) loadPostgresRedis(ctx context.Context, b *Stores, rd *dum
 const redisLoaders = 4
 
 // refuseNonEmpty refuses a store that has products or orders, unless merge.
-func refuseNonEmpty(ctx context.Context, ps products.Store, recs orderRecords, merge bool) error {
+func refuseNonEmpty(ctx context.Context, ps products.Store, recs Orders, merge bool) error {
 	if merge {
 		return nil
 	}
@@ -353,7 +335,7 @@ func readBatches(ctx context.Context, rd *dump.Reader) <-chan batch {
 // goroutines load product batches side by side (and beside the orders),
 // which keeps a Redis busy while each waits for its pipeline; with 0,
 // everything runs in order on the caller's goroutine (one transaction).
-func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol orderLoader, bar *progress, workers int) error {
+func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoader, ol Orders, bar *progress, workers int) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil) // stops the reader and the workers when load fails
 	productBatches := make(chan []products.Product)
@@ -401,7 +383,7 @@ func (r *importReport) load(ctx context.Context, rd *dump.Reader, pl productLoad
 	r.counts = rd.Counts()
 	r.mu.Unlock()
 	ids := rd.IDs()
-	return ol.Finish(ctx, ids.LastOrderID, ids.LastLineID)
+	return ol.MoveIDsPast(ctx, ids.LastOrderID, ids.LastLineID)
 }
 
 func (r *importReport) loadProducts(ctx context.Context, ps []products.Product, pl productLoader, bar *progress) error {
@@ -432,7 +414,7 @@ func (r *importReport) loadProducts(ctx context.Context, ps []products.Product, 
 	return nil
 }
 
-func (r *importReport) loadOrders(ctx context.Context, rs []orders.Record, ol orderLoader, bar *progress) error {
+func (r *importReport) loadOrders(ctx context.Context, rs []orders.Record, ol Orders, bar *progress) error {
 	res, err := ol.Load(ctx, rs)
 	if err != nil {
 		return err

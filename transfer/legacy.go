@@ -179,7 +179,7 @@ type legacyHash struct {
 // product field (one round trip), refuses a hash with a value too long for
 // its field without reading it, then reads the others' product fields
 // (HMGET, legacyReadBytes at most a round trip).
-func (r *legacyReport) batch(ctx context.Context, src redis.UniversalClient, store productLoader, keys []string, keyPrefix string, mode products.LoadMode) error {
+func (r *legacyReport) batch(ctx context.Context, src redis.UniversalClient, store products.BulkStore, keys []string, keyPrefix string, mode products.LoadMode) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -372,21 +372,15 @@ func (h legacyHash) present() int64 {
 
 // describeConflicts lists how each conflicting product differs from the
 // one airship has.
-func (r *legacyReport) describeConflicts(ctx context.Context, store productLoader, ps []products.Product, keys []string, which []int) error {
+func (r *legacyReport) describeConflicts(ctx context.Context, store products.Store, ps []products.Product, keys []string, which []int) error {
 	if len(which) == 0 {
 		return nil
-	}
-	getter, ok := store.(interface {
-		GetMany(ctx context.Context, ids []string) (map[string]products.Product, error)
-	})
-	if !ok {
-		return errors.New("the product store cannot read products")
 	}
 	ids := make([]string, len(which))
 	for i, j := range which {
 		ids[i] = ps[j].ID
 	}
-	there, err := getter.GetMany(ctx, ids)
+	there, err := store.GetMany(ctx, ids)
 	if err != nil {
 		return err
 	}

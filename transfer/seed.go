@@ -25,17 +25,6 @@ type SeedOptions struct {
 	Batch, Workers int
 }
 
-type orderSeeder interface {
-	Seed(ctx context.Context, orders [][]orders.NewLine) error
-	// Analyze refreshes the planner's statistics after the load.
-	Analyze(ctx context.Context) error
-}
-
-var (
-	_ orderSeeder = (*orders.PGStore)(nil)
-	_ orderSeeder = (*orders.SQLStore)(nil)
-)
-
 // Seed writes generated products and orders into the stores open opens,
 // reporting its progress on out.
 func Seed(ctx context.Context, open Opener, opts SeedOptions, out io.Writer) error {
@@ -45,7 +34,7 @@ func Seed(ctx context.Context, open Opener, opts SeedOptions, out io.Writer) err
 	}
 	defer b.Close()
 	ps := b.Products
-	ords, _ := b.Orders.(orderSeeder)
+	ords := b.Orders
 	if ps == nil || ords == nil {
 		return fmt.Errorf("seed: the configured stores cannot be seeded")
 	}
@@ -76,13 +65,32 @@ func Seed(ctx context.Context, open Opener, opts SeedOptions, out io.Writer) err
 		}
 	}
 	if opts.Orders > 0 {
-		err := inBatches(ctx, "orders", opts.Orders, opts.Batch, opts.Workers, out, func(ctx context.Context, from, to int) error {
+		// The seeded orders take the ids after the last ones handed out,
+		// up to 3 line ids each, kept from new orders first.
+		lastOrder, lastLine, err := ords.LastIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := ords.MoveIDsPast(ctx, lastOrder+int64(opts.Orders), lastLine+3*int64(opts.Orders)); err != nil {
+			return err
+		}
+		now := time.Now().UTC().Truncate(orders.TimePrecision)
+		err = inBatches(ctx, "orders", opts.Orders, opts.Batch, opts.Workers, out, func(ctx context.Context, from, to int) error {
 			rng := rand.New(rand.NewPCG(uint64(from), uint64(to)))
-			batch := make([][]orders.NewLine, 0, to-from)
-			for range to - from {
-				batch = append(batch, seedOrder(rng, opts.Products))
+			batch := make([]orders.Record, 0, to-from)
+			for i := from; i < to; i++ {
+				r := orders.Record{ID: lastOrder + int64(i) + 1, CreatedAt: now, UpdatedAt: now}
+				for k, l := range seedOrder(rng, opts.Products) {
+					line := orders.Line{ID: lastLine + 3*int64(i) + int64(k) + 1, ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity}
+					r.Lines = append(r.Lines, orders.RecordLine{Line: line, CreatedAt: now, UpdatedAt: now})
+				}
+				batch = append(batch, r)
 			}
-			return ords.Seed(ctx, batch)
+			res, err := ords.Load(ctx, batch)
+			if err == nil && res.Conflicts != nil {
+				err = fmt.Errorf("%s", res.Conflicts[0])
+			}
+			return err
 		})
 		if err != nil {
 			return err

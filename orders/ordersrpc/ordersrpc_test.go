@@ -21,6 +21,7 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/ordersrpc"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 )
@@ -46,7 +47,7 @@ var openServer = rpc.Server{
 // PostgreSQL and its stock in Redis.
 type module struct {
 	url   string
-	store *orders.PGStore
+	store *sqlstore.Store
 	stock *redisstore.Store
 	hc    *http.Client
 }
@@ -54,7 +55,7 @@ type module struct {
 func serve(t *testing.T) module {
 	t.Helper()
 	rdb, prefix := testbackend.Redis(t)
-	m := module{store: orders.NewPGStore(testbackend.Postgres(t)), stock: redisstore.New(rdb, prefix)}
+	m := module{store: sqlstore.NewPostgres(testbackend.Postgres(t)), stock: redisstore.New(rdb, prefix)}
 	svc := orders.NewService(m.store, m.stock, slog.New(slog.DiscardHandler), orders.Config{HoldFor: time.Minute})
 	path, h := ordersrpc.NewHandler(svc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

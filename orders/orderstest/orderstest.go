@@ -17,6 +17,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
@@ -32,6 +33,12 @@ type Stores struct {
 	// while reporting success (see Swallow); the cases that need it are
 	// skipped without it.
 	Swallow Swallow
+	// Records, when set, is the orders store as the commands read and
+	// load it; Outbox, when set, is its outbox, and the store writes an
+	// event with each change. The cases that need them are skipped
+	// without them.
+	Records Records
+	Outbox  events.Outbox
 }
 
 // holdFor is the reservation timeout of the suite's services: short, so
@@ -73,6 +80,11 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 		{"SwallowedRestockOfAReduction", func(t *testing.T, s Stores) { testSwallowedReduce(t, s, "INSERT", "stock_returns") }},
 		{"SwallowedClaimOfARaise", testSwallowedClaimOfARaise},
 		{"SwallowedClaimOfAnOrder", testSwallowedClaimOfAnOrder},
+		{"RecordsRoundTrip", testRecordsRoundTrip},
+		{"UpdateRewritesOnlyChangedLines", testUpdateRewritesOnlyChangedLines},
+		{"TimestampsAgree", testTimestampsAgree},
+		{"LinesGoWithTheirOrder", testLinesGoWithTheirOrder},
+		{"Outbox", testOutbox},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStores(t)) })
@@ -859,5 +871,265 @@ func testSwallowedClaimOfAnOrder(t *testing.T, s Stores) {
 	list, err := s.Orders.List(t.Context(), 0, 10)
 	if err != nil || len(list) != 1 || list[0].ID != o.ID {
 		t.Fatalf("orders after the refused Place: %+v, %v; want only order %d", list, err, o.ID)
+	}
+}
+
+// Records is how the commands (export, import, seed) read and write an
+// orders store: orders as records with every stored field, and the id
+// sequences.
+type Records interface {
+	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
+	Load(ctx context.Context, batch []orders.Record) (orders.LoadResult, error)
+	LastIDs(ctx context.Context) (order, line int64, err error)
+	MoveIDsPast(ctx context.Context, lastOrder, lastLine int64) error
+}
+
+func needRecords(t *testing.T, s Stores) Records {
+	t.Helper()
+	if s.Records == nil {
+		t.Skip("these stores have no records (Stores.Records)")
+	}
+	return s.Records
+}
+
+func recordsOf(t *testing.T, r Records) []orders.Record {
+	t.Helper()
+	got, err := r.Records(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func recordOf(t *testing.T, r Records, id int64) orders.Record {
+	t.Helper()
+	for _, rec := range recordsOf(t, r) {
+		if rec.ID == id {
+			return rec
+		}
+	}
+	t.Fatalf("no record of order %d", id)
+	return orders.Record{}
+}
+
+// testRecordsRoundTrip: Records returns what was placed, with every
+// field; loading it again changes nothing; a record that differs is a
+// conflict and writes nothing; a new record is written as it is, with
+// its ids, and orders placed afterwards take ids past the moved
+// sequences.
+func testRecordsRoundTrip(t *testing.T, s Stores) {
+	r := needRecords(t, s)
+	ctx := t.Context()
+	create(t, s, "a", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "100000.99", 1), nl("a", "0.1", 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := recordsOf(t, r)
+	if len(recs) != 1 || recs[0].ID != o.ID || len(recs[0].Lines) != 2 {
+		t.Fatalf("records %+v; want order %d with its 2 lines", recs, o.ID)
+	}
+	for i, l := range recs[0].Lines {
+		if l.Line.ID != o.Lines[i].ID || l.ProductID != "a" || l.Price.StringFixed(2) != o.Lines[i].Price.StringFixed(2) ||
+			l.Quantity != o.Lines[i].Quantity || l.Incarnation != o.Lines[i].Incarnation || l.CreatedAt.IsZero() {
+			t.Errorf("record line %d = %+v; want %+v", i, l, o.Lines[i])
+		}
+	}
+	if res, err := r.Load(ctx, recs); err != nil || res.Created != 0 || res.Equal != 1 || res.Conflicts != nil {
+		t.Fatalf("loading the records that are there = %+v, %v; want 1 equal", res, err)
+	}
+	differs := recs[0]
+	differs.Lines = append([]orders.RecordLine(nil), differs.Lines...)
+	differs.Lines[0].Quantity++
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	fresh := orders.Record{ID: o.ID + 100, CreatedAt: at, UpdatedAt: at.Add(time.Hour), Lines: []orders.RecordLine{
+		{Line: orders.Line{ID: o.Lines[1].ID + 100, ProductID: "gone", Price: price("7.5"), Quantity: 3, Incarnation: "x"},
+			CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
+	}}
+	if res, err := r.Load(ctx, []orders.Record{fresh, differs}); err != nil || len(res.Conflicts) != 1 || res.Created != 0 {
+		t.Fatalf("loading a record that differs = %+v, %v; want 1 conflict, nothing written", res, err)
+	}
+	if got := recordsOf(t, r); len(got) != 1 || !got[0].Equal(recs[0]) {
+		t.Fatalf("records after a refused load: %+v", got)
+	}
+	if res, err := r.Load(ctx, []orders.Record{fresh}); err != nil || res.Created != 1 || res.Conflicts != nil {
+		t.Fatalf("loading a new record = %+v, %v; want it created", res, err)
+	}
+	if got := recordOf(t, r, fresh.ID); !got.Equal(fresh) {
+		t.Fatalf("loaded record reads back as %+v; want %+v", got, fresh)
+	}
+	if err := r.MoveIDsPast(ctx, fresh.ID+5, fresh.Lines[0].ID+5); err != nil {
+		t.Fatal(err)
+	}
+	lastOrder, lastLine, err := r.LastIDs(ctx)
+	if err != nil || lastOrder != fresh.ID+5 || lastLine != fresh.Lines[0].ID+5 {
+		t.Fatalf("LastIDs = %d, %d, %v; want %d, %d", lastOrder, lastLine, err, fresh.ID+5, fresh.Lines[0].ID+5)
+	}
+	next, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
+	if err != nil || next.ID != lastOrder+1 || next.Lines[0].ID != lastLine+1 {
+		t.Fatalf("order placed after the load = %+v, %v; want order %d, line %d", next, err, lastOrder+1, lastLine+1)
+	}
+}
+
+// loadOld loads an order of two lines of product "a" (which holds
+// stock 10) written long ago, as an import would, and returns its record.
+func loadOld(t *testing.T, s Stores, r Records) orders.Record {
+	t.Helper()
+	create(t, s, "a", 10)
+	p, err := s.Products.Get(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC)
+	old := orders.Record{ID: 50, CreatedAt: at, UpdatedAt: at, Lines: []orders.RecordLine{
+		{Line: orders.Line{ID: 70, ProductID: "a", Price: price("1.00"), Quantity: 1, Incarnation: p.Incarnation}, CreatedAt: at, UpdatedAt: at},
+		{Line: orders.Line{ID: 71, ProductID: "a", Price: price("2.00"), Quantity: 1, Incarnation: p.Incarnation}, CreatedAt: at, UpdatedAt: at},
+	}}
+	if res, err := r.Load(t.Context(), []orders.Record{old}); err != nil || res.Created != 1 {
+		t.Fatalf("load = %+v, %v", res, err)
+	}
+	if err := r.MoveIDsPast(t.Context(), old.ID, 71); err != nil {
+		t.Fatal(err)
+	}
+	return old
+}
+
+// testUpdateRewritesOnlyChangedLines: an update writes the lines it
+// changes, with the order's updated_at; a line it names but leaves as it
+// was, and a line it does not name, keep their updated_at.
+func testUpdateRewritesOnlyChangedLines(t *testing.T, s Stores) {
+	r := needRecords(t, s)
+	old := loadOld(t, s, r)
+	p, same := price("5.00"), price("2.00")
+	if _, err := service(s).Update(t.Context(), old.ID, []orders.LineUpdate{
+		{ID: 70, Price: &p}, {ID: 71, Price: &same},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := recordOf(t, r, old.ID)
+	if !got.UpdatedAt.After(old.UpdatedAt) || !got.CreatedAt.Equal(old.CreatedAt) {
+		t.Errorf("order timestamps after the update: created %s, updated %s; want created %s, updated later",
+			got.CreatedAt, got.UpdatedAt, old.CreatedAt)
+	}
+	if l := got.Lines[0]; l.Price.StringFixed(2) != "5.00" || !l.UpdatedAt.Equal(got.UpdatedAt) || !l.CreatedAt.Equal(old.CreatedAt) {
+		t.Errorf("changed line %+v; want price 5.00, updated_at %s (the order's)", l, got.UpdatedAt)
+	}
+	if l := got.Lines[1]; !l.UpdatedAt.Equal(old.Lines[1].UpdatedAt) {
+		t.Errorf("line the update left as it was has updated_at %s; want %s (not rewritten)", l.UpdatedAt, old.Lines[1].UpdatedAt)
+	}
+}
+
+// testTimestampsAgree: an order placed has one time: its created_at and
+// updated_at and those of every line are the same; an update gives the
+// order and the lines it changes one new updated_at.
+func testTimestampsAgree(t *testing.T, s Stores) {
+	r := needRecords(t, s)
+	ctx := t.Context()
+	create(t, s, "a", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1), nl("a", "2", 1), nl("a", "3", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := recordOf(t, r, o.ID)
+	if !placed.UpdatedAt.Equal(placed.CreatedAt) {
+		t.Errorf("order placed: created %s, updated %s; want one time", placed.CreatedAt, placed.UpdatedAt)
+	}
+	for i, l := range placed.Lines {
+		if !l.CreatedAt.Equal(placed.CreatedAt) || !l.UpdatedAt.Equal(placed.CreatedAt) {
+			t.Errorf("line %d placed: created %s, updated %s; want the order's %s", i, l.CreatedAt, l.UpdatedAt, placed.CreatedAt)
+		}
+	}
+	p := price("9")
+	for i := range 2 {
+		if _, err := svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[i].ID, Price: &p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := recordOf(t, r, o.ID)
+	if l := got.Lines[1]; !l.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Errorf("line changed last: updated %s; want the order's %s", l.UpdatedAt, got.UpdatedAt)
+	}
+	if l := got.Lines[2]; !l.UpdatedAt.Equal(placed.UpdatedAt) {
+		t.Errorf("line never changed: updated %s; want %s", l.UpdatedAt, placed.UpdatedAt)
+	}
+}
+
+// testLinesGoWithTheirOrder: deleting an order deletes its lines: their
+// ids are free for an order loaded afterwards, and no record names them.
+func testLinesGoWithTheirOrder(t *testing.T, s Stores) {
+	r := needRecords(t, s)
+	old := loadOld(t, s, r)
+	if err := service(s).Delete(t.Context(), old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordsOf(t, r); len(got) != 0 {
+		t.Fatalf("records after the delete: %+v; want none", got)
+	}
+	again := old
+	again.ID = old.ID + 1
+	if res, err := r.Load(t.Context(), []orders.Record{again}); err != nil || res.Created != 1 || res.Conflicts != nil {
+		t.Fatalf("loading an order with the deleted order's line ids = %+v, %v; want it created (the lines went with their order)", res, err)
+	}
+}
+
+func needOutbox(t *testing.T, s Stores) events.Outbox {
+	t.Helper()
+	if s.Outbox == nil {
+		t.Skip("these stores have no outbox (Stores.Outbox)")
+	}
+	return s.Outbox
+}
+
+// testOutbox: each change writes its event, published in order, once;
+// the backlog counts what waits; published events are purged.
+func testOutbox(t *testing.T, s Stores) {
+	box := needOutbox(t, s)
+	ctx := t.Context()
+	create(t, s, "a", 10)
+	svc := service(s)
+	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := int64(2)
+	if _, err := svc.Update(ctx, o.ID, []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &two}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, oldest, err := box.EventBacklog(ctx); err != nil || n != 3 || oldest.IsZero() {
+		t.Fatalf("backlog = %d, %s, %v; want 3 events", n, oldest, err)
+	}
+	var got []events.Event
+	publish := func(_ context.Context, evs []events.Event) (int, error) {
+		got = append(got, evs...)
+		return len(evs), nil
+	}
+	for range 10 {
+		n, err := box.DispatchEvents(ctx, 100, publish)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	want := []string{events.OrderCreated, events.OrderUpdated, events.OrderDeleted}
+	if len(got) != len(want) {
+		t.Fatalf("published %+v; want %v", got, want)
+	}
+	for i, e := range got {
+		if e.Type != want[i] || e.OrderID != o.ID || e.SchemaVersion != events.SchemaVersion || e.MessageID == "" || len(e.Body) == 0 {
+			t.Errorf("event %d = %+v; want %s of order %d", i, e, want[i], o.ID)
+		}
+	}
+	if n, _, err := box.EventBacklog(ctx); err != nil || n != 0 {
+		t.Fatalf("backlog after publishing = %d, %v; want 0", n, err)
+	}
+	if n, err := box.PurgeEvents(ctx, time.Now().Add(time.Hour)); err != nil || n != 3 {
+		t.Fatalf("purge = %d, %v; want the 3 published events", n, err)
 	}
 }

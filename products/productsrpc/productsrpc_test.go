@@ -22,8 +22,8 @@ import (
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/internal/testbackend"
-	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productsrpc"
 	"github.com/airshipltd/airship/products/productstest"
@@ -93,7 +93,7 @@ func TestOrdersOnRemoteStock(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		rdb, prefix := testbackend.Redis(t)
 		return orderstest.Stores{
-			Orders:   orders.NewPGStore(testbackend.Postgres(t)),
+			Orders:   sqlstore.NewPostgres(testbackend.Postgres(t)),
 			Products: serve(t, redisstore.New(rdb, prefix)),
 		}
 	})

@@ -41,7 +41,7 @@ func New(pool *sqlx.DB) *Store {
 }
 
 // WithTx returns the store bound to tx: its calls run in tx and commit or
-// roll back with it (see orders.SQLTransactor).
+// roll back with it (see sqlstore.Store.Transactor in orders/sqlstore).
 func (s *Store) WithTx(tx *sqlx.Tx) *Store {
 	return &Store{conn: s.conn.WithTx(tx)}
 }

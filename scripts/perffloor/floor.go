@@ -41,7 +41,7 @@ var (
 	releaseScript = redis.NewScript(releaseLua)
 )
 
-// The statements are airship's (orders/pgstore.go, without the outbox
+// The statements are airship's (orders/sqlstore/postgres.go, without the outbox
 // event that airship writes only when events are on); the test checks
 // that they still are.
 const (

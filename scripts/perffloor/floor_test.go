@@ -13,17 +13,17 @@ import (
 	airship "github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/internal/testbackend"
-	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products/redisstore"
 )
 
 // The floor runs airship's own statements and scripts: if airship's
 // change, the floor must follow, or it measures other work.
 func TestSameStatementsAndScripts(t *testing.T) {
-	statements := orders.StatementNames()
+	statements := sqlstore.StatementNames()
 	for query, want := range map[string]string{insertOrder: "create_order", selectOrder: "get_order"} {
 		if got := statements[query]; got != want {
-			t.Errorf("the floor's %s statement is not airship's (orders/pgstore.go); copy it again:\n%s", want, query)
+			t.Errorf("the floor's %s statement is not airship's (orders/sqlstore/postgres.go); copy it again:\n%s", want, query)
 		}
 	}
 	scripts := redisstore.ScriptNames()

@@ -24,8 +24,8 @@ import (
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/testbackend"
-	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/productstest"
 	"github.com/airshipltd/airship/products/redisstore"
@@ -71,7 +71,7 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("OrdersContract", func(t *testing.T) {
 		orderstest.Run(t, func(t *testing.T) orderstest.Stores {
-			return orderstest.Stores{Orders: orders.NewPGStore(testbackend.Postgres(t)), Products: newStore(t)}
+			return orderstest.Stores{Orders: sqlstore.NewPostgres(testbackend.Postgres(t)), Products: newStore(t)}
 		})
 	})
 	t.Run("EveryMasterListedWhileWriting", func(t *testing.T) { testListAcrossMasters(t, c, newStore(t)) })

@@ -37,6 +37,7 @@ import (
 
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 )
@@ -356,7 +357,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	defer db.Close()
-	store := orders.NewPGStore(db)
+	store := sqlstore.NewPostgres(db)
 	if a.call("POST", "/orders", `{"order_details": [{"product_id": "swept", "price": "1.00", "quantity": 1}]}`) != 200 {
 		t.Fatal("order of swept refused")
 	}

@@ -1,4 +1,4 @@
-package orders_test
+package sqlstore_test
 
 import (
 	"bytes"
@@ -15,9 +15,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
@@ -26,7 +28,7 @@ import (
 // outboxStore is an orders store with its outbox.
 type outboxStore interface {
 	orders.Store
-	DispatchEvents(ctx context.Context, limit int, publish orders.DispatchFunc) (int, error)
+	DispatchEvents(ctx context.Context, limit int, publish events.DispatchFunc) (int, error)
 	EventBacklog(ctx context.Context) (int, time.Time, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
 	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
@@ -34,15 +36,15 @@ type outboxStore interface {
 
 // outboxStores are the stores the outbox is tested on, with events on
 // or off.
-var outboxStores = map[string]func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor){
-	"postgres": func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor) {
+var outboxStores = map[string]func(t *testing.T, opts ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor){
+	"postgres": func(t *testing.T, opts ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor) {
 		rdb, prefix := testbackend.Redis(t)
-		return orders.NewPGStore(testbackend.Postgres(t), opts...), redisstore.New(rdb, prefix), nil
+		return sqlstore.NewPostgres(testbackend.Postgres(t), opts...), redisstore.New(rdb, prefix), nil
 	},
-	"embedded": func(t *testing.T, opts ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor) {
+	"embedded": func(t *testing.T, opts ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
-		store := orders.NewSQLStore(db, opts...)
-		return store, sqlitestore.New(db), orders.NewSQLTransactor(db, store)
+		store := sqlstore.NewSQLite(db, opts...)
+		return store, sqlitestore.New(db), store.Transactor(sqliteStock(db))
 	},
 }
 
@@ -65,10 +67,10 @@ func line(id, price string, q int64) orders.NewLine {
 // recorder is a publisher that confirms everything and keeps it.
 type recorder struct {
 	mu     sync.Mutex
-	events []orders.OutboxEvent
+	events []events.Event
 }
 
-func (r *recorder) publish(_ context.Context, evs []orders.OutboxEvent) (int, error) {
+func (r *recorder) publish(_ context.Context, evs []events.Event) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, evs...)
@@ -76,7 +78,7 @@ func (r *recorder) publish(_ context.Context, evs []orders.OutboxEvent) (int, er
 }
 
 // drain dispatches until the outbox is empty and returns what was published.
-func drain(t *testing.T, s outboxStore, limit int) []orders.OutboxEvent {
+func drain(t *testing.T, s outboxStore, limit int) []events.Event {
 	t.Helper()
 	r := &recorder{}
 	for {
@@ -117,9 +119,9 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
-func testEventWithEachChange(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testEventWithEachChange(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := context.Background()
-	s, p, tx := open(t, orders.WithEvents())
+	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "the_odyssey", 10)
 	newProduct(t, p, "b", 10)
 	svc := quietService(s, p, tx)
@@ -141,7 +143,7 @@ func testEventWithEachChange(t *testing.T, open func(*testing.T, ...orders.Store
 	l0, l1 := o.Lines[0].ID, o.Lines[1].ID
 	before := fmt.Sprintf(`{"order":{"id":%d,"order_details":[{"id":%d,"product_id":"the_odyssey","price":"100000.99","quantity":1},{"id":%d,"product_id":"b","price":"5.00","quantity":2}]}}`, o.ID, l0, l1)
 	after := fmt.Sprintf(`{"order":{"id":%d,"order_details":[{"id":%d,"product_id":"the_odyssey","price":"100000.99","quantity":1},{"id":%d,"product_id":"b","price":"9.90","quantity":3}]}}`, o.ID, l0, l1)
-	want := []struct{ typ, body string }{{orders.EventCreated, before}, {orders.EventUpdated, after}, {orders.EventDeleted, after}}
+	want := []struct{ typ, body string }{{events.OrderCreated, before}, {events.OrderUpdated, after}, {events.OrderDeleted, after}}
 	got := drain(t, s, 100)
 	if len(got) != len(want) {
 		t.Fatalf("%d events published; want %d: %+v", len(got), len(want), got)
@@ -151,7 +153,7 @@ func testEventWithEachChange(t *testing.T, open func(*testing.T, ...orders.Store
 		if e.Type != want[i].typ || compact(t, e.Body) != want[i].body {
 			t.Errorf("event %d = %s %s; want %s %s", i, e.Type, e.Body, want[i].typ, want[i].body)
 		}
-		if e.OrderID != o.ID || e.SchemaVersion != orders.EventSchemaVersion {
+		if e.OrderID != o.ID || e.SchemaVersion != events.SchemaVersion {
 			t.Errorf("event %d: order %d, schema version %d", i, e.OrderID, e.SchemaVersion)
 		}
 		if _, err := uuid.Parse(e.MessageID); err != nil || ids[e.MessageID] {
@@ -159,18 +161,22 @@ func testEventWithEachChange(t *testing.T, open func(*testing.T, ...orders.Store
 		}
 		ids[e.MessageID] = true
 	}
-	// The created event's body is the one EventBody builds (PostgreSQL
+	// The created event's body is the one events.Body builds (PostgreSQL
 	// builds it in SQL).
-	created, _ := orders.EventBody(o)
+	eo := events.Order{ID: o.ID}
+	for _, l := range o.Lines {
+		eo.Lines = append(eo.Lines, events.OrderLine{ID: l.ID, ProductID: l.ProductID, Price: l.Price, Quantity: l.Quantity})
+	}
+	created, _ := events.Body(eo)
 	if compact(t, got[0].Body) != string(created) {
-		t.Errorf("order_created body %s; EventBody gives %s", got[0].Body, created)
+		t.Errorf("order_created body %s; events.Body gives %s", got[0].Body, created)
 	}
 	if n, _, _ := s.EventBacklog(ctx); n != 0 {
 		t.Fatalf("backlog %d after every event was published", n)
 	}
 }
 
-func testNoEventsWhenOff(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testNoEventsWhenOff(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := context.Background()
 	s, p, tx := open(t)
 	newProduct(t, p, "a", 10)
@@ -198,9 +204,9 @@ func testNoEventsWhenOff(t *testing.T, open func(*testing.T, ...orders.StoreOpti
 // of stock, unknown product), an order whose write rolls back (its
 // reservation was voided: the claim fails after the order, its lines and
 // its event were written), and a change that conflicts leave no event.
-func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := context.Background()
-	s, p, tx := open(t, orders.WithEvents())
+	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 1)
 	svc := quietService(s, p, tx)
 	if _, err := svc.Place(ctx, []orders.NewLine{line("a", "1", 2)}); !errors.Is(err, products.ErrOutOfStock) {
@@ -225,7 +231,7 @@ func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...orders.Stor
 		t.Fatalf("Delete with stale expectations = %v; want ErrConflict", err)
 	}
 	got := drain(t, s, 10)
-	if len(got) != 1 || got[0].Type != orders.EventCreated || got[0].OrderID != o.ID {
+	if len(got) != 1 || got[0].Type != events.OrderCreated || got[0].OrderID != o.ID {
 		t.Fatalf("events %+v; want only order_created of order %d", got, o.ID)
 	}
 }
@@ -235,9 +241,9 @@ func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...orders.Stor
 // order_updated event, no updated_at moved, and the order comes back as
 // it was; through the Service and straight to the store. An update that
 // changes one line moves only that line's updated_at and the order's.
-func testNoEventForAnUnchangedOrder(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testNoEventForAnUnchangedOrder(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := t.Context()
-	s, p, tx := open(t, orders.WithEvents())
+	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 10)
 	svc := quietService(s, p, tx)
 	o, err := svc.Place(ctx, []orders.NewLine{line("a", "5", 2), line("a", "1.50", 1)})
@@ -304,12 +310,12 @@ var swallowingOutboxStores = map[string]func(t *testing.T) (outboxStore, product
 	"postgres": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
 		rdb, prefix := testbackend.Redis(t)
 		db := testbackend.Postgres(t)
-		return orders.NewPGStore(db, orders.WithEvents()), redisstore.New(rdb, prefix), nil, orderstest.PostgresSwallow(db)
+		return sqlstore.NewPostgres(db, sqlstore.WithEvents()), redisstore.New(rdb, prefix), nil, orderstest.PostgresSwallow(db)
 	},
 	"embedded": func(t *testing.T) (outboxStore, products.Store, orders.Transactor, orderstest.Swallow) {
 		db := testbackend.SQLite(t)
-		store := orders.NewSQLStore(db, orders.WithEvents())
-		return store, sqlitestore.New(db), orders.NewSQLTransactor(db, store), orderstest.SQLiteSwallow(db)
+		store := sqlstore.NewSQLite(db, sqlstore.WithEvents())
+		return store, sqlitestore.New(db), store.Transactor(sqliteStock(db)), orderstest.SQLiteSwallow(db)
 	},
 }
 
@@ -372,10 +378,10 @@ func TestOutboxWritesChecked(t *testing.T) {
 // the rest, as a broker connection cut mid-batch.
 type flaky struct {
 	confirm int
-	seen    []orders.OutboxEvent
+	seen    []events.Event
 }
 
-func (f *flaky) publish(_ context.Context, evs []orders.OutboxEvent) (int, error) {
+func (f *flaky) publish(_ context.Context, evs []events.Event) (int, error) {
 	n := min(f.confirm, len(evs))
 	f.seen = append(f.seen, evs...)
 	if n < len(evs) {
@@ -384,9 +390,9 @@ func (f *flaky) publish(_ context.Context, evs []orders.OutboxEvent) (int, error
 	return n, nil
 }
 
-func testOnlyConfirmedMarked(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testOnlyConfirmedMarked(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := context.Background()
-	s, p, tx := open(t, orders.WithEvents())
+	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 100)
 	svc := quietService(s, p, tx)
 	var ids []int64
@@ -417,18 +423,18 @@ func testOnlyConfirmedMarked(t *testing.T, open func(*testing.T, ...orders.Store
 		got = append(got, fmt.Sprintf("%d %s", e.OrderID, e.Type))
 	}
 	want := []string{
-		fmt.Sprintf("%d %s", ids[1], orders.EventCreated),
-		fmt.Sprintf("%d %s", ids[2], orders.EventCreated),
-		fmt.Sprintf("%d %s", ids[0], orders.EventUpdated),
+		fmt.Sprintf("%d %s", ids[1], events.OrderCreated),
+		fmt.Sprintf("%d %s", ids[2], events.OrderCreated),
+		fmt.Sprintf("%d %s", ids[0], events.OrderUpdated),
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after the failed round: %v; want %v (the unconfirmed again, the update after its create)", got, want)
 	}
 }
 
-func testPurgeKeepsPending(t *testing.T, open func(*testing.T, ...orders.StoreOption) (outboxStore, products.Store, orders.Transactor)) {
+func testPurgeKeepsPending(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
 	ctx := context.Background()
-	s, p, tx := open(t, orders.WithEvents())
+	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 100)
 	svc := quietService(s, p, tx)
 	for range 3 {
@@ -456,7 +462,7 @@ func testPurgeKeepsPending(t *testing.T, open func(*testing.T, ...orders.StoreOp
 // events in order.
 func TestConcurrentRelays(t *testing.T) {
 	ctx := context.Background()
-	s, p, _ := outboxStores["postgres"](t, orders.WithEvents())
+	s, p, _ := outboxStores["postgres"](t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 1_000_000)
 	svc := quietService(s, p, nil)
 	const relays, writers, perWriter = 4, 4, 30
@@ -524,7 +530,7 @@ func TestConcurrentRelays(t *testing.T) {
 
 	seen := map[string]bool{}
 	next := map[int64]int{}
-	sequence := []string{orders.EventCreated, orders.EventUpdated, orders.EventDeleted}
+	sequence := []string{events.OrderCreated, events.OrderUpdated, events.OrderDeleted}
 	for _, e := range r.events {
 		if seen[e.MessageID] {
 			t.Fatalf("event %s (%s of order %d) published twice", e.MessageID, e.Type, e.OrderID)

@@ -1,4 +1,4 @@
-package orders_test
+package sqlstore_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
@@ -25,12 +26,12 @@ var keyStores = map[string]func(t *testing.T) (*sqlx.DB, orders.Store, products.
 	"postgres": func(t *testing.T) (*sqlx.DB, orders.Store, products.Store, orders.Transactor) {
 		pg := testbackend.Postgres(t)
 		rdb, prefix := testbackend.Redis(t)
-		return pg, orders.NewPGStore(pg), redisstore.New(rdb, prefix), nil
+		return pg, sqlstore.NewPostgres(pg), redisstore.New(rdb, prefix), nil
 	},
 	"embedded": func(t *testing.T) (*sqlx.DB, orders.Store, products.Store, orders.Transactor) {
 		db := testbackend.SQLite(t)
-		store := orders.NewSQLStore(db)
-		return db, store, sqlitestore.New(db), orders.NewSQLTransactor(db, store)
+		store := sqlstore.NewSQLite(db)
+		return db, store, sqlitestore.New(db), store.Transactor(sqliteStock(db))
 	},
 }
 

@@ -1,15 +1,15 @@
-package orders_test
+package sqlstore_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/orders/sqlstore"
 )
 
 // recordStore is a store that loads records and reads them back.
@@ -18,35 +18,14 @@ type recordStore interface {
 	Records(ctx context.Context, after int64, limit int) ([]orders.Record, error)
 }
 
-// pgRecordStore loads in a transaction of its own, committed after each
-// Load that succeeds without conflicts, as import commits its one.
-type pgRecordStore struct {
-	db *sqlx.DB
-	*orders.PGStore
-}
-
-func (s pgRecordStore) Load(ctx context.Context, batch []orders.Record) (orders.LoadResult, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return orders.LoadResult{}, err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	res, err := orders.NewPGLoader(tx).Load(ctx, batch)
-	if err != nil || res.Conflicts != nil {
-		return res, err
-	}
-	return res, tx.Commit()
-}
-
 var recordStores = []struct {
 	name string
 	new  func(t *testing.T) recordStore
 }{
 	{"postgres", func(t *testing.T) recordStore {
-		db := testbackend.Postgres(t)
-		return pgRecordStore{db, orders.NewPGStore(db)}
+		return sqlstore.NewPostgres(testbackend.Postgres(t))
 	}},
-	{"embedded", func(t *testing.T) recordStore { return orders.NewSQLStore(testbackend.SQLite(t)) }},
+	{"embedded", func(t *testing.T) recordStore { return sqlstore.NewSQLite(testbackend.SQLite(t)) }},
 }
 
 func record(id int64, lineIDs ...int64) orders.Record {

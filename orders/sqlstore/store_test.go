@@ -1,4 +1,4 @@
-package orders_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
 	"go.uber.org/goleak"
@@ -15,30 +16,44 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/orderstest"
+	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
 	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
-func TestPGStore(t *testing.T) {
+// TestPostgres runs the contract suite on PostgreSQL, with the stock in
+// Redis and events on (the outbox tests cover events off).
+func TestPostgres(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		rdb, prefix := testbackend.Redis(t)
 		db := testbackend.Postgres(t)
+		store := sqlstore.NewPostgres(db, sqlstore.WithEvents())
 		return orderstest.Stores{
-			Orders:   orders.NewPGStore(db),
+			Orders:   store,
 			Products: redisstore.New(rdb, prefix),
 			Swallow:  orderstest.PostgresSwallow(db),
+			Records:  store,
+			Outbox:   store,
 		}
 	})
 }
 
-func TestSQLStore(t *testing.T) {
+// TestSQLite runs the contract suite on the embedded database, with the
+// stock in the same database and events on.
+func TestSQLite(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		db := testbackend.SQLite(t)
-		store := orders.NewSQLStore(db)
-		return orderstest.Stores{Orders: store, Products: sqlitestore.New(db), Tx: orders.NewSQLTransactor(db, store),
-			Swallow: orderstest.SQLiteSwallow(db)}
+		store := sqlstore.NewSQLite(db, sqlstore.WithEvents())
+		return orderstest.Stores{Orders: store, Products: sqlitestore.New(db), Tx: store.Transactor(sqliteStock(db)),
+			Swallow: orderstest.SQLiteSwallow(db), Records: store, Outbox: store}
 	})
+}
+
+// sqliteStock is the stock of the embedded database, bound to a
+// transaction of the orders store.
+func sqliteStock(db *sqlx.DB) func(tx *sqlx.Tx) orders.Stock {
+	return func(tx *sqlx.Tx) orders.Stock { return sqlitestore.New(db).WithTx(tx) }
 }
 
 // TestMain fails the package if a test leaves goroutines behind.
@@ -69,7 +84,7 @@ func TestCommitInBackground(t *testing.T) {
 	redisStock := redisstore.New(rdb, prefix)
 	const n = 20
 	stock := gatedStock{Stock: redisStock, gate: make(chan struct{}), commits: make(chan struct{}, n)}
-	svc := orders.NewService(orders.NewPGStore(testbackend.Postgres(t)), stock,
+	svc := orders.NewService(sqlstore.NewPostgres(testbackend.Postgres(t)), stock,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), orders.Config{HoldFor: time.Minute, CommitInBackground: true})
 	if err := redisStock.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 50}); err != nil {
 		t.Fatal(err)
