@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/airshipltd/airship/events"
+	"github.com/airshipltd/airship/events/rabbitmq"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/cfenv"
 	"github.com/airshipltd/airship/internal/config"
@@ -361,7 +362,7 @@ func startOrders(_ context.Context, a *App) error {
 		CommitInBackground: remoteStock, Observer: a.inst.ordersObserver(),
 	}
 	if cfg.Events() {
-		relay := events.NewRelay(st.outbox, events.NewAMQP(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
+		relay := events.NewRelay(st.outbox, rabbitmq.New(cfg.AMQPURL, cfg.EventsExchange, eventsTimeout), events.Config{
 			BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
 		}, a.log)
 		svcCfg.Changed = relay.Notify

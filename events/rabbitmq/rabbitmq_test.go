@@ -1,4 +1,4 @@
-package events_test
+package rabbitmq_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/events/eventstest"
+	"github.com/airshipltd/airship/events/rabbitmq"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
 
@@ -40,7 +41,7 @@ func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 			if namekoFirst {
 				c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
 			}
-			pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
+			pub := rabbitmq.New(amqpURL, rabbitmq.DefaultExchange, 10*time.Second)
 			defer pub.Close()
 			if n, err := pub.Publish(context.Background(), []events.Event{event(1, 3, events.OrderCreated)}); err != nil || n != 1 {
 				t.Fatalf("publish (nameko declared first: %v) = %d, %v", namekoFirst, n, err)
@@ -63,7 +64,7 @@ func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open a channel: %v", err)
 			}
-			err = ch.ExchangeDeclare(events.DefaultExchange, amqp.ExchangeTopic, true, true, false, false, nil)
+			err = ch.ExchangeDeclare(rabbitmq.DefaultExchange, amqp.ExchangeTopic, true, true, false, false, nil)
 			var aerr *amqp.Error
 			if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
 				t.Fatalf("declaring orders.events auto-deleted = %v; want PRECONDITION_FAILED", err)
@@ -77,8 +78,8 @@ func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 // schema version header, and the body compacted.
 func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 	amqpURL := testbackend.AMQPURL(t)
-	c := eventstest.Bind(t, amqpURL, events.DefaultExchange, "all", "#")
-	pub := events.NewAMQP(amqpURL, events.DefaultExchange, 10*time.Second)
+	c := eventstest.Bind(t, amqpURL, rabbitmq.DefaultExchange, "all", "#")
+	pub := rabbitmq.New(amqpURL, rabbitmq.DefaultExchange, 10*time.Second)
 	defer pub.Close()
 	sent := []events.Event{event(1, 3, events.OrderCreated), event(2, 3, events.OrderUpdated), event(3, 3, events.OrderDeleted)}
 	if n, err := pub.Publish(context.Background(), sent); err != nil || n != 3 {
@@ -96,8 +97,8 @@ func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 		if !m.Timestamp.Equal(e.CreatedAt) || m.AppID != "airship" {
 			t.Errorf("message %d: timestamp %s, app id %q", i, m.Timestamp, m.AppID)
 		}
-		if v, ok := m.Headers[events.SchemaVersionHeader].(int32); !ok || int(v) != events.SchemaVersion {
-			t.Errorf("message %d: headers %v; want %s = %d", i, m.Headers, events.SchemaVersionHeader, events.SchemaVersion)
+		if v, ok := m.Headers[rabbitmq.SchemaVersionHeader].(int32); !ok || int(v) != events.SchemaVersion {
+			t.Errorf("message %d: headers %v; want %s = %d", i, m.Headers, rabbitmq.SchemaVersionHeader, events.SchemaVersion)
 		}
 		const want = `{"order":{"id":3,"order_details":[{"id":5,"product_id":"the_odyssey","price":"100000.99","quantity":1}]}}`
 		if string(m.Body) != want {
@@ -111,12 +112,12 @@ func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 // publishes again once the broker is back, on a new connection.
 func TestPublisherSurvivesBrokerOutages(t *testing.T) {
 	amqpURL := testbackend.AMQPURL(t)
-	c := eventstest.Bind(t, amqpURL, events.DefaultExchange, "all", "#")
+	c := eventstest.Bind(t, amqpURL, rabbitmq.DefaultExchange, "all", "#")
 	u, _ := url.Parse(amqpURL)
 	proxy := testbackend.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	const timeout = 2 * time.Second
-	pub := events.NewAMQP(u.String(), events.DefaultExchange, timeout)
+	pub := rabbitmq.New(u.String(), rabbitmq.DefaultExchange, timeout)
 	defer pub.Close()
 	ctx := context.Background()
 	id := int64(0)

@@ -1,4 +1,7 @@
-package events
+// Package rabbitmq is the events' publisher to RabbitMQ: the exchange and
+// the messages as the old orders service's dispatcher declared and sent
+// them, with publisher confirms.
+package rabbitmq
 
 import (
 	"bytes"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/airshipltd/airship/events"
 )
 
 // DefaultExchange is the exchange the old orders service dispatched its
@@ -31,10 +36,10 @@ const (
 // the body's schema (SchemaVersion when it was written).
 const SchemaVersionHeader = "schema_version"
 
-// AMQP publishes events to a RabbitMQ exchange with publisher confirms.
+// Publisher publishes events to a RabbitMQ exchange with publisher confirms.
 // It connects on first use and again after any failure; a broker or
 // network that stops answering is cut off after the timeout.
-type AMQP struct {
+type Publisher struct {
 	url, exchange string
 	timeout       time.Duration
 
@@ -44,11 +49,11 @@ type AMQP struct {
 	raw  net.Conn // the connection's socket, closed to end any wait on it
 }
 
-// NewAMQP returns a publisher to the exchange on the broker at url
+// New returns a publisher to the exchange on the broker at url
 // (amqp:// or amqps://). timeout bounds the connection handshake and the
 // wait for the confirms of one batch.
-func NewAMQP(url, exchange string, timeout time.Duration) *AMQP {
-	return &AMQP{url: url, exchange: exchange, timeout: timeout}
+func New(url, exchange string, timeout time.Duration) *Publisher {
+	return &Publisher{url: url, exchange: exchange, timeout: timeout}
 }
 
 // ParseURL checks an AMQP URL.
@@ -62,7 +67,7 @@ func ParseURL(url string) error {
 // returns how many events, from the first, were confirmed. Messages no
 // queue is bound for are dropped by the broker (and confirmed), as the
 // old system's were.
-func (a *AMQP) Publish(ctx context.Context, events []Event) (int, error) {
+func (a *Publisher) Publish(ctx context.Context, events []events.Event) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.connect(); err != nil {
@@ -107,7 +112,7 @@ func (a *AMQP) Publish(ctx context.Context, events []Event) (int, error) {
 }
 
 // message is the AMQP message of an event.
-func message(e Event) amqp.Publishing {
+func message(e events.Event) amqp.Publishing {
 	body := e.Body
 	var compact bytes.Buffer
 	if json.Compact(&compact, e.Body) == nil {
@@ -128,7 +133,7 @@ func message(e Event) amqp.Publishing {
 
 // connect opens the connection and its confirming channel, and declares
 // the exchange, unless they are open.
-func (a *AMQP) connect() error {
+func (a *Publisher) connect() error {
 	if a.conn != nil && !a.conn.IsClosed() && a.ch != nil && !a.ch.IsClosed() {
 		return nil
 	}
@@ -168,7 +173,7 @@ func (a *AMQP) connect() error {
 }
 
 // drop closes the connection, waiting at most a second for the broker.
-func (a *AMQP) drop() {
+func (a *Publisher) drop() {
 	if a.conn != nil {
 		_ = a.conn.CloseDeadline(time.Now().Add(time.Second))
 	}
@@ -179,7 +184,7 @@ func (a *AMQP) drop() {
 }
 
 // Close closes the connection.
-func (a *AMQP) Close() error {
+func (a *Publisher) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.drop()
