@@ -6,7 +6,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -25,11 +27,18 @@ import (
 // Command returns airship's command line.
 func Command() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "airship",
-		Short:         "Airship: the shop API of Airship Ltd",
+		Use:     "airship",
+		Short:   "Airship: the shop API of Airship Ltd",
+		Version: release.Version,
+		Args:    cobra.NoArgs, // an unknown command is a usage error
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_ = cmd.Usage()
+			return usagef("airship needs a command")
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(`{{printf "airship %s\n" .Version}}`)
 	root.PersistentFlags().String("config", "", "config file (default ./config.yaml if present)")
 	// Each call makes fresh commands, so that every command line parses
 	// into its own options.
@@ -44,7 +53,39 @@ func Command() *cobra.Command {
 		importLegacyCommand(),
 		loadtestCommand(),
 	)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	usageArgs(root)
 	return root
+}
+
+// usageError is a command line airship cannot run: an unknown command or
+// flag, a flag value of the wrong form, missing or extra arguments. It
+// exits with status 2, as flag parsing does in Go's tools.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usage marks err as a usage error.
+func usage(err error) error { return usageError{err} }
+
+// usagef is a usage error with the given message.
+func usagef(format string, args ...any) error { return usage(fmt.Errorf(format, args...)) }
+
+// usageArgs makes the argument checks of cmd and its subcommands report
+// usage errors.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usage(err)
+			}
+			return nil
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
 }
 
 // opener opens the stores of cfg's modules for a transfer, checked as
@@ -57,8 +98,23 @@ func opener(cfg config.Config, log *slog.Logger) transfer.Opener {
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Command().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "airship:", err)
+	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// run runs the command line args and returns the exit code: 0, 1 when the
+// command failed, 2 when the command line is wrong.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := Command()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "airship:", err)
+		if errors.As(err, new(usageError)) {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -105,28 +161,51 @@ database under AIRSHIP_DATA_DIR (default ./data).`,
 }
 
 func migrateCommand() *cobra.Command {
-	var confirm bool
 	cmd := &cobra.Command{
-		Use:   "migrate up|down|status",
+		Use:   "migrate",
 		Short: "Apply, roll back (one step, with --confirm) or show the database migrations",
 		Long: `Apply every pending migration (up), roll back the latest one (down), or
-show each migration's state (status).
-
-down drops what the latest migration created, data included, and a server
-running on the database stops being ready (/readyz answers 503) until
-"migrate up" runs again; it needs --confirm.`,
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: []string{"up", "down", "status"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return app.Migrate(cmd.Context(), cfg, log, args[0], confirm, cmd.OutOrStdout())
+show each migration's state (status), on the SQL database: PostgreSQL at
+postgres_url, or else the embedded store in data_dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("migrate needs a subcommand: up, down or status")
 		},
 	}
-	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm that migrate down may drop tables and their data")
-	config.AddFlags(cmd.Flags(), false)
+	migration := func(action, short, long string) *cobra.Command {
+		sub := &cobra.Command{
+			Use:   action,
+			Short: short,
+			Long:  long,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, log, err := loadConfig(cmd)
+				if err != nil {
+					return err
+				}
+				confirm, _ := cmd.Flags().GetBool("confirm")
+				return app.Migrate(cmd.Context(), cfg, log, action, confirm, cmd.OutOrStdout())
+			},
+		}
+		config.AddFlags(sub.Flags(), false)
+		return sub
+	}
+	down := migration("down", "Roll back the latest migration (needs --confirm)",
+		`Roll back the latest migration. It drops what that migration created,
+data included, and a server running on the database stops being ready
+(/readyz answers 503) until "migrate up" runs again; it needs --confirm.`)
+	down.Flags().Bool("confirm", false, "confirm that migrate down may drop tables and their data")
+	cmd.AddCommand(
+		migration("up", "Apply every pending migration",
+			`Apply every pending migration, adopting the old shop's schema in place
+first if the database holds it (a schema that would break the ledger is
+refused, naming what differs). Then print each migration's state.`),
+		down,
+		migration("status", "Show each migration's state and the schema version",
+			`Show each migration's state, whether the database was (or will be)
+adopted from the old shop's schema, and the schema version against the
+one this release needs. It reads the SQL database only.`),
+	)
 	return cmd
 }
 

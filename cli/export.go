@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/airshipltd/airship/internal/config"
-	"github.com/airshipltd/airship/transfer/dump"
 	"github.com/airshipltd/airship/transfer"
+	"github.com/airshipltd/airship/transfer/dump"
 )
 
 func exportCommand() *cobra.Command {
@@ -42,7 +40,7 @@ releases can import: for going back to one.`,
 				return err
 			}
 			if version < 1 || version > dump.Version {
-				return fmt.Errorf("export: --dump-version must be from 1 to %d", dump.Version)
+				return usagef("export: --dump-version must be from 1 to %d", dump.Version)
 			}
 			return transfer.Export(cmd.Context(), opener(cfg, log), out, version, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

@@ -33,7 +33,7 @@ when the address has no host.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A timeout that leaves no time would blame the server.
 			if timeout <= 0 {
-				return fmt.Errorf("--timeout must be positive, such as 3s, not %s", timeout)
+				return usagef("--timeout must be positive, such as 3s, not %s", timeout)
 			}
 			if url == "" {
 				file, _ := cmd.Flags().GetString("config")

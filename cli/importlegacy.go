@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,16 +34,16 @@ It exits non-zero when a product was rejected or left conflicting.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.From == "" {
-				return errors.New("import-legacy: --from REDIS_URL (the old shop's Redis) is required")
+				return usagef("import-legacy: --from REDIS_URL (the old shop's Redis) is required")
 			}
 			if p := config.RedisURLProblem(opts.From); p != "" {
-				return fmt.Errorf("import-legacy: --from %s", p)
+				return usagef("import-legacy: --from %s", p)
 			}
 			if opts.Batch < 1 || opts.Batch > 100_000 {
-				return errors.New("import-legacy: --batch must be from 1 to 100000")
+				return usagef("import-legacy: --batch must be from 1 to 100000")
 			}
 			if !strings.ContainsAny(opts.Pattern, "*?[") {
-				return fmt.Errorf("import-legacy: --pattern %q must end in a glob such as *", opts.Pattern)
+				return usagef("import-legacy: --pattern %q must end in a glob such as *", opts.Pattern)
 			}
 			cfg, log, err := loadConfig(cmd)
 			if err != nil {

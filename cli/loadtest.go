@@ -55,7 +55,7 @@ failed (1% by default), with the first error.`,
 				maxErrorRate = 0
 			}
 			if maxErrorRate < 0 || maxErrorRate > 1 {
-				return fmt.Errorf("--max-error-rate %v: want a fraction from 0 to 1", maxErrorRate)
+				return usagef("--max-error-rate %v: want a fraction from 0 to 1", maxErrorRate)
 			}
 			rows := loadtest.DefaultRows()
 			if csvPath != "" {

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/airshipltd/airship/internal/config"
@@ -25,10 +23,13 @@ one SQL statement or transaction each), --workers batches at a time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Products < 0 || opts.Orders < 0 || opts.Batch < 1 || opts.Workers < 1 {
-				return errors.New("seed: --products and --orders must be >= 0, --batch and --workers >= 1")
+				return usagef("seed: --products and --orders must be >= 0, --batch and --workers >= 1")
 			}
-			if opts.Orders > 0 && opts.Products == 0 {
-				return errors.New("seed: orders are placed over the seeded products: give --products too")
+			if opts.Products == 0 {
+				if opts.Orders > 0 {
+					return usagef("seed: orders are placed over the seeded products: give --products too")
+				}
+				return usagef("seed: give how many products to write: --products N (and --orders M)")
 			}
 			cfg, log, err := loadConfig(cmd)
 			if err != nil {

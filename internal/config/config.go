@@ -192,8 +192,8 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 		switch t := reflect.TypeFor[Config]().Field(f.index).Type; {
 		case t == durationType:
 			fs.Duration(name, 0, help)
-		case t.Kind() == reflect.Int:
-			fs.Int(name, 0, help)
+		case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+			fs.Int(name, 0, help) // as text to decode, which checks the field's size
 		case t.Kind() == reflect.Bool:
 			fs.Bool(name, false, help)
 		case t.Kind() == reflect.Slice:
