@@ -20,6 +20,7 @@ import (
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/release"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
 )
 
@@ -66,13 +67,15 @@ func newApp(ctx context.Context, p plan, log *slog.Logger) (*App, error) {
 	if err := p.buildable(); err != nil {
 		return nil, err
 	}
-	in, err := newInstruments(ctx, p.cfg, log)
+	ti, err := telemetry.NewInstruments(ctx, p.cfg.MetricsAddr != "",
+		telemetry.Build{Version: release.Version, Commit: release.CommitOf(), Date: release.BuildDate}, log)
 	if err != nil {
 		return nil, err
 	}
+	in := instruments{ti}
 	b, err := openBackends(ctx, p, log, in)
 	if err != nil {
-		return nil, errors.Join(err, in.close())
+		return nil, errors.Join(err, in.Close())
 	}
 	a := &App{plan: p, cfg: p.cfg, log: log, backends: b, inst: in}
 	if err := a.start(ctx); err != nil {
@@ -123,10 +126,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 // MetricsHandler serves the Prometheus metrics; nil when metrics_addr is
 // empty (metrics off).
 func (a *App) MetricsHandler() http.Handler {
-	if a.inst.metrics == nil {
+	if a.inst.Metrics == nil {
 		return nil
 	}
-	return a.inst.metrics.Handler()
+	return a.inst.Metrics.Handler()
 }
 
 // Close waits for the work the modules do after answering, then closes
@@ -137,7 +140,7 @@ func (a *App) Close() error {
 	for _, c := range a.closers {
 		errList = append(errList, c())
 	}
-	return errors.Join(append(errList, a.backends.close(), a.inst.close())...)
+	return errors.Join(append(errList, a.backends.close(), a.inst.Close())...)
 }
 
 // Serve serves the API on ln and runs the recovery sweep until ctx ends,
@@ -147,7 +150,7 @@ func (a *App) Close() error {
 // never exposes them; an address that cannot be listened on is an error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var metricsLn net.Listener
-	if a.inst.metrics != nil {
+	if a.inst.Metrics != nil {
 		var err error
 		if metricsLn, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
 			ln.Close()
@@ -172,7 +175,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	if metricsLn != nil {
-		wg.Go(func() { a.inst.serveMetrics(sweepCtx, metricsLn, a.log) })
+		wg.Go(func() { a.inst.ServeMetrics(sweepCtx, metricsLn, a.log) })
 		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
 	if a.cfg.DebugAddr != "" {

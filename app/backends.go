@@ -9,7 +9,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/airshipltd/airship/db/migrations"
 	"github.com/airshipltd/airship/events"
@@ -63,15 +62,13 @@ func openDatabase(ctx context.Context, p plan, st backend.Startup, log *slog.Log
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, sqlite.ErrUnavailable
-		if in.metrics != nil {
-			_ = in.metrics.Register(collectors.NewDBStatsCollector(sdb.DB, "sqlite"))
-		}
+		in.RegisterPool(sdb.DB, "sqlite")
 	} else {
-		pg, err := backend.Postgres(cfg, in.sqlConnector("postgres", sqlstore.StatementNames()))
+		pg, err := backend.Postgres(cfg, in.SQLConnector("postgres", sqlstore.StatementNames()))
 		if err != nil {
 			return nil, err
 		}
-		in.registerPool(pg.DB, "postgres")
+		in.RegisterPool(pg.DB, "postgres")
 		d.db, d.dialect, d.pingError = pg, migrations.Postgres, orders.ErrUnavailable
 		if err := backend.Wait(ctx, "postgres", d.ping, st, log); err != nil {
 			pg.Close()
@@ -146,7 +143,7 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 		b.orders, b.outbox = store, store
 	}
 	if p.uses(redisBackend) {
-		rdb, pingRedis, err := backend.ConnectRedis(ctx, cfg, st, log, products.ErrUnavailable, in.redis(cfg.RedisPoolSize))
+		rdb, pingRedis, err := backend.ConnectRedis(ctx, cfg, st, log, products.ErrUnavailable, in.Redis(cfg.RedisPoolSize, redisstore.ScriptNames()))
 		if err != nil {
 			b.close()
 			return nil, err

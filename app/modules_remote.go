@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/rpc"
@@ -19,10 +18,10 @@ import (
 func connectAdapters() adapters {
 	return adapters{
 		serveProducts: func(a *App) (string, http.Handler) {
-			return productsrpc.NewHandler(a.backends.products, rpc.Observe(a.log, a.inst.moduleTracer()))
+			return productsrpc.NewHandler(a.backends.products, rpc.Observe(a.log, a.inst.Tracer()))
 		},
 		serveOrders: func(a *App) (string, http.Handler) {
-			return ordersrpc.NewHandler(a.ordersService, rpc.Observe(a.log, a.inst.moduleTracer()))
+			return ordersrpc.NewHandler(a.ordersService, rpc.Observe(a.log, a.inst.Tracer()))
 		},
 		dialProducts: func(a *App) (remoteModule, error) {
 			hc := moduleClient(a.plan.cfg)
@@ -76,11 +75,3 @@ type ordersClient struct {
 }
 
 func (c ordersClient) Close() error { c.hc.CloseIdleConnections(); return nil }
-
-// moduleTracer traces the calls a module's process serves, or is nil.
-func (in instruments) moduleTracer() trace.Tracer {
-	if in.tracing == nil {
-		return nil
-	}
-	return in.tracing.Tracer()
-}

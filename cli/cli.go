@@ -160,55 +160,6 @@ database under AIRSHIP_DATA_DIR (default ./data).`,
 	return cmd
 }
 
-func migrateCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "migrate",
-		Short: "Apply, roll back (one step, with --confirm) or show the database migrations",
-		Long: `Apply every pending migration (up), roll back the latest one (down), or
-show each migration's state (status), on the SQL database: PostgreSQL at
-postgres_url, or else the embedded store in data_dir.`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usagef("migrate needs a subcommand: up, down or status")
-		},
-	}
-	migration := func(action, short, long string) *cobra.Command {
-		sub := &cobra.Command{
-			Use:   action,
-			Short: short,
-			Long:  long,
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, log, err := loadConfig(cmd)
-				if err != nil {
-					return err
-				}
-				confirm, _ := cmd.Flags().GetBool("confirm")
-				return app.Migrate(cmd.Context(), cfg, log, action, confirm, cmd.OutOrStdout())
-			},
-		}
-		config.AddFlags(sub.Flags(), false)
-		return sub
-	}
-	down := migration("down", "Roll back the latest migration (needs --confirm)",
-		`Roll back the latest migration. It drops what that migration created,
-data included, and a server running on the database stops being ready
-(/readyz answers 503) until "migrate up" runs again; it needs --confirm.`)
-	down.Flags().Bool("confirm", false, "confirm that migrate down may drop tables and their data")
-	cmd.AddCommand(
-		migration("up", "Apply every pending migration",
-			`Apply every pending migration, adopting the old shop's schema in place
-first if the database holds it (a schema that would break the ledger is
-refused, naming what differs). Then print each migration's state.`),
-		down,
-		migration("status", "Show each migration's state and the schema version",
-			`Show each migration's state, whether the database was (or will be)
-adopted from the old shop's schema, and the schema version against the
-one this release needs. It reads the SQL database only.`),
-	)
-	return cmd
-}
-
 func versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
