@@ -95,6 +95,18 @@ func TestChartUpgradeFromPreviousRelease(t *testing.T) {
 	t.Logf("previous release: %s", prev)
 	db := newDatabase(t)
 
+	// A chart that knows secret.moduleToken (1.1.0 on) needs it in split
+	// mode. 1.0.0's split modules call each other with no token: the
+	// upgrade from it sets one, and the new modules take calls without it
+	// until every pod has rolled (docs/upgrading.md).
+	token := []string{"--set", "secret.moduleToken=" + strings.Repeat("0f", 32)}
+	splitInstall, splitUpgrade := []string{"--set", "split.enabled=true"}, []string(nil)
+	if chartKnowsValue(t, prevRoot, "secret", "moduleToken") {
+		splitInstall = append(splitInstall, token...)
+	} else {
+		splitUpgrade = append(token, "--set", "config.module_auth=optional")
+	}
+
 	for _, v := range []struct {
 		name   string
 		values string   // the previous release's example values file
@@ -105,11 +117,7 @@ func TestChartUpgradeFromPreviousRelease(t *testing.T) {
 		upgradeArgs []string
 	}{
 		{"production", "production.yaml", nil, true, nil},
-		// 1.0.0's split modules call each other with no token: the upgrade
-		// sets one, and the new modules take calls without it until every
-		// pod has rolled (docs/upgrading.md).
-		{"split", "production.yaml", []string{"--set", "split.enabled=true"}, true,
-			[]string{"--set", "secret.moduleToken=" + strings.Repeat("0f", 32), "--set", "config.module_auth=optional"}},
+		{"split", "production.yaml", splitInstall, true, splitUpgrade},
 		{"embedded", "embedded.yaml", nil, false, nil},
 	} {
 		t.Run(v.name, func(t *testing.T) {
@@ -347,4 +355,24 @@ func checkUpgradedWorkload(t *testing.T, name string, old, now workload, newImag
 			t.Errorf("%s: volume claim templates changed:\n%s\n%s", name, oldClaims, newClaims)
 		}
 	}
+}
+
+// chartKnowsValue reports whether the values schema of the chart under
+// root declares the value object.key.
+func chartKnowsValue(t *testing.T, root, object, key string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "helm", "airship", "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatalf("values.schema.json of the previous release: %v", err)
+	}
+	_, ok := schema.Properties[object].Properties[key]
+	return ok
 }
