@@ -85,11 +85,34 @@ func NewLinesProblems(lines []NewLine) []string {
 	}
 	var out []string
 	for i, l := range lines {
-		add := field(&out, fmt.Sprintf("order_details[%d].", i))
-		add("product_id", products.IDProblem(l.ProductID))
-		add("price", PriceProblem(l.Price))
-		add("quantity", products.CountProblem(l.Quantity, 1))
+		out = append(out, LineProblems(fmt.Sprintf("order_details[%d].", i), l)...)
 	}
+	return out
+}
+
+// LineProblems returns every rule one order line breaks, as
+// prefix+"field: problem": its product id, its price and its quantity.
+func LineProblems(prefix string, l NewLine) []string {
+	return lineProblems(prefix, l, PriceProblem(l.Price))
+}
+
+// ParseLine reads an order line whose price is text, as the module calls
+// and the dump reader carry it: the line, and every rule it breaks as
+// LineProblems gives them (a price that is no price is one of them). The
+// API, the module calls and the dump reader hold lines to the same rules
+// with the same messages.
+func ParseLine(prefix, productID, price string, quantity int64) (NewLine, []string) {
+	p, problem := ParsePrice(price)
+	l := NewLine{ProductID: productID, Price: p, Quantity: quantity}
+	return l, lineProblems(prefix, l, problem)
+}
+
+func lineProblems(prefix string, l NewLine, priceProblem string) []string {
+	var out []string
+	add := field(&out, prefix)
+	add("product_id", products.IDProblem(l.ProductID))
+	add("price", priceProblem)
+	add("quantity", products.CountProblem(l.Quantity, 1))
 	return out
 }
 

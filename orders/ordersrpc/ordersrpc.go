@@ -253,14 +253,8 @@ func newLinesFromWire(lines []*ordersv1.NewLine) ([]orders.NewLine, error) {
 	out := make([]orders.NewLine, len(lines))
 	var problems []string
 	for i, l := range lines {
-		p, problem := orders.ParsePrice(l.GetPrice())
-		if problem != "" {
-			problems = append(problems, fmt.Sprintf("order_details[%d].price: %s", i, problem))
-		}
-		out[i] = orders.NewLine{ProductID: l.GetProductId(), Price: p, Quantity: l.GetQuantity()}
-	}
-	if problems == nil {
-		problems = orders.NewLinesProblems(out)
+		line, p := orders.ParseLine(fmt.Sprintf("order_details[%d].", i), l.GetProductId(), l.GetPrice(), l.GetQuantity())
+		out[i], problems = line, append(problems, p...)
 	}
 	return out, errs.Problems(problems)
 }

@@ -2,10 +2,14 @@ package ordersrpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 
 	ordersv1 "github.com/airshipltd/airship/api/airship/orders/v1"
 	"github.com/airshipltd/airship/api/airship/orders/v1/ordersv1connect"
+	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/internal/rpc"
 	"github.com/airshipltd/airship/internal/testbackend"
@@ -24,6 +29,7 @@ import (
 	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
+	"github.com/airshipltd/airship/transfer/dump"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
@@ -196,4 +202,85 @@ func TestModuleRefusesWhatTheAPIRefuses(t *testing.T) {
 	if _, err := c.List(ctx, 0, orders.MaxPage+1); err != nil {
 		t.Errorf("list one more than a page (what the gateway asks): %v", err)
 	}
+}
+
+// TestLineRulesAgree: the order-line rules are the orders module's
+// (orders.LineProblems), and the three edges that take lines from outside
+// hold them to it with the same messages: the REST API, the module's
+// Connect server and the dump reader (each names the line its own way:
+// order_details[0]. and lines[0].).
+func TestLineRulesAgree(t *testing.T) {
+	m := serve(t)
+	raw := ordersv1connect.NewOrderServiceClient(m.hc, m.url)
+	api := gateway.New(nil, nil, func(context.Context) error { return nil },
+		gateway.Config{BodyLimit: 1 << 20, RequestTimeout: time.Second}, slog.New(slog.DiscardHandler))
+
+	for _, l := range []struct {
+		product, price string
+		quantity       int64
+	}{
+		{"", "1.00", 1},
+		{"a}b{c", "1.00", 1},
+		{strings.Repeat("x", 300), "1.00", 1},
+		{"x", "0.004", 1},
+		{"x", "-1.00", 1},
+		{"x", "1e2", 1},
+		{"x", "10000000000000000.00", 1},
+		{"x", "1.00", 0},
+		{"x", "1.00", -3},
+		{"x", "1.00", products.MaxCount + 1},
+		{"", "0.001", 0},
+	} {
+		name := fmt.Sprintf("%q %q %d", l.product, l.price, l.quantity)
+
+		// The API.
+		body := fmt.Sprintf(`{"order_details": [{"product_id": %q, "price": %q, "quantity": %d}]}`, l.product, l.price, l.quantity)
+		req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		var apiErr struct{ Error, Message string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &apiErr); err != nil || rec.Code != http.StatusBadRequest || apiErr.Error != "VALIDATION_ERROR" {
+			t.Errorf("%s: the API answered %d %s; want 400 VALIDATION_ERROR", name, rec.Code, rec.Body)
+			continue
+		}
+		want := problemsOf(apiErr.Message, "order_details[0].")
+
+		// The module.
+		_, err := raw.Place(t.Context(), connect.NewRequest(&ordersv1.PlaceRequest{
+			Lines: []*ordersv1.NewLine{{ProductId: l.product, Price: l.price, Quantity: l.quantity}}}))
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument {
+			t.Errorf("%s: the module answered %v; want InvalidArgument", name, err)
+		} else if got := problemsOf(ce.Message(), "order_details[0]."); !slices.Equal(got, want) {
+			t.Errorf("%s: the module says %q; the API %q", name, got, want)
+		}
+
+		// The dump reader.
+		const at = `"created_at":"2023-11-14T22:13:20.000Z","updated_at":"2023-11-14T22:13:20.000Z"`
+		text := `{"airship_dump":{"version":2}}` + "\n" +
+			fmt.Sprintf(`{"order":{"id":1,%s,"lines":[{"id":1,"product_id":%q,"price":%q,"quantity":%d,"incarnation":"1",%s}]}}`,
+				at, l.product, l.price, l.quantity, at) + "\n"
+		rd, err := dump.NewReader(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = rd.Next()
+		if err == nil {
+			t.Errorf("%s: the dump reader took the line", name)
+		} else if got := problemsOf(err.Error(), "lines[0]."); !slices.Equal(got, want) {
+			t.Errorf("%s: the dump reader says %q; the API %q", name, got, want)
+		}
+	}
+}
+
+// problemsOf returns the "field: problem" parts of msg that follow
+// prefix, each up to the next "; ".
+func problemsOf(msg, prefix string) []string {
+	var out []string
+	for _, part := range strings.Split(msg, prefix)[1:] {
+		p, _, _ := strings.Cut(part, "; ")
+		out = append(out, p)
+	}
+	return out
 }

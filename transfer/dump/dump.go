@@ -60,7 +60,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/shopspring/decimal"
 
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -456,9 +455,8 @@ func (d *Reader) product(rec *product) (products.Product, error) {
 	return p, nil
 }
 
-// price is a price as a dump writes it: two decimals, at least 0, at
-// most 16 integer digits.
-var price = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})\.[0-9]{2}$`)
+// twoDecimals is the form of a price in a dump (the API's rules apart).
+var twoDecimals = regexp.MustCompile(`\.[0-9]{2}$`)
 
 func (d *Reader) order(rec *order) (orders.Record, error) {
 	r := orders.Record{ID: rec.ID, Lines: make([]orders.RecordLine, len(rec.Lines))}
@@ -489,17 +487,14 @@ func (d *Reader) order(rec *order) (orders.Record, error) {
 		}
 		lastLine = l.ID
 		d.lastLine = max(d.lastLine, l.ID)
-		if p := products.IDProblem(l.ProductID); p != "" {
-			bad("%sproduct_id: %s", at, p)
+		// The API's rules of a line, and the dump's form of a price: two
+		// decimals, as Writer writes it.
+		line, lineProblems := orders.ParseLine(at, l.ProductID, l.Price, l.Quantity)
+		problems = append(problems, lineProblems...)
+		if lineProblems == nil && !twoDecimals.MatchString(l.Price) {
+			bad("%sprice: %q must have two decimals, as export writes it", at, l.Price)
 		}
-		if !price.MatchString(l.Price) {
-			bad("%sprice: %q is not a price with two decimals from 0.00 to 9999999999999999.99", at, l.Price)
-		} else {
-			rl.Price = decimal.RequireFromString(l.Price)
-		}
-		if l.Quantity < 1 || l.Quantity > products.MaxCount {
-			bad("%squantity: must be from 1 to %d", at, products.MaxCount)
-		}
+		rl.Price = line.Price
 		if p := products.IncarnationProblem(l.Incarnation); p != "" {
 			bad("%sincarnation: %s", at, p)
 		}
