@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -136,41 +135,4 @@ func loadConfig(cmd *cobra.Command) (config.Config, *slog.Logger, error) {
 		log.Warn("an AIRSHIP_* variable that is no setting of airship is ignored", "variable", name)
 	}
 	return cfg, log, nil
-}
-
-func serveCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the shop API",
-		Long: `Serve the shop API.
-
-With AIRSHIP_POSTGRES_URL and AIRSHIP_REDIS_URL set, orders live in PostgreSQL
-and products in Redis. With neither set, everything lives in an embedded
-database under AIRSHIP_DATA_DIR (default ./data).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return app.Run(cmd.Context(), cfg, log)
-		},
-	}
-	config.AddFlags(cmd.Flags(), true)
-	return cmd
-}
-
-func versionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version, commit, Go version and build date",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, "airship", release.Version)
-			fmt.Fprintln(out, "  commit:", release.CommitOf())
-			fmt.Fprintln(out, "  go:    ", runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
-			fmt.Fprintln(out, "  built: ", release.BuildDate)
-		},
-	}
 }
