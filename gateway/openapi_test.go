@@ -17,10 +17,11 @@ import (
 
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/gateway/apidocs"
+	"github.com/airshipltd/airship/internal/apitest"
 )
 
 func TestOpenAPIDocumentIsValid(t *testing.T) {
-	doc, err := apidocs.LoadOpenAPI(t.Context())
+	doc, err := apitest.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 // routes the gateway serves: no undocumented route, no documented route
 // that does not exist.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	doc, err := apidocs.LoadOpenAPI(t.Context())
+	doc, err := apitest.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestDocsServed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/openapi.json does not load: %v", err)
 	}
-	fromYAML, err := apidocs.LoadOpenAPI(t.Context())
+	fromYAML, err := apitest.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,23 @@ import (
 	"github.com/airshipltd/airship/gateway/apidocs"
 )
 
+// LoadOpenAPI parses and validates the published OpenAPI document.
+func LoadOpenAPI(ctx context.Context) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.Context = ctx
+	doc, err := loader.LoadFromData(apidocs.YAML())
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("validate openapi.yaml: %w", err)
+	}
+	return doc, nil
+}
+
 // router is built once from the published document.
 var router = sync.OnceValues(func() (routers.Router, error) {
-	doc, err := apidocs.LoadOpenAPI(context.Background())
+	doc, err := LoadOpenAPI(context.Background())
 	if err != nil {
 		return nil, err
 	}
