@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/lib/pq"
 	"github.com/redis/go-redis/v9"
 
@@ -36,30 +37,48 @@ func StartupOf(cfg config.Config) Startup {
 // database, bad database index) ends the wait at once with the server's
 // own error.
 func Wait(ctx context.Context, name string, ping func(context.Context) error, st Startup, log *slog.Logger) error {
-	backoff := 100 * time.Millisecond
-	for {
+	try := func() (struct{}, error) {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		err := ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
+		if err != nil && IsPermanent(err) {
+			return struct{}{}, backoff.Permanent(Permanent{err})
 		}
-		if IsPermanent(err) {
-			return fmt.Errorf("%s refuses airship's settings (not retried): %w", name, err)
-		}
-		left := time.Until(st.Deadline)
-		if left <= 0 || ctx.Err() != nil {
-			return fmt.Errorf("%s is unreachable after %s: %w", name, time.Since(st.Began).Round(10*time.Millisecond), err)
-		}
-		wait := min(backoff, left)
-		log.Warn("backend unreachable, retrying", "backend", name, "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+		return struct{}{}, err
 	}
+	_, err := backoff.Retry(ctx, try,
+		backoff.WithBackOff(&untilDeadline{deadline: st.Deadline, exp: &backoff.ExponentialBackOff{
+			InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}}),
+		backoff.WithMaxElapsedTime(0), // the deadline is untilDeadline's
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			log.Warn("backend unreachable, retrying", "backend", name, "retry_in", wait, "err", err)
+		}))
+	switch {
+	case err == nil:
+		return nil
+	case IsPermanent(err):
+		return fmt.Errorf("%s refuses airship's settings (not retried): %w", name, err)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%s is unreachable after %s: %w", name, time.Since(st.Began).Round(10*time.Millisecond), err)
+}
+
+// untilDeadline is a backoff that never waits past the deadline: its last
+// wait ends at it, for one last try, and then it stops.
+type untilDeadline struct {
+	exp      *backoff.ExponentialBackOff
+	deadline time.Time
+}
+
+func (b *untilDeadline) Reset() { b.exp.Reset() }
+
+func (b *untilDeadline) NextBackOff() time.Duration {
+	left := time.Until(b.deadline)
+	if left <= 0 {
+		return backoff.Stop
+	}
+	return min(b.exp.NextBackOff(), left)
 }
 
 // IsPermanent reports whether a backend's answer at start-up means its
