@@ -118,6 +118,12 @@ const busyPoll = 25 * time.Millisecond
 // worth retrying (a backend down) are not stored, and the next request
 // with the key settles what the failed one left (see KeyStore).
 func (s *Service) PlaceOnce(ctx context.Context, key string, lines []NewLine) (Placed, error) {
+	if p := KeyProblem(key); p != "" {
+		return Placed{}, errs.Problems([]string{"Idempotency-Key: " + p})
+	}
+	if err := errs.Problems(NewLinesProblems(lines)); err != nil {
+		return Placed{}, err
+	}
 	hash := linesHash(lines)
 	reservationID := uuid.NewString()
 	waiting := false // for a running request with the key

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -120,6 +121,10 @@ func (s *Service) Place(ctx context.Context, lines []NewLine) (Order, error) {
 // PlaceAs is Place under a reservation ID chosen by the caller, whose
 // outcome Settle tells later (see PlaceOnce).
 func (s *Service) PlaceAs(ctx context.Context, reservationID string, lines []NewLine) (Order, error) {
+	// The module holds every caller to its rules, not only the gateway.
+	if err := errs.Problems(NewLinesProblems(lines)); err != nil {
+		return Order{}, err
+	}
 	o, err := s.placeAs(ctx, reservationID, lines)
 	s.observePlace(err)
 	return o, err
@@ -179,6 +184,9 @@ func (s *Service) List(ctx context.Context, after int64, limit int) ([]Order, er
 // named keeps its price and quantity) writes nothing and returns the
 // order as it is.
 func (s *Service) Update(ctx context.Context, id int64, updates []LineUpdate) (Order, error) {
+	if err := errs.Problems(UpdatesProblems(updates)); err != nil {
+		return Order{}, err
+	}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.orders.Get(ctx, id)
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/orders/ordersrpc"
+	"github.com/airshipltd/airship/orders/orderstest"
 	"github.com/airshipltd/airship/orders/sqlstore"
 	"github.com/airshipltd/airship/products"
 	"github.com/airshipltd/airship/products/redisstore"
@@ -284,3 +285,26 @@ func problemsOf(msg, prefix string) []string {
 	}
 	return out
 }
+
+// TestModulePort: the orders module's port, the gateway's Orders, keeps
+// its contract in this process (the service) and over Connect (the
+// client, the server and the service behind it).
+func TestModulePort(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		orderstest.RunModule(t, func(t *testing.T) orderstest.Module {
+			rdb, prefix := testbackend.Redis(t)
+			stock := redisstore.New(rdb, prefix)
+			svc := orders.NewService(sqlstore.NewPostgres(testbackend.Postgres(t)), stock, slog.New(slog.DiscardHandler), orders.Config{HoldFor: time.Minute})
+			t.Cleanup(svc.Wait)
+			return orderstest.Module{Orders: svc, Stock: stock}
+		})
+	})
+	t.Run("connect", func(t *testing.T) {
+		orderstest.RunModule(t, func(t *testing.T) orderstest.Module {
+			m := serve(t)
+			return orderstest.Module{Orders: ordersrpc.NewClient(m.hc, m.url, rpc.ClientOptions(nil)...), Stock: m.stock}
+		})
+	})
+}
+
+var _ gateway.Orders = orderstest.Orders(nil) // the suite's port is the gateway's

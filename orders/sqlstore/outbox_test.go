@@ -255,8 +255,8 @@ func testNoEventForAnUnchangedOrder(t *testing.T, open func(*testing.T, ...sqlst
 	// order's, so that a write would show.
 	time.Sleep(10 * time.Millisecond)
 
-	two, five := int64(2), decimal.RequireFromString("5.0")
-	same := []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &two, Price: &five}, {ID: o.Lines[1].ID}}
+	one, two, five := int64(1), int64(2), decimal.RequireFromString("5.0")
+	same := []orders.LineUpdate{{ID: o.Lines[0].ID, Quantity: &two, Price: &five}, {ID: o.Lines[1].ID, Quantity: &one}}
 	got, err := svc.Update(ctx, o.ID, same)
 	if err != nil {
 		t.Fatal(err)
