@@ -26,8 +26,10 @@ TAGS       ?=
 LINUX_BIN  := bin/linux-$(ARCH)/airship
 REVISION   ?= $(COMMIT)
 
-# make debug: Delve's version and where its headless server listens.
+# make debug: Delve, pinned and installed into a cache (whatever GOBIN
+# says), and where its headless server listens.
 DLV_VERSION ?= v1.27.2
+DLV         ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-dlv/$(DLV_VERSION)/dlv
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
@@ -45,9 +47,8 @@ build-remote: ## Build bin/airship-remote: the same binary plus serve --modules 
 run: build ## Serve the API on :8000 (embedded store in ./data unless both backend URLs are set)
 	./$(BIN) serve
 
-run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis
-	@psql "$(subst /airship?,/postgres?,$(PG_URL))" -tAc "SELECT 1 FROM pg_database WHERE datname = 'airship'" | grep -q 1 || \
-		psql "$(subst /airship?,/postgres?,$(PG_URL))" -c "CREATE DATABASE airship"
+run-prod: build ## Serve the API on :8000 on the local PostgreSQL and Redis (PG_URL=, REDIS_URL=; creates PG_URL's database if missing)
+	scripts/ensure-database.sh '$(PG_URL)'
 	AIRSHIP_POSTGRES_URL='$(PG_URL)' AIRSHIP_REDIS_URL='$(REDIS_URL)' ./$(BIN) serve
 
 # Only app's files differ between the default build and -tags remote (the
@@ -157,9 +158,9 @@ test-container: ## Build the image on scratch and run it on PostgreSQL + Redis a
 	scripts/test-container.sh
 
 debug: ## Build without optimisations and run airship under Delve, headless on DLV_ADDR (127.0.0.1:2345); ARGS= for airship
-	@command -v dlv >/dev/null || test -x "$$($(GO) env GOPATH)/bin/dlv" || $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION)
+	@test -x '$(DLV)' || GOBIN='$(dir $(DLV))' $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION)
 	CGO_ENABLED=0 $(GO) build -gcflags='all=-N -l' -ldflags '-X github.com/airshipltd/airship/internal/release.Version=$(VERSION)-debug' -o bin/airship-debug .
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" dlv exec bin/airship-debug --headless --listen=$(DLV_ADDR) \
+	'$(DLV)' exec bin/airship-debug --headless --listen=$(DLV_ADDR) \
 		--api-version=2 --accept-multiclient --continue -- $(or $(ARGS),serve)
 
 test-debug: ## Run airship under make debug, stop at a breakpoint in GET /products/{id} through Delve's API

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,11 +18,16 @@ import (
 // composeFile is the part of a compose file that airship's checks read.
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
+	Secrets  map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 type composeService struct {
-	Image string `yaml:"image"`
-	Build *struct {
+	Image    string   `yaml:"image"`
+	Profiles []string `yaml:"profiles"`
+	Secrets  []string `yaml:"secrets"`
+	Build    *struct {
 		Context    string `yaml:"context"`
 		Dockerfile string `yaml:"dockerfile"`
 	} `yaml:"build"`
@@ -100,6 +106,45 @@ func readCompose(t *testing.T) composeFile {
 	return c
 }
 
+// composeSecretDir is where compose mounts a service's secrets.
+const composeSecretDir = "/run/secrets/"
+
+// environment returns a service's environment as it reaches the
+// container, with each variable that names a secret file (*_FILE) naming
+// that file in the repository instead (an absolute path), so that airship's configuration
+// loads here as it does in the container. Each must name a secret the
+// service mounts, defined in the file by a file that exists.
+func (c composeFile) environment(t *testing.T, name string) map[string]string {
+	t.Helper()
+	svc := c.Services[name]
+	env := map[string]string{}
+	for k, v := range svc.Environment {
+		env[k] = v
+		if !strings.HasSuffix(k, "_FILE") {
+			continue
+		}
+		secret, ok := strings.CutPrefix(v, composeSecretDir)
+		if !ok || !slices.Contains(svc.Secrets, secret) {
+			t.Errorf("service %s: %s=%s is not a secret it mounts (%s of %v)", name, k, v, composeSecretDir, svc.Secrets)
+			continue
+		}
+		def, ok := c.Secrets[secret]
+		if !ok || def.File == "" {
+			t.Errorf("service %s mounts secret %s, which the file does not define by a file", name, secret)
+			continue
+		}
+		path, err := filepath.Abs(filepath.Join("..", def.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("secret %s: %v", secret, err)
+		}
+		env[k] = path
+	}
+	return env
+}
+
 // dockerfile returns the Dockerfile's instructions, each with its
 // arguments (continuation lines joined), by keyword.
 func dockerfile(t *testing.T) map[string][]string {
@@ -145,8 +190,14 @@ func TestComposeFile(t *testing.T) {
 	keys := config.Keys()
 	for name, svc := range c.Services {
 		for k := range svc.Environment {
-			if strings.HasPrefix(k, "AIRSHIP_") && !slices.ContainsFunc(keys, func(key string) bool { return config.EnvName(key) == k }) {
+			if strings.HasPrefix(k, "AIRSHIP_") && !slices.ContainsFunc(keys, func(key string) bool { return config.EnvName(key) == k }) &&
+				!slices.ContainsFunc(config.SecretKeys(), func(key string) bool { return config.FileEnvName(key) == k }) {
 				t.Errorf("service %s sets %s, which is no airship configuration key", name, k)
+			}
+		}
+		for _, s := range svc.Secrets {
+			if _, ok := c.Secrets[s]; !ok {
+				t.Errorf("service %s mounts secret %s, which the file does not define", name, s)
 			}
 		}
 		for dep, d := range svc.DependsOn {
@@ -175,9 +226,13 @@ func TestComposeFile(t *testing.T) {
 	}
 
 	// The configuration the container gets must load, in production mode.
+	env, pgEnv := c.environment(t, "airship"), c.environment(t, "postgres")
 	t.Chdir(t.TempDir()) // no ./config.yaml
 	for _, k := range keys {
-		t.Setenv(config.EnvName(k), air.Environment[config.EnvName(k)])
+		t.Setenv(config.EnvName(k), env[config.EnvName(k)])
+	}
+	for _, k := range config.SecretKeys() {
+		t.Setenv(config.FileEnvName(k), env[config.FileEnvName(k)])
 	}
 	t.Setenv("PORT", "")
 	t.Setenv("VCAP_SERVICES", "")
@@ -237,6 +292,13 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw, _ := pgURL.User.Password()
+	if f := pg.Environment["POSTGRES_PASSWORD_FILE"]; f != "" {
+		b, err := os.ReadFile(pgEnv["POSTGRES_PASSWORD_FILE"])
+		if err != nil {
+			t.Fatalf("postgres password file %s: %v", f, err)
+		}
+		pg.Environment["POSTGRES_PASSWORD"] = strings.TrimRight(string(b), "\r\n") // as the postgres image reads it
+	}
 	if pgURL.Hostname() != "postgres" || pgURL.Port() != "5432" || pgURL.User.Username() != pg.Environment["POSTGRES_USER"] ||
 		pw != pg.Environment["POSTGRES_PASSWORD"] || strings.TrimPrefix(pgURL.Path, "/") != pg.Environment["POSTGRES_DB"] {
 		t.Errorf("AIRSHIP_POSTGRES_URL %s does not match the postgres service %v", config.RedactConnString(cfg.PostgresURL), pg.Environment)
@@ -263,22 +325,13 @@ func TestComposeFile(t *testing.T) {
 // and the module URLs it needs); the module URLs name services of the
 // file, and the split profile's services share one module token.
 func TestComposeServicesConfigured(t *testing.T) {
-	raw, err := os.ReadFile("../compose.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Services map[string]struct {
-			Profiles    []string          `yaml:"profiles"`
-			Environment map[string]string `yaml:"environment"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &file); err != nil {
-		t.Fatalf("compose.yaml: %v", err)
-	}
+	file := readCompose(t)
 	known := map[string]bool{}
 	for _, k := range config.Keys() {
 		known[config.EnvName(k)] = true
+	}
+	for _, k := range config.SecretKeys() {
+		known[config.FileEnvName(k)] = true
 	}
 	modules := map[string]bool{}
 	tokens := map[string]bool{} // the module tokens of the split profile
@@ -292,10 +345,10 @@ func TestComposeServicesConfigured(t *testing.T) {
 					t.Errorf("sets %s, which is not one of airship's settings", k)
 				}
 			}
-			for _, k := range config.Keys() {
-				t.Setenv(config.EnvName(k), "")
+			for k := range known {
+				t.Setenv(k, "")
 			}
-			for k, v := range svc.Environment {
+			for k, v := range file.environment(t, name) {
 				t.Setenv(k, v)
 			}
 			cfg, err := loadFromEnv(t)

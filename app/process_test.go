@@ -30,7 +30,8 @@ var (
 	buildErr  error
 )
 
-// binary builds airship once per test run.
+// binary builds airship once per test run, into a directory TestMain
+// removes at the end.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {

@@ -10,13 +10,16 @@
 #      there and the stock matches.
 # Without a Docker engine it installs Debian's docker.io and starts dockerd
 # (as root), and stops that dockerd at the end. Containers, volume, image,
-# database and Redis keys are removed on exit, whatever happens.
+# database and Redis keys are removed on exit, whatever happens, and so is
+# its work directory (dockerd's log, the image build's output): it leaves
+# nothing in $TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_ADMIN_URL=${AIRSHIP_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 REDIS_URL=${AIRSHIP_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
-DOCKERD_LOG=${DOCKERD_LOG:-${TMPDIR:-/tmp}/airship-test-dockerd.log}
+work=$(mktemp -d "${TMPDIR:-/tmp}/airship-test-container.XXXXXX")
+DOCKERD_LOG=${DOCKERD_LOG:-$work/dockerd.log}
 SHUTDOWN_TIMEOUT=15 # seconds, airship's default shutdown_timeout
 
 run_id=$(date +%s)-$$
@@ -55,7 +58,6 @@ cleanup() {
     docker rmi -f "$image" >/dev/null 2>&1
     # A failed build leaves its intermediate images behind, untagged.
     comm -13 <(sort "$dangling_before") <(docker images -aq --filter dangling=true | sort) | xargs -r docker rmi -f >/dev/null 2>&1
-    rm -f "$dangling_before"
   fi
   if [ -n "$made_db" ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null
@@ -65,6 +67,7 @@ cleanup() {
     say "stopping the dockerd it started (pid $dockerd_pid)"
     kill "$dockerd_pid" 2>/dev/null && wait "$dockerd_pid" 2>/dev/null
   fi
+  rm -rf "$work"
   if [ "$rc" = 0 ]; then say "passed"; else say "failed (exit $rc)" >&2; fi
   exit "$rc"
 }
@@ -152,12 +155,11 @@ must() {
 # --- the image -----------------------------------------------------------
 say "make image IMAGE=$image BASE_IMAGE=scratch"
 t0=$(date +%s)
-dangling_before=$(mktemp)
+dangling_before=$work/dangling-before
 docker images -aq --filter dangling=true >"$dangling_before"
 built_image=1
-make --no-print-directory image IMAGE="$image" BASE_IMAGE=scratch >/tmp/airship-test-image-$$.log 2>&1 ||
-  { tail -30 /tmp/airship-test-image-$$.log >&2; rm -f /tmp/airship-test-image-$$.log; fail "make image failed (output above)"; }
-rm -f /tmp/airship-test-image-$$.log
+make --no-print-directory image IMAGE="$image" BASE_IMAGE=scratch >"$work/image.log" 2>&1 ||
+  { tail -30 "$work/image.log" >&2; fail "make image failed (output above)"; }
 say "built $image in $(( $(date +%s) - t0 ))s, $(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec) "
 
 check() { [ "$2" = "$3" ] || fail "image $1: $2, want $3"; }
@@ -231,7 +233,7 @@ stock=100000
 must 200 POST "$base/products" \
   "{\"id\": \"the_odyssey\", \"title\": \"The Odyssey\", \"passenger_capacity\": 101, \"maximum_speed\": 5, \"in_stock\": $stock}" >/dev/null
 order='{"order_details": [{"product_id": "the_odyssey", "price": "100000.99", "quantity": 1}]}'
-acked=$(mktemp)
+acked=$work/acked
 # Orders from 4 clients until the server goes away; each 200 is recorded.
 writers=()
 for _ in 1 2 3 4; do
@@ -257,7 +259,6 @@ missing=0
 while read -r id; do
   [ "$(http GET "$base/orders/$id" | head -1)" = 200 ] || { echo "order $id is missing" >&2; missing=$((missing + 1)); }
 done <"$acked"
-rm -f "$acked"
 [ "$missing" = 0 ] || fail "$missing of $n_acked acknowledged orders are gone after docker stop/start"
 n_orders=0 after=0
 while :; do

@@ -18,14 +18,17 @@ done
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok   $*"; }
 
+# Each response body lands here; removed on exit, whatever happens.
+response=$(mktemp "${TMPDIR:-/tmp}/airship-smoketest.XXXXXX")
+trap 'rm -f "$response"' EXIT
+
 # call METHOD PATH [BODY]: sets $status and $body.
 call() {
-  local method=$1 path=$2 data=${3:-} out
-  local args=(-sS -X "$method" -o /tmp/smoketest.$$ -w '%{http_code}')
+  local method=$1 path=$2 data=${3:-}
+  local args=(-sS -X "$method" -o "$response" -w '%{http_code}')
   [ -n "$data" ] && args+=(-H 'Content-Type: application/json' -d "$data")
   status=$(curl "${args[@]}" "$base$path") || fail "$method $path: server not reachable at $base"
-  body=$(cat /tmp/smoketest.$$)
-  rm -f /tmp/smoketest.$$
+  body=$(cat "$response")
 }
 
 # expect STATUS JQ_FILTER DESCRIPTION: the status matches and the filter

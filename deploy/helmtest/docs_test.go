@@ -412,9 +412,16 @@ func (j *jobRunner) exec(ctx context.Context, job batchv1.Job) (string, error) {
 	env = localBackends(env, j.postgresURL, j.redisURL)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	// A directory of its own, removed after: no config.yaml, and nothing
+	// the job writes stays behind.
+	dir, err := os.MkdirTemp("", "airship-job-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
 	cmd := exec.CommandContext(cctx, j.airship, ctr.Args...)
-	cmd.Env = append(env, "HOME="+os.TempDir())
-	cmd.Dir = os.TempDir() // no config.yaml
+	cmd.Env = append(env, "HOME="+dir)
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -144,6 +144,51 @@ func localBackends(env []string, postgresURL, redisURL string) []string {
 	return env
 }
 
+// secretVolume writes the files of the pod's volume name into dir, as a
+// kubelet would, when it is a Secret's: one file a key, the backend URLs
+// pointing at this machine's PostgreSQL and Redis (see localBackends).
+func secretVolume(ctx context.Context, c *cluster, ns string, spec corev1.PodSpec, name, dir, postgresURL, redisURL string) error {
+	var src *corev1.SecretVolumeSource
+	for _, v := range spec.Volumes {
+		if v.Name == name {
+			src = v.Secret
+		}
+	}
+	if src == nil {
+		return nil
+	}
+	if len(src.Items) > 0 {
+		return fmt.Errorf("volume %s: Secret items the test does not resolve", name)
+	}
+	obj, found, err := c.get(ctx, ns, "v1", "Secret", src.SecretName)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if src.Optional != nil && *src.Optional {
+			return nil
+		}
+		return fmt.Errorf("volume %s: Secret %s does not exist", name, src.SecretName)
+	}
+	data, _ := obj["data"].(map[string]any)
+	for k, v := range data {
+		b, err := base64.StdEncoding.DecodeString(v.(string))
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "AIRSHIP_POSTGRES_URL":
+			b = []byte(postgresURL + "\n")
+		case "AIRSHIP_REDIS_URL":
+			b = []byte(redisURL + "\n")
+		}
+		if err := os.WriteFile(filepath.Join(dir, k), b, 0o400); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // runPod runs the pod's one container as a kubelet would and checks that
 // its startup, liveness and readiness probes pass and that SIGTERM stops it
 // cleanly within the grace period. Loopback stands in for the pod's own
@@ -234,6 +279,9 @@ func startPod(t *testing.T, ctx context.Context, c *cluster, ns string, spec cor
 	for _, m := range ctr.VolumeMounts {
 		dir := filepath.Join(root, m.Name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := secretVolume(ctx, c, ns, spec, m.Name, dir, postgresURL, redisURL); err != nil {
 			t.Fatal(err)
 		}
 		for i, kv := range env {

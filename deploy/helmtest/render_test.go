@@ -120,6 +120,17 @@ func variants() []variant {
 			checkProductionSecrets(t, r, "airship-backends", "airship-backends")
 		},
 	}, {
+		// The Secret mounted as files, read through AIRSHIP_<KEY>_FILE, in
+		// split mode (every module reads the token, each its backend) and
+		// with API keys.
+		name: "secrets-as-files",
+		args: append(slices.Clone(backendArgs), "--set", "secretsAsFiles=true", "--set", "split.enabled=true",
+			"--set", "secret.moduleToken="+moduleToken, "--set", "secret.apiKeys[0]=files-test-api-key-0123456789"),
+		kinds: []string{"ConfigMap", "Deployment", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
+			"HorizontalPodAutoscaler", "Job", "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
+			"Secret", "Secret", "Service", "Service", "Service", "ServiceAccount"},
+		check: checkSecretsAsFiles,
+	}, {
 		name: "split",
 		// Each module sized to one CPU, as docs/scaling.md shows.
 		args: append(slices.Clone(backendArgs), "--set", "split.enabled=true", "--set", "secret.moduleToken="+moduleToken,
@@ -596,6 +607,45 @@ func checkPod(t *testing.T, pod corev1.PodSpec, shutdown time.Duration, configMa
 	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("the pod mounts a service account token; airship calls no Kubernetes API")
+	}
+}
+
+// checkSecretsAsFiles: each server pod mounts the release's Secret
+// read-only at /run/secrets/airship and names the file of each secret it
+// reads in AIRSHIP_<KEY>_FILE, with no secret left in a variable.
+func checkSecretsAsFiles(t *testing.T, r rendered) {
+	t.Helper()
+	want := map[string][]string{
+		"airship":          {"AIRSHIP_API_KEYS", "AIRSHIP_MODULE_TOKEN"},
+		"airship-products": {"AIRSHIP_REDIS_URL", "AIRSHIP_MODULE_TOKEN"},
+		"airship-orders":   {"AIRSHIP_POSTGRES_URL", "AIRSHIP_MODULE_TOKEN"},
+	}
+	for name, keys := range want {
+		pod := r.named(t, "Deployment", name).(*appsv1.Deployment).Spec.Template.Spec
+		mounted := false
+		for _, m := range pod.Containers[0].VolumeMounts {
+			mounted = mounted || (m.Name == "secrets" && m.MountPath == "/run/secrets/airship" && m.ReadOnly)
+		}
+		volume := false
+		for _, v := range pod.Volumes {
+			volume = volume || (v.Name == "secrets" && v.Secret != nil && v.Secret.SecretName == "airship")
+		}
+		if !mounted || !volume {
+			t.Errorf("Deployment %s does not mount Secret airship read-only at /run/secrets/airship: %s %s", name,
+				js(pod.Containers[0].VolumeMounts), js(pod.Volumes))
+		}
+		env := map[string]string{}
+		for _, e := range pod.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				t.Errorf("Deployment %s reads %s from a variable", name, e.Name)
+			}
+			env[e.Name] = e.Value
+		}
+		for _, k := range keys {
+			if env[k+"_FILE"] != "/run/secrets/airship/"+k {
+				t.Errorf("Deployment %s: %s_FILE = %q; want /run/secrets/airship/%s", name, k, env[k+"_FILE"], k)
+			}
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"reflect"
@@ -184,6 +185,9 @@ func AddFlags(fs *pflag.FlagSet, serve bool) {
 			help += " (default " + f.def + ")"
 		}
 		help += "; env " + EnvName(f.key)
+		if f.secret != "" {
+			help += " (or a file: " + FileEnvName(f.key) + ")"
+		}
 		// Typed flags: --help names each one's type, and a value that is
 		// not one is a usage error. The default is the key's, shown in
 		// the help, not the flag's: an unset flag leaves the key to the
@@ -222,7 +226,8 @@ type Platform func(c *Config, explicitlySet func(key string) bool) error
 // environment's and the flags'. The file is checked whole, even where the
 // environment or a flag overrides a key, and a key it does not know is an
 // error; so is an AIRSHIP_* variable a letter or two from a key's (see
-// unknownEnv).
+// UnknownEnv). A secret key may instead be read from the file its
+// FileEnvName variable names (see readSecretFiles).
 func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, error) {
 	file, err := readConfigFile(configFile)
 	if err != nil {
@@ -253,13 +258,17 @@ func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, e
 			v.Set(f.key, flagText(fl))
 		}
 	}
+	fromFile, err := readSecretFiles(v, given)
+	if err != nil {
+		return Config{}, err
+	}
 	c, problems := decode(v.AllSettings())
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
 	}
 	if platform != nil {
 		explicitlySet := func(key string) bool {
-			return v.InConfig(key) || os.Getenv(EnvName(key)) != "" || given(key) != nil
+			return v.InConfig(key) || os.Getenv(EnvName(key)) != "" || given(key) != nil || fromFile[key]
 		}
 		if err := platform(&c, explicitlySet); err != nil {
 			return Config{}, err
@@ -273,6 +282,82 @@ func Load(configFile string, flags *pflag.FlagSet, platform Platform) (Config, e
 	}
 	c.normalize()
 	return c, nil
+}
+
+// FileEnvName is the environment variable that names a file holding a
+// secret key's value (AIRSHIP_POSTGRES_URL_FILE), the convention of
+// Docker and Kubernetes secrets mounted as files.
+func FileEnvName(key string) string { return EnvName(key) + "_FILE" }
+
+// SecretKeys returns the keys whose values are secrets (see the secret
+// tag), sorted: the keys that can also be read from a file named by
+// FileEnvName.
+func SecretKeys() []string {
+	var keys []string
+	for _, f := range fields {
+		if f.secret != "" {
+			keys = append(keys, f.key)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// readSecretFiles sets each secret key whose FileEnvName variable is set
+// to the contents of that file, less trailing line ends; a list key's
+// file may hold one entry a line. It refuses a key set both ways (by the
+// config file, its AIRSHIP_* variable or its flag, and by a file), an
+// unreadable file and an empty one, naming the variable and the path but
+// never the contents. It reports which keys it set.
+func readSecretFiles(v *viper.Viper, given func(key string) *pflag.Flag) (map[string]bool, error) {
+	set := map[string]bool{}
+	var problems []string
+	for _, f := range fields {
+		if f.secret == "" {
+			continue
+		}
+		fileVar := FileEnvName(f.key)
+		path := os.Getenv(fileVar)
+		if path == "" {
+			continue
+		}
+		var other string
+		switch {
+		case given(f.key) != nil:
+			other = "--" + FlagName(f.key)
+		case os.Getenv(EnvName(f.key)) != "":
+			other = EnvName(f.key)
+		case v.InConfig(f.key):
+			other = f.key + " in the config file"
+		}
+		if other != "" {
+			problems = append(problems, fmt.Sprintf("%s and %s are both set: set %s in one place", other, fileVar, f.key))
+			continue
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is named below, once
+			}
+			problems = append(problems, fmt.Sprintf("%s: cannot read %s: %v", fileVar, path, err))
+			continue
+		}
+		value := strings.TrimRight(string(raw), "\r\n")
+		if value == "" {
+			problems = append(problems, fmt.Sprintf("%s: %s is empty", fileVar, path))
+			continue
+		}
+		if f.secret == "list" {
+			value = strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", ",")
+		}
+		v.Set(f.key, value)
+		set[f.key] = true
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
+	}
+	return set, nil
 }
 
 // readConfigFile reads configFile, or ./config.yaml if configFile is
@@ -314,10 +399,12 @@ func readConfigFile(configFile string) (map[string]any, error) {
 // UnknownEnv sorts the AIRSHIP_* variables of environ that are no key's:
 // typos, one or two letters from a key's variable (AIRSHIP_API_KEY for
 // AIRSHIP_API_KEYS), each as a sentence that names both, and the others,
-// by name. The variables Kubernetes sets for a Service named airship
+// by name. A secret key's file variable (AIRSHIP_API_KEYS_FILE) is a
+// key's; the file variable of a key that is not secret (AIRSHIP_ADDR_FILE)
+// is a typo. The variables Kubernetes sets for a Service named airship
 // (AIRSHIP_SERVICE_HOST, AIRSHIP_PORT_8000_TCP, …) are neither.
 func UnknownEnv(environ []string) (typos, unknown []string) {
-	known := Keys()
+	known, secret := Keys(), SecretKeys()
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, "AIRSHIP_")
@@ -328,6 +415,16 @@ func UnknownEnv(environ []string) (typos, unknown []string) {
 		if _, ok := slices.BinarySearch(known, key); ok {
 			continue
 		}
+		if base, ok := strings.CutSuffix(key, "_file"); ok {
+			if _, ok := slices.BinarySearch(secret, base); ok {
+				continue
+			}
+			if _, ok := slices.BinarySearch(known, base); ok {
+				typos = append(typos, name+" is not a setting of airship: only secret settings are read from files ("+
+					strings.Join(fileEnvNames(secret), ", ")+")")
+				continue
+			}
+		}
 		if hint := didYouMean(key, key, "AIRSHIP_"); hint != "" {
 			typos = append(typos, name+" is not a setting of airship"+hint)
 		} else {
@@ -337,6 +434,15 @@ func UnknownEnv(environ []string) (typos, unknown []string) {
 	slices.Sort(typos)
 	slices.Sort(unknown)
 	return typos, unknown
+}
+
+// fileEnvNames returns the FileEnvName of each key.
+func fileEnvNames(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = FileEnvName(k)
+	}
+	return out
 }
 
 // serviceLinkVar matches the variables Kubernetes sets in a pod for each

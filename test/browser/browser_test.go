@@ -203,6 +203,10 @@ func newBrowser(t *testing.T, ctx context.Context) (context.Context, *recorder) 
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium's own temporary files (its shared memory and crash
+		// handler directories) go in the test's directory too, removed
+		// with it.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)

@@ -43,7 +43,9 @@ func TestBreakpointInGetProduct(t *testing.T) {
 	// metrics listener on any free port, never the default :9464 another
 	// airship may hold.
 	cmd := exec.Command("make", "--no-print-directory", "-C", root, "debug", "DLV_ADDR="+dlvAddr)
-	cmd.Env = append(environWithout("AIRSHIP_", "PORT=", "VCAP_SERVICES="),
+	// GOBIN set, as many developers have it, must not hide Delve from
+	// make debug.
+	cmd.Env = append(environWithout("AIRSHIP_", "PORT=", "VCAP_SERVICES=", "GOBIN="), "GOBIN="+t.TempDir(),
 		"AIRSHIP_ADDR="+apiAddr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_METRICS_ADDR=127.0.0.1:0",
 		"AIRSHIP_LOG_LEVEL=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make, dlv and airship: one group to end

@@ -158,47 +158,52 @@ Arguments: dict "root" $, "secretName" NAME and "postgres", "redis",
 "apiKeys", "amqp", "moduleToken" (whether to include AIRSHIP_POSTGRES_URL,
 AIRSHIP_REDIS_URL (the backend URLs only in production mode), the
 optional AIRSHIP_API_KEYS, the optional AIRSHIP_AMQP_URL, and
-AIRSHIP_MODULE_TOKEN, which a split deployment needs).
+AIRSHIP_MODULE_TOKEN, which a split deployment needs), and "files": the
+Secret is mounted at airship.secretDir, and each variable names its file
+instead (AIRSHIP_<KEY>_FILE). An optional key of an existingSecret, which
+may be absent, stays a variable.
 */}}
 {{- define "airship.secretEnv" -}}
 {{- $root := .root }}
-{{- if and .postgres (ne $root.Values.mode "embedded") }}
-- name: AIRSHIP_POSTGRES_URL
+{{- $files := .files }}
+{{- $secretName := .secretName }}
+{{- $optional := dict "AIRSHIP_API_KEYS" (ne (len $root.Values.secret.apiKeys) 0) "AIRSHIP_AMQP_URL" (ne $root.Values.secret.amqpUrl "") }}
+{{- $wanted := dict "AIRSHIP_POSTGRES_URL" (and .postgres (ne $root.Values.mode "embedded")) "AIRSHIP_REDIS_URL" (and .redis (ne $root.Values.mode "embedded")) "AIRSHIP_API_KEYS" .apiKeys "AIRSHIP_AMQP_URL" .amqp "AIRSHIP_MODULE_TOKEN" .moduleToken }}
+{{- range $name := list "AIRSHIP_POSTGRES_URL" "AIRSHIP_REDIS_URL" "AIRSHIP_API_KEYS" "AIRSHIP_AMQP_URL" "AIRSHIP_MODULE_TOKEN" }}
+{{- if get $wanted $name }}
+{{- $isOptional := hasKey $optional $name }}
+{{- if and $files (or (not $isOptional) (and (not $root.Values.existingSecret) (get $optional $name))) }}
+- name: {{ $name }}_FILE
+  value: {{ include "airship.secretDir" $root }}/{{ $name }}
+{{- else if not $files }}
+- name: {{ $name }}
   valueFrom:
     secretKeyRef:
-      name: {{ .secretName }}
-      key: AIRSHIP_POSTGRES_URL
-{{- end }}
-{{- if and .redis (ne $root.Values.mode "embedded") }}
-- name: AIRSHIP_REDIS_URL
+      name: {{ $secretName }}
+      key: {{ $name }}
+      {{- if $isOptional }}
+      optional: true
+      {{- end }}
+{{- else if $root.Values.existingSecret }}
+- name: {{ $name }}
   valueFrom:
     secretKeyRef:
-      name: {{ .secretName }}
-      key: AIRSHIP_REDIS_URL
-{{- end }}
-{{- if .apiKeys }}
-- name: AIRSHIP_API_KEYS
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: AIRSHIP_API_KEYS
+      name: {{ $secretName }}
+      key: {{ $name }}
       optional: true
 {{- end }}
-{{- if .amqp }}
-- name: AIRSHIP_AMQP_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: AIRSHIP_AMQP_URL
-      optional: true
 {{- end }}
-{{- if .moduleToken }}
-- name: AIRSHIP_MODULE_TOKEN
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: AIRSHIP_MODULE_TOKEN
 {{- end }}
+{{- end }}
+
+{{/* Where the pods mount the Secret when secretsAsFiles is set. */}}
+{{- define "airship.secretDir" -}}
+/run/secrets/airship
+{{- end }}
+
+{{/* Whether the pods mount the Secret: secretsAsFiles, and there is one. */}}
+{{- define "airship.mountSecret" -}}
+{{- if and .Values.secretsAsFiles (or .Values.existingSecret (include "airship.secretData" . | trim)) }}true{{ end }}
 {{- end }}
 
 {{/* Secret data: the backend URLs, API keys, RabbitMQ URL and module token, base64-encoded. */}}
@@ -291,7 +296,7 @@ spec:
         - name: AIRSHIP_ORDERS_URL
           value: {{ include "airship.moduleURL" (dict "root" . "module" "orders") | quote }}
         {{- end }}
-        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "postgres" $w.postgres "redis" $w.redis "apiKeys" $w.apiKeys "amqp" $w.amqp "moduleToken" $w.moduleToken) | trim | nindent 8 }}
+        {{- include "airship.secretEnv" (dict "root" . "secretName" (include "airship.secretName" .) "postgres" $w.postgres "redis" $w.redis "apiKeys" $w.apiKeys "amqp" $w.amqp "moduleToken" $w.moduleToken "files" (include "airship.mountSecret" .)) | trim | nindent 8 }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -323,6 +328,11 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- if include "airship.mountSecret" . }}
+        - name: secrets
+          mountPath: {{ include "airship.secretDir" . }}
+          readOnly: true
+        {{- end }}
         {{- with $.volumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -330,6 +340,12 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- if include "airship.mountSecret" . }}
+    - name: secrets
+      secret:
+        secretName: {{ include "airship.secretName" . }}
+        defaultMode: 0440
+    {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
