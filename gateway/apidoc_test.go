@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airshipltd/airship/gateway/apidocs"
+	"github.com/airshipltd/airship/internal/apitest"
 )
 
 var (
@@ -29,7 +29,7 @@ func TestAPIDocMatchesOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(raw)
-	spec, err := apidocs.LoadOpenAPI(t.Context())
+	spec, err := apitest.LoadOpenAPI(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
