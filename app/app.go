@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -179,16 +178,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
 	if a.cfg.DebugAddr != "" {
-		dbg := &http.Server{Addr: a.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
-		wg.Go(func() {
-			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("debug listener", "err", err)
-			}
-		})
-		wg.Go(func() {
-			<-sweepCtx.Done()
-			dbg.Close()
-		})
+		wg.Go(func() { telemetry.ServeDebug(sweepCtx, a.cfg.DebugAddr, a.log) })
 		a.log.Info("pprof listening", "addr", a.cfg.DebugAddr)
 	}
 
@@ -280,14 +270,4 @@ func every(ctx context.Context, period time.Duration, what string, fn func(conte
 		case <-t.C:
 		}
 	}
-}
-
-func debugMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
