@@ -78,7 +78,7 @@ func TestRelayPublishesAnOrdersEventsInOneGo(t *testing.T) {
 	}}
 	pub := &memPublisher{all: make(chan struct{}), want: 3}
 	r := NewRelay(outbox, pub, Config{BatchSize: 100, Interval: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()

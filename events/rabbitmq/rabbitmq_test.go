@@ -1,7 +1,6 @@
 package rabbitmq_test
 
 import (
-	"context"
 	"errors"
 	"net/url"
 	"testing"
@@ -43,12 +42,12 @@ func TestExchangeAsNamekoDeclaresIt(t *testing.T) {
 			}
 			pub := rabbitmq.New(amqpURL, rabbitmq.DefaultExchange, 10*time.Second)
 			defer pub.Close()
-			if n, err := pub.Publish(context.Background(), []events.Event{event(1, 3, events.OrderCreated)}); err != nil || n != 1 {
+			if n, err := pub.Publish(t.Context(), []events.Event{event(1, 3, events.OrderCreated)}); err != nil || n != 1 {
 				t.Fatalf("publish (nameko declared first: %v) = %d, %v", namekoFirst, n, err)
 			}
 			if !namekoFirst {
 				c = eventstest.NamekoHandler(t, amqpURL, "orders", "order_created", "products", "handle_order_created")
-				if _, err := pub.Publish(context.Background(), []events.Event{event(2, 3, events.OrderCreated)}); err != nil {
+				if _, err := pub.Publish(t.Context(), []events.Event{event(2, 3, events.OrderCreated)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -82,7 +81,7 @@ func TestMessageAsTheOldDispatcherSentIt(t *testing.T) {
 	pub := rabbitmq.New(amqpURL, rabbitmq.DefaultExchange, 10*time.Second)
 	defer pub.Close()
 	sent := []events.Event{event(1, 3, events.OrderCreated), event(2, 3, events.OrderUpdated), event(3, 3, events.OrderDeleted)}
-	if n, err := pub.Publish(context.Background(), sent); err != nil || n != 3 {
+	if n, err := pub.Publish(t.Context(), sent); err != nil || n != 3 {
 		t.Fatalf("publish = %d, %v", n, err)
 	}
 	got := c.AwaitCount(t, 3, 30*time.Second)
@@ -119,7 +118,7 @@ func TestPublisherSurvivesBrokerOutages(t *testing.T) {
 	const timeout = 2 * time.Second
 	pub := rabbitmq.New(u.String(), rabbitmq.DefaultExchange, timeout)
 	defer pub.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	id := int64(0)
 	publish := func() (int, error) {
 		id++

@@ -99,14 +99,14 @@ func service(s Stores) *orders.Service {
 func create(t *testing.T, s Stores, id string, stock int64) {
 	t.Helper()
 	p := products.Product{ID: id, Title: "The " + id, PassengerCapacity: 10, MaximumSpeed: 5, InStock: stock}
-	if err := s.Products.Create(context.Background(), p); err != nil {
+	if err := s.Products.Create(t.Context(), p); err != nil {
 		t.Fatalf("create product %s: %v", id, err)
 	}
 }
 
 func stockOf(t *testing.T, s Stores, id string) int64 {
 	t.Helper()
-	p, err := s.Products.Get(context.Background(), id)
+	p, err := s.Products.Get(t.Context(), id)
 	if err != nil {
 		t.Fatalf("get product %s: %v", id, err)
 	}
@@ -121,7 +121,7 @@ func nl(id, p string, q int64) orders.NewLine {
 
 func countOrders(t *testing.T, s Stores) int {
 	t.Helper()
-	list, err := s.Orders.List(context.Background(), 0, 1000)
+	list, err := s.Orders.List(t.Context(), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func countOrders(t *testing.T, s Stores) int {
 }
 
 func testPlaceGet(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	create(t, s, "b", 10)
 	svc := service(s)
@@ -164,7 +164,7 @@ func testPlaceGet(t *testing.T, s Stores) {
 }
 
 func testGetNotFound(t *testing.T, s Stores) {
-	_, err := s.Orders.Get(context.Background(), 424242)
+	_, err := s.Orders.Get(t.Context(), 424242)
 	var nf *orders.NotFoundError
 	if !errors.As(err, &nf) || nf.ID != 424242 {
 		t.Fatalf("Get error = %v; want NotFoundError{424242}", err)
@@ -172,7 +172,7 @@ func testGetNotFound(t *testing.T, s Stores) {
 }
 
 func testListKeyset(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 100)
 	svc := service(s)
 	var ids []int64
@@ -207,7 +207,7 @@ func testListKeyset(t *testing.T, s Stores) {
 }
 
 func testPlaceOutOfStock(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 5)
 	create(t, s, "b", 1)
 	_, err := service(s).Place(ctx, []orders.NewLine{nl("a", "1", 2), nl("b", "1", 2)})
@@ -224,7 +224,7 @@ func testPlaceOutOfStock(t *testing.T, s Stores) {
 }
 
 func testPlaceNotFound(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 5)
 	_, err := service(s).Place(ctx, []orders.NewLine{nl("a", "1", 2), nl("ghost", "1", 1)})
 	var nf *products.NotFoundError
@@ -250,7 +250,7 @@ type idMover interface {
 // it fails with ErrIDsExhausted, takes no stock and writes nothing.
 func placeAtTheEnd(t *testing.T, s Stores, lastOrder, lastLine int64) (*orders.Service, func(lines ...orders.NewLine)) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	mover, ok := s.Orders.(idMover)
 	if !ok {
 		t.Fatalf("%T cannot move its id sequences", s.Orders)
@@ -279,7 +279,7 @@ func placeAtTheEnd(t *testing.T, s Stores, lastOrder, lastLine int64) (*orders.S
 // every store: the last one is handed out, read and deleted; then placing
 // an order fails with ErrIDsExhausted.
 func testOrderIDsEnd(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	svc, exhausted := placeAtTheEnd(t, s, orders.MaxID-1, 1000)
 	placed, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
 	if err != nil || placed.ID != orders.MaxID {
@@ -298,7 +298,7 @@ func testOrderIDsEnd(t *testing.T, s Stores) {
 // testLineIDsEnd: line ids end at orders.MaxID too: once the last is
 // handed out, an order is not written, whatever its order id.
 func testLineIDsEnd(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	svc, exhausted := placeAtTheEnd(t, s, 1000, orders.MaxID-1)
 	placed, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 1)})
 	if err != nil || placed.Lines[0].ID != orders.MaxID {
@@ -319,7 +319,7 @@ func (failingCreate) Create(context.Context, string, []orders.NewLine) (orders.O
 }
 
 func testRollback(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 5)
 	svc := service(Stores{Orders: failingCreate{s.Orders}, Products: s.Products})
 	if _, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 2)}); !errors.Is(err, errInjected) {
@@ -337,7 +337,7 @@ func testRollback(t *testing.T, s Stores) {
 }
 
 func testUpdate(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	create(t, s, "b", 10)
 	svc := service(s)
@@ -366,7 +366,7 @@ func testUpdate(t *testing.T, s Stores) {
 }
 
 func testUpdateOutOfStock(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 3)
 	svc := service(s)
 	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2)})
@@ -385,7 +385,7 @@ func testUpdateOutOfStock(t *testing.T, s Stores) {
 }
 
 func testUpdateUnknownLine(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 3)
 	svc := service(s)
 	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 1)})
@@ -406,7 +406,7 @@ func testUpdateUnknownLine(t *testing.T, s Stores) {
 }
 
 func testDelete(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	svc := service(s)
 	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1.00", 2), nl("a", "1.00", 3)})
@@ -431,7 +431,7 @@ func testDelete(t *testing.T, s Stores) {
 }
 
 func testDeleteAfterProductDeleted(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	create(t, s, "b", 10)
 	svc := service(s)
@@ -456,7 +456,7 @@ func testDeleteAfterProductDeleted(t *testing.T, s Stores) {
 // testRecoverBeforeCommit: the process took the stock, then died before
 // writing the order. The sweep gives the stock back.
 func testRecoverBeforeCommit(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	r := products.Reservation{ID: "crashed-before-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
 		Deadline: time.Now().Add(-time.Millisecond)}
@@ -484,7 +484,7 @@ func testRecoverBeforeCommit(t *testing.T, s Stores) {
 // testRecoverAfterCommit: the order committed, then the process died before
 // forgetting the reservation. The sweep keeps the stock taken.
 func testRecoverAfterCommit(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	r := products.Reservation{ID: "crashed-after-commit", Lines: []products.Line{{ProductID: "a", Quantity: 4}},
 		Deadline: time.Now().Add(-time.Millisecond)}
@@ -514,7 +514,7 @@ func testRecoverAfterCommit(t *testing.T, s Stores) {
 }
 
 func testVoidReservation(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	if _, committed, err := s.Orders.Settle(ctx, "never-claimed"); err != nil || committed {
 		t.Fatalf("Settle = %v, %v; want void", committed, err)
@@ -533,7 +533,7 @@ func testVoidReservation(t *testing.T, s Stores) {
 // testRecoverRestock: an order was deleted, then the process died before
 // giving the stock back. The sweep replays the restock, once.
 func testRecoverRestock(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	create(t, s, "a", 10)
 	svc := service(s)
 	o, err := svc.Place(ctx, []orders.NewLine{nl("a", "1", 4)})
@@ -559,7 +559,7 @@ func testRecoverRestock(t *testing.T, s Stores) {
 }
 
 func testParallelNoOversell(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const stock, clients = 100, 300
 	create(t, s, "a", stock)
 	svc := service(s)
@@ -595,7 +595,7 @@ func testParallelNoOversell(t *testing.T, s Stores) {
 // quantities of the orders that exist equals the initial stock, and no
 // stock is negative.
 func testConcurrentLedger(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	ids := []string{"a", "b", "c"}
 	const initial = 40
 	for _, id := range ids {
@@ -665,7 +665,7 @@ func testConcurrentLedger(t *testing.T, s Stores) {
 // void with no order, never both.
 func testSettleRace(t *testing.T, st Stores) {
 	s := st.Orders
-	ctx := context.Background()
+	ctx := t.Context()
 	const n = 32
 	type outcome struct {
 		created   orders.Order
@@ -716,7 +716,7 @@ func testSettleRace(t *testing.T, st Stores) {
 // a line is reduced, not when the recovery sweep replays a restock; and an
 // order line of the first cannot take stock from the second.
 func testStockStaysWithItsIncarnation(t *testing.T, s Stores) {
-	ctx := context.Background()
+	ctx := t.Context()
 	svc := service(s)
 	recreate := func(id string) {
 		t.Helper()

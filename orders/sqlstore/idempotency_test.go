@@ -66,7 +66,7 @@ func (downStock) Reserve(context.Context, products.Reservation) (products.Taken,
 func TestPlaceOnce(t *testing.T) {
 	for name, setup := range keyStores {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := t.Context()
 			db, ord, prod, tx := setup(t)
 			if err := prod.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
 				t.Fatal(err)
@@ -210,7 +210,7 @@ func (b blockingStock) Reserve(ctx context.Context, r products.Reservation) (pro
 func TestPlaceOnceKeyInUse(t *testing.T) {
 	for name, setup := range keyStores {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := t.Context()
 			_, ord, prod, _ := setup(t)
 			if err := prod.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
 				t.Fatal(err)

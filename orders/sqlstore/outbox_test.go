@@ -55,7 +55,7 @@ func quietService(o orders.Store, p products.Store, tx orders.Transactor) *order
 
 func newProduct(t *testing.T, p products.Store, id string, stock int64) {
 	t.Helper()
-	if err := p.Create(context.Background(), products.Product{ID: id, Title: "The " + id, InStock: stock}); err != nil {
+	if err := p.Create(t.Context(), products.Product{ID: id, Title: "The " + id, InStock: stock}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -82,7 +82,7 @@ func drain(t *testing.T, s outboxStore, limit int) []events.Event {
 	t.Helper()
 	r := &recorder{}
 	for {
-		n, err := s.DispatchEvents(context.Background(), limit, r.publish)
+		n, err := s.DispatchEvents(t.Context(), limit, r.publish)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestOutbox(t *testing.T) {
 }
 
 func testEventWithEachChange(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "the_odyssey", 10)
 	newProduct(t, p, "b", 10)
@@ -177,7 +177,7 @@ func testEventWithEachChange(t *testing.T, open func(*testing.T, ...sqlstore.Opt
 }
 
 func testNoEventsWhenOff(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, tx := open(t)
 	newProduct(t, p, "a", 10)
 	svc := quietService(s, p, tx)
@@ -205,7 +205,7 @@ func testNoEventsWhenOff(t *testing.T, open func(*testing.T, ...sqlstore.Option)
 // reservation was voided: the claim fails after the order, its lines and
 // its event were written), and a change that conflicts leave no event.
 func testNoEventWithoutCommit(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 1)
 	svc := quietService(s, p, tx)
@@ -391,7 +391,7 @@ func (f *flaky) publish(_ context.Context, evs []events.Event) (int, error) {
 }
 
 func testOnlyConfirmedMarked(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 100)
 	svc := quietService(s, p, tx)
@@ -433,7 +433,7 @@ func testOnlyConfirmedMarked(t *testing.T, open func(*testing.T, ...sqlstore.Opt
 }
 
 func testPurgeKeepsPending(t *testing.T, open func(*testing.T, ...sqlstore.Option) (outboxStore, products.Store, orders.Transactor)) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, tx := open(t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 100)
 	svc := quietService(s, p, tx)
@@ -461,7 +461,7 @@ func testPurgeKeepsPending(t *testing.T, open func(*testing.T, ...sqlstore.Optio
 // while orders change, publish every event exactly once and each order's
 // events in order.
 func TestConcurrentRelays(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, p, _ := outboxStores["postgres"](t, sqlstore.WithEvents())
 	newProduct(t, p, "a", 1_000_000)
 	svc := quietService(s, p, nil)

@@ -79,7 +79,7 @@ func (g gatedStock) Commit(ctx context.Context, r products.Reservation) error {
 // once Wait returns, every reservation is committed and the stock is what
 // the orders took.
 func TestCommitInBackground(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
 	redisStock := redisstore.New(rdb, prefix)
 	const n = 20

@@ -130,7 +130,7 @@ func TestRemoteDeadlineAndRetries(t *testing.T) {
 	store := &deadlineStore{fails: 1}
 	c := serve(t, store)
 	deadline := time.Now().Add(time.Minute)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
 
 	if _, err := c.Get(ctx, "a"); !errors.Is(err, products.ErrUnavailable) {
@@ -165,7 +165,7 @@ func TestRemoteUnreachable(t *testing.T) {
 	hc := rpc.NewHTTPClient(time.Second, 4)
 	defer hc.CloseIdleConnections()
 	c := productsrpc.NewClient(hc, "http://"+addr, rpc.ClientOptions(func(string) { calls.Add(1) })...)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.Get(ctx, "a"); !errors.Is(err, products.ErrUnavailable) {
 		t.Fatalf("Get from a module that is down: %v; want ErrUnavailable", err)
 	}

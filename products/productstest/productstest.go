@@ -55,7 +55,7 @@ func airship(id string, stock int64) products.Product {
 func mustCreate(t *testing.T, s products.Store, ps ...products.Product) {
 	t.Helper()
 	for _, p := range ps {
-		if err := s.Create(context.Background(), p); err != nil {
+		if err := s.Create(t.Context(), p); err != nil {
 			t.Fatalf("Create(%s): %v", p.ID, err)
 		}
 	}
@@ -63,7 +63,7 @@ func mustCreate(t *testing.T, s products.Store, ps ...products.Product) {
 
 func stockOf(t *testing.T, s products.Store, id string) int64 {
 	t.Helper()
-	p, err := s.Get(context.Background(), id)
+	p, err := s.Get(t.Context(), id)
 	if err != nil {
 		t.Fatalf("Get(%s): %v", id, err)
 	}
@@ -83,7 +83,7 @@ func reserve(ctx context.Context, s products.Store, r products.Reservation) erro
 }
 
 func testCreateGet(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	want := products.Product{ID: "the_odyssey-0.8623041", Title: "The Odyssey ✈", PassengerCapacity: 101, MaximumSpeed: 5, InStock: 2147483647}
 	mustCreate(t, s, want)
 	got, err := s.Get(ctx, want.ID)
@@ -110,7 +110,7 @@ func testCreateGet(t *testing.T, s products.Store) {
 
 func testCreateExisting(t *testing.T, s products.Store) {
 	mustCreate(t, s, airship("a", 1))
-	err := s.Create(context.Background(), airship("a", 5))
+	err := s.Create(t.Context(), airship("a", 5))
 	if !errors.Is(err, products.ErrExists) {
 		t.Fatalf("second Create error = %v; want ErrExists", err)
 	}
@@ -120,7 +120,7 @@ func testCreateExisting(t *testing.T, s products.Store) {
 }
 
 func testGetManyMissing(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 1), airship("b", 2))
 	got, err := s.GetMany(ctx, []string{"a", "x", "b", "a"})
 	if err != nil {
@@ -135,7 +135,7 @@ func testGetManyMissing(t *testing.T, s products.Store) {
 }
 
 func testUpdate(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 1))
 	title, stock := "Renamed", int64(7)
 	got, err := s.Update(ctx, "a", products.Patch{Title: &title, InStock: &stock})
@@ -156,7 +156,7 @@ func testUpdate(t *testing.T, s products.Store) {
 }
 
 func testDelete(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 1))
 	if err := s.Delete(ctx, "a"); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func testDelete(t *testing.T, s products.Store) {
 }
 
 func testListPages(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const n = 257
 	for i := range n {
 		mustCreate(t, s, airship(fmt.Sprintf("p%03d", i), int64(i)))
@@ -213,7 +213,7 @@ func testListPages(t *testing.T, s products.Store) {
 // listed, however many are created meanwhile (Redis rehashes its keyspace
 // as it grows, which reorders what SCAN returns).
 func testListWhileWriting(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const n = 300
 	for i := range n {
 		mustCreate(t, s, airship(fmt.Sprintf("old%03d", i), 1))
@@ -251,14 +251,14 @@ func testListWhileWriting(t *testing.T, s products.Store) {
 
 func testListBadCursor(t *testing.T, s products.Store) {
 	for _, c := range []string{"garbage", "-1", "1-x", "%%%", "0", "5:a*b", "5:"} {
-		if _, err := s.List(context.Background(), c, 10); !errors.Is(err, products.ErrBadCursor) {
+		if _, err := s.List(t.Context(), c, 10); !errors.Is(err, products.ErrBadCursor) {
 			t.Errorf("List(cursor %q) error = %v; want ErrBadCursor", c, err)
 		}
 	}
 }
 
 func testReserveCommit(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 10), airship("b", 5))
 	r := reservation("r1", line("a", 3), line("b", 5))
 	if err := reserve(ctx, s, r); err != nil {
@@ -283,7 +283,7 @@ func testReserveCommit(t *testing.T, s products.Store) {
 }
 
 func testReserveAllOrNothing(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 10), airship("b", 1))
 	err := reserve(ctx, s, reservation("r1", line("a", 3), line("b", 2)))
 	var oos *products.OutOfStockError
@@ -299,7 +299,7 @@ func testReserveAllOrNothing(t *testing.T, s products.Store) {
 }
 
 func testReserveMergesLines(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 3))
 	// 2 + 2 > 3: the lines of one product count together.
 	if err := reserve(ctx, s, reservation("r1", line("a", 2), line("a", 2))); !errors.Is(err, products.ErrOutOfStock) {
@@ -314,7 +314,7 @@ func testReserveMergesLines(t *testing.T, s products.Store) {
 }
 
 func testReserveNotFound(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 3))
 	err := reserve(ctx, s, reservation("r1", line("a", 1), line("ghost", 1)))
 	var nf *products.NotFoundError
@@ -327,7 +327,7 @@ func testReserveNotFound(t *testing.T, s products.Store) {
 }
 
 func testReserveIdempotent(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
 	for range 3 {
@@ -341,7 +341,7 @@ func testReserveIdempotent(t *testing.T, s products.Store) {
 }
 
 func testReleaseIdempotent(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
 	if err := reserve(ctx, s, r); err != nil {
@@ -358,7 +358,7 @@ func testReleaseIdempotent(t *testing.T, s products.Store) {
 }
 
 func testReleaseAfterDelete(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 5))
 	r := reservation("r1", line("a", 2))
 	if err := reserve(ctx, s, r); err != nil {
@@ -384,7 +384,7 @@ func testReleaseAfterDelete(t *testing.T, s products.Store) {
 }
 
 func testExpired(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 5), airship("b", 5))
 	now := time.Now()
 	old := products.Reservation{ID: "old", Lines: []products.Line{line("a", 1), line("b", 2)}, Deadline: now.Add(-time.Second)}
@@ -420,7 +420,7 @@ func testExpired(t *testing.T, s products.Store) {
 }
 
 func testRestock(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 1))
 	for range 2 { // the same restock twice counts once
 		if err := s.Restock(ctx, "ret1", []products.Line{line("a", 2), line("gone", 3), line("a", 1)}); err != nil {
@@ -442,7 +442,7 @@ func testRestock(t *testing.T, s products.Store) {
 }
 
 func testParallelNoOversell(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const stock, clients = 20, 64
 	mustCreate(t, s, airship("a", stock), airship("b", 1000))
 	var ok, short atomic.Int64
@@ -477,7 +477,7 @@ func walk(t *testing.T, s products.Store, limit, most int) map[string]int {
 	seen := map[string]int{}
 	cursor := ""
 	for pages := 0; ; pages++ {
-		page, err := s.List(context.Background(), cursor, limit)
+		page, err := s.List(t.Context(), cursor, limit)
 		if err != nil {
 			t.Fatalf("List(limit %d) page %d, cursor %q: %v", limit, pages, cursor, err)
 		}
@@ -525,7 +525,7 @@ func testListFollowsToTheEnd(t *testing.T, s products.Store) {
 // throughout the walk is listed exactly once, no product is listed twice,
 // and the walk ends without an error.
 func testListProperty(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	stable := 0
 	for round := range 12 {
@@ -580,7 +580,7 @@ func testListProperty(t *testing.T, s products.Store) {
 // testIncarnations: a product deleted and created again under its id is a
 // new incarnation; stock taken from the old one never reaches the new one.
 func testIncarnations(t *testing.T, s products.Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	mustCreate(t, s, airship("a", 10))
 	first, _ := s.Get(ctx, "a")
 	taken, err := s.Reserve(ctx, reservation("r1", line("a", 3)))

@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestMain(m *testing.M) {
 // the scripts of a Redis server of its own: on the shared one, other
 // tests' requests would meet the flush too.
 func TestReloadsScripts(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := testbackend.PrivateRedis(t)
 	s := redisstore.New(rdb, "airship:")
 	if err := s.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
@@ -71,7 +70,7 @@ func TestReloadsScripts(t *testing.T) {
 // incarnations existed are listed and get an incarnation; one deleted
 // while the upgrade runs is not brought back.
 func TestUpgrade(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb, prefix := testbackend.Redis(t)
 	for i := range 2500 {
 		key := fmt.Sprintf("%sproduct:{old%04d}", prefix, i)
