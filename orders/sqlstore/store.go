@@ -443,12 +443,12 @@ func (s *Store) Analyze(ctx context.Context) error {
 // and closes them.
 func scanOrders(rs *sql.Rows) ([]orders.Order, error) {
 	defer rs.Close()
-	var out []orders.Order
+	var (
+		out     []orders.Order
+		orderID int64
+		l       orders.Line // every field scanned on every row
+	)
 	for rs.Next() {
-		var (
-			orderID int64
-			l       orders.Line
-		)
 		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity, &l.Incarnation); err != nil {
 			return nil, err
 		}
