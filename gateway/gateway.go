@@ -174,7 +174,7 @@ func (g *Gateway) serve(c echo.Context) {
 	if g.cfg.Observer != nil {
 		g.cfg.Observer.RequestStarted()
 	}
-	g.run(c, ctx, began)
+	g.run(ctx, c, began)
 	took := time.Since(began)
 	req, res := c.Request(), c.Response()
 	if span != nil {
@@ -203,7 +203,7 @@ func requestID(req *http.Request) (context.Context, string, []string) {
 // work so that a backend that does not answer yields 503 in bounded time,
 // and answers its error, or a panic of its handler, while the context
 // still tells whether the deadline passed or the client went away.
-func (g *Gateway) run(c echo.Context, ctx context.Context, began time.Time) {
+func (g *Gateway) run(ctx context.Context, c echo.Context, began time.Time) {
 	if g.cfg.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, began.Add(g.cfg.RequestTimeout))
