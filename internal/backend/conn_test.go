@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/testbackend"
 )
 
 // recordingConn counts the deadlines set on it.
@@ -103,5 +104,39 @@ func TestRedisCommandTimesOutOnAStalledServer(t *testing.T) {
 	err = rdb.Ping(t.Context()).Err()
 	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 		t.Errorf("ping of a server that never answers: %v; want a timeout", err)
+	}
+}
+
+// A pooled connection that the server closed while it was idle (go-redis
+// no longer peeks at it before use) fails its next command, which is
+// retried on a new connection: the caller sees no error.
+func TestRedisCommandAfterTheServerClosedTheConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis: not run in -short mode")
+	}
+	cfg := config.Defaults()
+	cfg.RedisURL, cfg.RedisPoolSize = testbackend.RedisURL(), 1
+	rdb, err := Redis(cfg, "single")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	id, err := rdb.Do(t.Context(), "CLIENT", "ID").Int64()
+	if err != nil {
+		t.Fatalf("Redis at %s: %v", cfg.RedisURL, err)
+	}
+	admin, err := Redis(cfg, "single")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Do(t.Context(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+		t.Fatalf("kill the pooled connection: %v", err)
+	}
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Errorf("ping on a pool whose connection the server closed: %v", err)
+	}
+	if again, err := rdb.Do(t.Context(), "CLIENT", "ID").Int64(); err != nil || again == id {
+		t.Errorf("client id %d after the kill (%v); want a new connection's", again, err)
 	}
 }
