@@ -57,13 +57,30 @@ func decodeNewOrder(o object) ([]orders.NewLine, error) {
 	}
 	lines := make([]orders.NewLine, len(items))
 	for i, item := range items {
-		prefix := fmt.Sprintf("order_details[%d].", i)
+		prefix := linePrefix(i)
 		f.only(item, prefix, "product_id", "price", "quantity")
 		lines[i].ProductID = f.productID(item, prefix, "product_id")
 		lines[i].Price, _ = f.price(item, prefix, "price", true)
 		lines[i].Quantity, _ = f.count(item, prefix, "quantity", 1, true)
 	}
 	return lines, f.err()
+}
+
+// linePrefixes are the paths of the first order lines' fields, made once.
+var linePrefixes = func() []string {
+	p := make([]string, orders.MaxLines)
+	for i := range p {
+		p[i] = fmt.Sprintf("order_details[%d].", i)
+	}
+	return p
+}()
+
+// linePrefix is the path of order line i's fields in error messages.
+func linePrefix(i int) string {
+	if i < len(linePrefixes) {
+		return linePrefixes[i]
+	}
+	return fmt.Sprintf("order_details[%d].", i)
 }
 
 // decodeOrderUpdate turns a PUT document into line updates.
@@ -76,7 +93,7 @@ func decodeOrderUpdate(o object) ([]orders.LineUpdate, error) {
 	}
 	updates := make([]orders.LineUpdate, len(items))
 	for i, item := range items {
-		prefix := fmt.Sprintf("order_details[%d].", i)
+		prefix := linePrefix(i)
 		f.only(item, prefix, "id", "price", "quantity")
 		updates[i].ID, _ = f.count(item, prefix, "id", 1, true)
 		if p, ok := f.price(item, prefix, "price", false); ok {

@@ -91,7 +91,30 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	if got, want := append(appendOrders(nil, list), '\n'), encodeJSON(t, refList); !bytes.Equal(got, want) {
 		t.Errorf("orders:\n got %s\nwant %s", got, want)
 	}
-	if got, want := append(appendEnrichedOrder(nil, &o, root, found), '\n'), encodeJSON(t, refE); !bytes.Equal(got, want) {
+	if got, want := append(appendEnrichedOrder(nil, &o, root, lineProducts{byID: found}), '\n'), encodeJSON(t, refE); !bytes.Equal(got, want) {
 		t.Errorf("enriched order:\n got %s\nwant %s", got, want)
+	}
+	// A one-line order, with its product and without.
+	one := orders.Order{ID: 9, Lines: o.Lines[:1]}
+	refOne := refEnrichedOrder{ID: 9, OrderDetails: refE.OrderDetails[:1]}
+	if got, want := append(appendEnrichedOrder(nil, &one, root, lineProducts{one: &ps[0]}), '\n'), encodeJSON(t, refOne); !bytes.Equal(got, want) {
+		t.Errorf("one-line order:\n got %s\nwant %s", got, want)
+	}
+	refOne.OrderDetails = []refEnrichedLine{{refLine: refE.OrderDetails[0].refLine, Image: refE.OrderDetails[0].Image}}
+	if got, want := append(appendEnrichedOrder(nil, &one, root, lineProducts{}), '\n'), encodeJSON(t, refOne); !bytes.Equal(got, want) {
+		t.Errorf("one-line order without its product:\n got %s\nwant %s", got, want)
+	}
+}
+
+// appendPrice writes what StringFixed(2) does, quoted, for every price.
+func TestAppendPriceMatchesStringFixed(t *testing.T) {
+	for _, text := range []string{
+		"0", "0.00", "5", "5.1", "100000.99", "-0.01", "-12.5", "1.005", "1.999", "1e3", "12e1",
+		"999999999999999", "9999999999999.99", "123456789012345678901.25", "-123456789012345678901",
+	} {
+		d := decimal.RequireFromString(text)
+		if got, want := string(appendPrice(nil, d)), `"`+d.StringFixed(2)+`"`; got != want {
+			t.Errorf("price %s: got %s, want %s", text, got, want)
+		}
 	}
 }

@@ -5,12 +5,12 @@ package gateway
 // problem.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -51,9 +51,9 @@ func (f *fields) err() error {
 // only reports every field of o not in allowed, in name order.
 func (f *fields) only(o object, prefix string, allowed ...string) {
 	var unknown []string
-	for name := range o {
-		if !slices.Contains(allowed, name) {
-			unknown = append(unknown, name)
+	for i := range o {
+		if !isOneOf(o[i].name, allowed) {
+			unknown = append(unknown, string(o[i].name))
 		}
 	}
 	slices.Sort(unknown)
@@ -62,19 +62,46 @@ func (f *fields) only(o object, prefix string, allowed ...string) {
 	}
 }
 
+func isOneOf(name []byte, allowed []string) bool {
+	for _, a := range allowed {
+		if string(name) == a {
+			return true
+		}
+	}
+	return false
+}
+
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// jsonString returns the value of the JSON string raw, or false when raw
+// is not a string. A string without escapes is its bytes (a valid body
+// is valid UTF-8 without control characters); one with escapes is
+// unescaped by encoding/json.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
 
 // str reads a string field.
 func (f *fields) str(o object, prefix, name string, required bool) (string, bool) {
-	raw, ok := o[name]
+	raw, ok := o.get(name)
 	if !ok || isNull(raw) {
 		if required {
 			f.add(prefix+name, "is required")
 		}
 		return "", false
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		f.add(prefix+name, "must be a string")
 		return "", false
 	}
@@ -123,7 +150,7 @@ func loneSurrogate(raw json.RawMessage) bool {
 // count reads an integer field in [lowest, maxCount]. JSON strings and
 // numbers with a fraction or exponent are refused.
 func (f *fields) count(o object, prefix, name string, lowest int64, required bool) (int64, bool) {
-	raw, ok := o[name]
+	raw, ok := o.get(name)
 	if !ok || isNull(raw) {
 		if required {
 			f.add(prefix+name, "is required")
@@ -163,7 +190,7 @@ func (f *fields) title(o object, prefix string, required bool) (string, bool) {
 // price reads a price given as a JSON string ("99.99") or number (99.99)
 // (see orders.ParsePrice).
 func (f *fields) price(o object, prefix, name string, required bool) (decimal.Decimal, bool) {
-	raw, ok := o[name]
+	raw, ok := o.get(name)
 	if !ok || isNull(raw) {
 		if required {
 			f.add(prefix+name, "is required")
@@ -171,8 +198,9 @@ func (f *fields) price(o object, prefix, name string, required bool) (decimal.De
 		return decimal.Decimal{}, false
 	}
 	text := string(raw)
-	if strings.HasPrefix(text, `"`) {
-		if err := json.Unmarshal(raw, &text); err != nil {
+	if raw[0] == '"' {
+		var ok bool
+		if text, ok = jsonString(raw); !ok {
 			f.add(prefix+name, "must be a decimal string or number")
 			return decimal.Decimal{}, false
 		}
@@ -188,13 +216,13 @@ func (f *fields) price(o object, prefix, name string, required bool) (decimal.De
 // array reads an array-of-objects field whose number of items count
 // checks (it says what is wrong with it, or "").
 func (f *fields) array(o object, prefix, name string, count func(int) string) ([]object, bool) {
-	raw, ok := o[name]
+	raw, ok := o.get(name)
 	if !ok || isNull(raw) {
 		f.add(prefix+name, "is required")
 		return nil, false
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	items, ok := parseArray(raw)
+	if !ok {
 		f.add(prefix+name, "must be an array")
 		return nil, false
 	}
@@ -204,15 +232,15 @@ func (f *fields) array(o object, prefix, name string, count func(int) string) ([
 	}
 	out := make([]object, len(items))
 	for i, item := range items {
-		path := fmt.Sprintf("%s%s[%d]", prefix, name, i)
-		err := json.Unmarshal(item, &out[i])
-		var dup *duplicateError
-		switch {
-		case errors.As(err, &dup):
-			f.add(path+"."+fieldName(dup.name), "is named twice")
-			return nil, false
-		case err != nil || out[i] == nil:
-			f.add(path, "must be an object")
+		var err error
+		if out[i], err = parseObject(item); err != nil {
+			path := prefix + name + "[" + strconv.Itoa(i) + "]"
+			var dup *duplicateError
+			if errors.As(err, &dup) {
+				f.add(path+"."+fieldName(dup.name), "is named twice")
+			} else {
+				f.add(path, "must be an object")
+			}
 			return nil, false
 		}
 	}

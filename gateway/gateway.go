@@ -5,16 +5,18 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airshipltd/airship/gateway/apidocs"
+	"github.com/airshipltd/airship/internal/bearer"
 	"github.com/airshipltd/airship/internal/reqid"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
@@ -82,6 +84,8 @@ type Gateway struct {
 	routes map[string]struct{}
 	// sampled counts successes for access_log sample:N (see logAccess).
 	sampled atomic.Uint64
+	// keys are the digests of the API keys (see authorize).
+	keys bearer.Keys
 }
 
 // New returns the API. ready reports whether what the process cannot
@@ -92,26 +96,16 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 		probe = ready
 	}
 	g := &Gateway{products: p, orders: o, ready: ready, cfg: cfg, log: log,
-		outages: newOutageLog(log, probe), routes: map[string]struct{}{}}
+		outages: newOutageLog(log, probe), routes: map[string]struct{}{}, keys: bearer.NewKeys(cfg.APIKeys...)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.errorHandler
 	// Client addresses come from the connection only: X-Forwarded-For and
 	// X-Real-IP are not trusted unless a proxy is configured in front.
 	e.IPExtractor = echo.ExtractIPDirect()
-	// The chain, outermost first. The router has run before it, so every
-	// middleware knows the route (c.Path()).
-	e.Use(requestID, securityHeaders)
-	if cfg.Tracing != nil {
-		e.Use(g.traced(cfg.Tracing))
-	}
-	e.Use(
-		g.observe, // answers errors; metrics and the access log
-		middleware.Recover(),
-		requireKey(cfg.APIKeys),
-		g.deadline,
-	)
-
+	// Every request goes through serve (ServeHTTP), which does what a
+	// middleware chain would, in one function: no chain is built per
+	// request.
 	// HEAD is answered wherever GET is (RFC 9110 9.3.2).
 	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
 	get("/healthz", g.healthz)
@@ -136,8 +130,15 @@ func New(p Products, o Orders, ready func(context.Context) error, cfg Config, lo
 	return g
 }
 
-// ServeHTTP serves a request.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.echo.ServeHTTP(w, r) }
+// ServeHTTP serves a request: it routes it with echo's router, then
+// serves it (serve).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := g.echo.AcquireContext()
+	c.Reset(r, w)
+	g.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	g.serve(c)
+	g.echo.ReleaseContext(c)
+}
 
 // Routes lists the routes the gateway serves.
 func (g *Gateway) Routes() []*echo.Route { return g.echo.Routes() }
@@ -147,50 +148,82 @@ func (g *Gateway) Routes() []*echo.Route { return g.echo.Routes() }
 // they answer again (see outageLog).
 func (g *Gateway) WatchOutages(ctx context.Context) { g.outages.watch(ctx) }
 
-// requestID gives every request an id, sent back in X-Request-Id, logged
-// with it and carried in its context to the modules it calls: the
-// client's own if it is a short token of safe characters (reqid.Valid), a
-// new one otherwise.
-func requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ids := c.Request().Header.Values(reqid.Header)
-		id := ""
-		if len(ids) == 1 && reqid.Valid(ids[0]) {
-			id = ids[0]
-		} else {
-			id = uuid.NewString()
-		}
-		c.Response().Header().Set(reqid.Header, id)
-		c.SetRequest(c.Request().WithContext(reqid.With(c.Request().Context(), id)))
-		return next(c)
+// nosniff tells browsers to take every response for the type it
+// declares. Header values are never changed in place, so every response
+// shares this one.
+var nosniff = []string{"nosniff"}
+
+// serve does for every routed request, in order: the request id, nosniff,
+// the server span when tracing is on, the in-flight gauge, then (run)
+// the API key check, the request's deadline, the handler and the answer
+// to its error, recovering from a panic; last the metrics and the access
+// log. One clock reading starts the request: its deadline and its
+// latency are both measured from it.
+func (g *Gateway) serve(c echo.Context) {
+	began := time.Now()
+	req := c.Request()
+	ctx, id, idHeader := requestID(req)
+	hdr := c.Response().Header()
+	hdr[reqid.Header] = idHeader
+	hdr[echo.HeaderXContentTypeOptions] = nosniff
+	route := g.routeOf(c)
+	var span trace.Span
+	if g.cfg.Tracing != nil {
+		ctx, span = g.startSpan(ctx, req, route, id)
 	}
+	if g.cfg.Observer != nil {
+		g.cfg.Observer.RequestStarted()
+	}
+	g.run(ctx, c, began)
+	took := time.Since(began)
+	req, res := c.Request(), c.Response()
+	if span != nil {
+		endSpan(span, res)
+	}
+	if g.cfg.Observer != nil {
+		g.cfg.Observer.RequestFinished(route, methodLabel(req.Method), res.Status, took, req.ContentLength, res.Size)
+	}
+	g.logAccess(ctx, c, id, route, took)
 }
 
-// securityHeaders tells browsers to take every response for the type it
-// declares.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderXContentTypeOptions, "nosniff")
-		return next(c)
+// requestID returns the request's context carrying its id, the id, and
+// the id as a header value: the client's X-Request-Id if it is a short
+// token of safe characters (reqid.Valid), a new one otherwise. It is sent
+// back in X-Request-Id, logged and carried in the request's context to
+// the modules it calls.
+func requestID(req *http.Request) (context.Context, string, []string) {
+	if ids := req.Header[reqid.Header]; len(ids) == 1 && reqid.Valid(ids[0]) {
+		ctx, header := reqid.Carry(req.Context(), ids[0])
+		return ctx, ids[0], header
 	}
+	return reqid.New(req.Context())
 }
 
-// deadline bounds the backend work of each request, so that a backend that
-// does not answer yields 503 in bounded time.
-func (g *Gateway) deadline(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if g.cfg.RequestTimeout <= 0 {
-			return next(c)
-		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), g.cfg.RequestTimeout)
+// run serves the request under its deadline, which bounds its backend
+// work so that a backend that does not answer yields 503 in bounded time,
+// and answers its error, or a panic of its handler, while the context
+// still tells whether the deadline passed or the client went away.
+func (g *Gateway) run(ctx context.Context, c echo.Context, began time.Time) {
+	if g.cfg.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, began.Add(g.cfg.RequestTimeout))
 		defer cancel()
-		c.SetRequest(c.Request().WithContext(ctx))
-		// The error is answered here, while the context still tells whether
-		// the deadline passed or the client went away.
-		if err := next(c); err != nil {
-			c.Error(err)
+	}
+	c.SetRequest(c.Request().WithContext(ctx))
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			g.errorHandler(fmt.Errorf("panic: %v\n%s", r, debug.Stack()), c)
 		}
-		return nil
+	}()
+	err := g.authorize(c)
+	if err == nil {
+		err = c.Handler()(c)
+	}
+	if err != nil {
+		g.errorHandler(err, c)
 	}
 }
 

@@ -53,31 +53,9 @@ func (g *Gateway) routeOf(c echo.Context) string {
 	return UnmatchedRoute
 }
 
-// observe is the middleware that answers errors, then records every
-// request: the observer (metrics) and the access log.
-func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		began := time.Now()
-		if g.cfg.Observer != nil {
-			g.cfg.Observer.RequestStarted()
-		}
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		took := time.Since(began)
-		req, res := c.Request(), c.Response()
-		route := g.routeOf(c)
-		if g.cfg.Observer != nil {
-			g.cfg.Observer.RequestFinished(route, methodLabel(req.Method), res.Status, took, req.ContentLength, res.Size)
-		}
-		g.logAccess(c.Request().Context(), c, route, took)
-		return nil
-	}
-}
-
 // logAccess writes the access log line of a request, at the level its
 // outcome and the access_log setting give.
-func (g *Gateway) logAccess(ctx context.Context, c echo.Context, route string, took time.Duration) {
+func (g *Gateway) logAccess(ctx context.Context, c echo.Context, id, route string, took time.Duration) {
 	status := c.Response().Status
 	level := slog.LevelDebug
 	switch {
@@ -100,9 +78,11 @@ func (g *Gateway) logAccess(ctx context.Context, c echo.Context, route string, t
 	}
 	req := c.Request()
 	g.log.LogAttrs(ctx, level, "request",
-		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("request_id", id),
 		slog.String("method", req.Method), slog.String("uri", req.RequestURI), slog.String("route", route),
-		slog.Int("status", status), slog.Duration("latency", took),
+		// Milliseconds to the microsecond, as telemetry.LogHandler writes
+		// every duration.
+		slog.Int("status", status), slog.Float64("latency_ms", float64(took.Microseconds())/1000),
 		slog.Int64("bytes_in", max(req.ContentLength, 0)), slog.Int64("bytes_out", c.Response().Size))
 }
 
@@ -112,38 +92,31 @@ type Tracing struct {
 	Propagator propagation.TextMapPropagator
 }
 
-// traced starts the server span of each request, as the child of the
-// caller's span when the request carries a W3C traceparent, and puts it in
-// the request's context: the backends' spans and the log lines of the
-// request hang from it.
-func (g *Gateway) traced(t *Tracing) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			route := g.routeOf(c)
-			ctx := t.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-			ctx, span := t.Tracer.Start(ctx, req.Method+" "+route,
-				trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(
-					semconv.HTTPRequestMethodKey.String(methodLabel(req.Method)),
-					semconv.HTTPRoute(route),
-					semconv.URLPath(req.URL.Path),
-					semconv.URLScheme("http"),
-					semconv.UserAgentOriginal(req.UserAgent()),
-					attribute.String("http.request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-				))
-			defer span.End()
-			c.SetRequest(req.WithContext(ctx))
-			if err := next(c); err != nil {
-				c.Error(err)
-			}
-			status := c.Response().Status
-			span.SetAttributes(semconv.HTTPResponseStatusCode(status),
-				attribute.Int64("http.response.body.size", c.Response().Size))
-			if status >= http.StatusInternalServerError {
-				span.SetStatus(codes.Error, http.StatusText(status))
-			}
-			return nil
-		}
+// startSpan starts the server span of a request, as the child of the
+// caller's span when the request carries a W3C traceparent, and returns
+// ctx carrying it: the backends' spans and the log lines of the request
+// hang from it.
+func (g *Gateway) startSpan(ctx context.Context, req *http.Request, route, id string) (context.Context, trace.Span) {
+	t := g.cfg.Tracing
+	ctx = t.Propagator.Extract(ctx, propagation.HeaderCarrier(req.Header))
+	return t.Tracer.Start(ctx, req.Method+" "+route,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			semconv.HTTPRequestMethodKey.String(methodLabel(req.Method)),
+			semconv.HTTPRoute(route),
+			semconv.URLPath(req.URL.Path),
+			semconv.URLScheme("http"),
+			semconv.UserAgentOriginal(req.UserAgent()),
+			attribute.String("http.request_id", id),
+		))
+}
+
+// endSpan ends a request's span with its response's status and size.
+func endSpan(span trace.Span, res *echo.Response) {
+	span.SetAttributes(semconv.HTTPResponseStatusCode(res.Status),
+		attribute.Int64("http.response.body.size", res.Size))
+	if res.Status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(res.Status))
 	}
+	span.End()
 }

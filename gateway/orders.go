@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -10,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airshipltd/airship/orders"
+	"github.com/airshipltd/airship/products"
 )
 
 // orderID returns the path's order id; anything but a positive integer
@@ -86,17 +89,36 @@ func (g *Gateway) getOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(o.Lines))
-	for _, l := range o.Lines {
-		ids = append(ids, l.ProductID)
-	}
-	found, err := g.products.GetMany(ctx, ids)
+	var p products.Product
+	found, err := g.linesProducts(ctx, &o, &p)
 	if err != nil {
 		return err
 	}
 	return sendJSON(c, http.StatusOK, func(b []byte) []byte {
 		return appendEnrichedOrder(b, &o, g.cfg.ImageRoot, found)
 	})
+}
+
+// linesProducts returns the products of an order's lines that exist:
+// for most orders, of one line, with one Get; else with one GetMany.
+func (g *Gateway) linesProducts(ctx context.Context, o *orders.Order, p *products.Product) (lineProducts, error) {
+	if len(o.Lines) == 1 {
+		var err error
+		if *p, err = g.products.Get(ctx, o.Lines[0].ProductID); err != nil {
+			var nf *products.NotFoundError
+			if errors.As(err, &nf) {
+				return lineProducts{}, nil
+			}
+			return lineProducts{}, err
+		}
+		return lineProducts{one: p}, nil
+	}
+	ids := make([]string, 0, len(o.Lines))
+	for _, l := range o.Lines {
+		ids = append(ids, l.ProductID)
+	}
+	found, err := g.products.GetMany(ctx, ids)
+	return lineProducts{byID: found}, err
 }
 
 func (g *Gateway) listOrders(c echo.Context) error {

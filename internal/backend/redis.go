@@ -77,7 +77,9 @@ func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {
 
 // Redis returns a bounded Redis client on cfg.RedisURL in mode
 // (single, cluster or sentinel), whose every dial, read and write is
-// bounded by cfg.BackendTimeout; it does not connect yet. The URL forms:
+// bounded by cfg.BackendTimeout and the caller's context (on connections
+// that move their deadlines only when they must, deadlineConn); it does
+// not connect yet. The URL forms:
 //
 //	single    redis://[[USER]:PASSWORD@]HOST:PORT[/DB], rediss://…, unix:///path.sock?db=N
 //	cluster   redis://[[USER]:PASSWORD@]HOST:PORT?addr=HOST:PORT&addr=HOST:PORT (seed nodes)
@@ -95,16 +97,19 @@ func Redis(cfg config.Config, mode string) (redis.UniversalClient, error) {
 		// tried again on TRYAGAIN and CLUSTERDOWN, up to MaxRedirects
 		// (go-redis' default, 3) times.
 		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		o.Dialer = withDeadlineConns(redis.NewDialer(&redis.Options{DialTimeout: t, TLSConfig: o.TLSConfig}), slackOf(t))
 		return redis.NewClusterClient(o), nil
 	case "sentinel":
 		o, _ := redis.ParseFailoverURL(cfg.RedisURL)
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
 		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		o.Dialer = withDeadlineConns(redis.NewDialer(&redis.Options{DialTimeout: t, TLSConfig: o.TLSConfig}), slackOf(t))
 		return redis.NewFailoverClient(o), nil
 	default:
 		o, _ := redis.ParseURL(cfg.RedisURL)
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.PoolSize = t, t, t, t, size
 		o.ContextTimeoutEnabled, o.MaxRetries = true, 1
+		o.Dialer = withDeadlineConns(redis.NewDialer(o), slackOf(t))
 		return redis.NewClient(o), nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -39,5 +40,35 @@ func TestLogHandlerAddsTheRequest(t *testing.T) {
 	}
 	if strings.Contains(lines[2], "request_id") || strings.Contains(lines[2], "trace_id") {
 		t.Errorf("a line without a request: %s", lines[2])
+	}
+}
+
+// Durations are logged in one unit, milliseconds under a key ending in
+// _ms, in JSON and in text, at the top level, in groups and in the
+// attributes a logger carries.
+func TestLogHandlerWritesDurationsInMilliseconds(t *testing.T) {
+	var js, text bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&js, nil), slog.NewTextHandler(&text, nil)} {
+		log := slog.New(LogHandler(h)).With("retry_in", 1500*time.Millisecond)
+		log.Info("timed", "latency", 825118*time.Nanosecond, "status", 200,
+			slog.Group("outage", slog.Duration("for", 15*time.Second)))
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(js.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["latency_ms"] != 0.825 || rec["retry_in_ms"] != 1500.0 || rec["status"] != 200.0 {
+		t.Errorf("JSON line %s; want latency_ms 0.825, retry_in_ms 1500, status 200", js.String())
+	}
+	if g, _ := rec["outage"].(map[string]any); g["for_ms"] != 15000.0 {
+		t.Errorf("JSON line %s; want outage.for_ms 15000", js.String())
+	}
+	if _, ok := rec["latency"]; ok {
+		t.Errorf("JSON line %s still has latency", js.String())
+	}
+	for _, want := range []string{"latency_ms=0.825", "retry_in_ms=1500", "outage.for_ms=15000"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text line %s; want %s", text.String(), want)
+		}
 	}
 }

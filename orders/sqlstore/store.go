@@ -443,20 +443,25 @@ func (s *Store) Analyze(ctx context.Context) error {
 // and closes them.
 func scanOrders(rs *sql.Rows) ([]orders.Order, error) {
 	defer rs.Close()
-	var out []orders.Order
-	for rs.Next() {
-		var (
+	var (
+		out []orders.Order
+		// Every field is scanned on every row. One variable, which Scan's
+		// pointers move to the heap, for all the rows and columns.
+		row struct {
 			orderID int64
 			l       orders.Line
-		)
-		if err := rs.Scan(&orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity, &l.Incarnation); err != nil {
+		}
+	)
+	l := &row.l
+	for rs.Next() {
+		if err := rs.Scan(&row.orderID, &l.ID, &l.ProductID, &l.Price, &l.Quantity, &l.Incarnation); err != nil {
 			return nil, err
 		}
-		if len(out) == 0 || out[len(out)-1].ID != orderID {
-			out = append(out, orders.Order{ID: orderID})
+		if len(out) == 0 || out[len(out)-1].ID != row.orderID {
+			out = append(out, orders.Order{ID: row.orderID})
 		}
 		last := &out[len(out)-1]
-		last.Lines = append(last.Lines, l)
+		last.Lines = append(last.Lines, *l)
 	}
 	return out, rs.Err()
 }

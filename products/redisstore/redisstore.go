@@ -79,6 +79,26 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 
 var productFields = []string{"title", "passenger_capacity", "maximum_speed", "in_stock", "inc"}
 
+// hmgetArgs are the arguments of a product's HMGET but for its key,
+// boxed once: go-redis' HMGet would box each field name again on every
+// call.
+var hmgetArgs = func() []any {
+	args := []any{"hmget", nil}
+	for _, f := range productFields {
+		args = append(args, f)
+	}
+	return args
+}()
+
+// hmgetProduct is the HMGET of a product's fields, for Process or a
+// pipeline's Process.
+func (s *Store) hmgetProduct(ctx context.Context, id string) *redis.SliceCmd {
+	args := make([]any, len(hmgetArgs))
+	copy(args, hmgetArgs)
+	args[1] = s.productKey(id)
+	return redis.NewSliceCmd(ctx, args...)
+}
+
 func (s *Store) productKey(id string) string { return s.prefix + "product:{" + id + "}" }
 func (s *Store) holdKey(id string) string    { return s.prefix + "hold:{" + id + "}" }
 func (s *Store) restockKey(l products.Line, id string) string {
@@ -112,7 +132,9 @@ var (
 
 // Get returns one product.
 func (s *Store) Get(ctx context.Context, id string) (products.Product, error) {
-	vals, err := s.rdb.HMGet(ctx, s.productKey(id), productFields...).Result()
+	cmd := s.hmgetProduct(ctx, id)
+	_ = s.rdb.Process(ctx, cmd)
+	vals, err := cmd.Result()
 	if err != nil {
 		return products.Product{}, fmt.Errorf("get product %s: %w", id, redisErr(err))
 	}
@@ -147,7 +169,8 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]products.
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, s.productKey(id), productFields...)
+		cmds[i] = s.hmgetProduct(ctx, id)
+		_ = pipe.Process(ctx, cmds[i])
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("get products: %w", redisErr(err))
