@@ -97,7 +97,7 @@ func variants() []variant {
 			if got := string(s.Data["AIRSHIP_API_KEYS"]); got != "change-me-to-a-long-random-key" {
 				t.Errorf("AIRSHIP_API_KEYS = %q, want change-me-to-a-long-random-key", got)
 			}
-			if img := r.deployment(t).Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/airship:1.0.0" {
+			if img := r.deployment(t).Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/airship:1.1.0" {
 				t.Errorf("image %s", img)
 			}
 		},
