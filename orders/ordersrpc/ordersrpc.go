@@ -41,10 +41,11 @@ type handler struct{ s *orders.Service }
 
 var _ ordersv1connect.OrderServiceHandler = handler{}
 
-// Every call is held to the orders module's rules (orders.NewLinesProblems,
-// orders.UpdatesProblems, orders.KeyProblem, ...), which the gateway
-// applies to the API's requests too: another caller of the module's port
-// can place or change no order the API would refuse.
+// Every call is held to the orders module's rules, which the service
+// itself applies to any caller (orders.NewLinesProblems,
+// orders.UpdatesProblems, orders.KeyProblem): the handlers read the wire's
+// text (prices) with the same rules and messages (orders.ParseLine), and
+// check a key before the call, whose refusals are the key's outcome.
 
 func (h handler) Place(ctx context.Context, req *connect.Request[ordersv1.PlaceRequest]) (*connect.Response[ordersv1.PlaceResponse], error) {
 	lines, err := newLinesFromWire(req.Msg.GetLines())
@@ -107,10 +108,9 @@ func (h handler) Update(ctx context.Context, req *connect.Request[ordersv1.Updat
 	if !orders.ValidID(req.Msg.GetId()) {
 		return nil, rpc.ServerError(ctx, &orders.NotFoundError{ID: req.Msg.GetId()})
 	}
+	// The wire's prices are text: read them here; every other rule of a
+	// change is the service's (orders.UpdatesProblems).
 	wire := req.Msg.GetUpdates()
-	if p := orders.LinesProblem(len(wire)); p != "" {
-		return nil, rpc.ServerError(ctx, errs.Problems([]string{"order_details: " + p}))
-	}
 	updates := make([]orders.LineUpdate, len(wire))
 	var problems []string
 	for i, u := range wire {
@@ -123,9 +123,6 @@ func (h handler) Update(ctx context.Context, req *connect.Request[ordersv1.Updat
 			}
 			updates[i].Price = &p
 		}
-	}
-	if problems == nil {
-		problems = orders.UpdatesProblems(updates)
 	}
 	if problems != nil {
 		return nil, rpc.ServerError(ctx, errs.Problems(problems))

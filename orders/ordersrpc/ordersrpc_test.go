@@ -306,5 +306,3 @@ func TestModulePort(t *testing.T) {
 		})
 	})
 }
-
-var _ gateway.Orders = orderstest.Orders(nil) // the suite's port is the gateway's

@@ -1,25 +1,17 @@
 package orderstest
 
 import (
-	"context"
 	"testing"
 
+	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/errs"
 	"github.com/airshipltd/airship/orders"
 	"github.com/airshipltd/airship/products"
 )
 
-// Orders is the orders module as its callers use it (the gateway's
-// Orders port): the service in this process, or a client of it in
-// another.
-type Orders interface {
-	Place(ctx context.Context, lines []orders.NewLine) (orders.Order, error)
-	PlaceOnce(ctx context.Context, key string, lines []orders.NewLine) (orders.Placed, error)
-	Get(ctx context.Context, id int64) (orders.Order, error)
-	List(ctx context.Context, after int64, limit int) ([]orders.Order, error)
-	Update(ctx context.Context, id int64, updates []orders.LineUpdate) (orders.Order, error)
-	Delete(ctx context.Context, id int64) error
-}
+// Orders is the orders module as its callers use it, the gateway's port:
+// the service in this process, or a client of it in another.
+type Orders = gateway.Orders
 
 // Module is an orders module under test, and the products store it
 // takes stock from (stock moves synchronously: no commit in the
