@@ -148,17 +148,19 @@ func (a *App) Close() error {
 // served on metrics_addr, a listener of their own, so that the API's port
 // never exposes them; an address that cannot be listened on is an error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	var metricsLn net.Listener
-	if a.inst.Metrics != nil {
-		var err error
-		if metricsLn, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("metrics listener on %s (metrics_addr): %w", a.cfg.MetricsAddr, err)
-		}
+	metricsLn, err := a.inst.ListenMetrics(a.cfg.MetricsAddr)
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	// The API's protocol, and for a module's Connect services also HTTP/2
+	// without TLS, which gRPC clients speak.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(!a.plan.servesAPI())
 	srv := &http.Server{
 		Handler:           a.handler,
-		Protocols:         a.protocols(),
+		Protocols:         protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -175,7 +177,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 	if metricsLn != nil {
 		wg.Go(func() { a.inst.ServeMetrics(sweepCtx, metricsLn, a.log) })
-		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
 	if a.cfg.DebugAddr != "" {
 		wg.Go(func() { telemetry.ServeDebug(sweepCtx, a.cfg.DebugAddr, a.log) })
@@ -196,7 +197,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
 	stopSweep()
 	wg.Wait()
 	if err != nil {
@@ -204,18 +205,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return nil
-}
-
-// protocols are the HTTP protocols of the listener: those of the API, and
-// for a module's RPC service also HTTP/2 without TLS, which gRPC clients
-// speak.
-func (a *App) protocols() *http.Protocols {
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	if !a.plan.servesAPI() {
-		p.SetUnencryptedHTTP2(true)
-	}
-	return p
 }
 
 // Run serves the configuration until ctx ends: the serve command.
@@ -252,22 +241,5 @@ func warnOpen(p plan, log *slog.Logger) {
 	}
 	if len(p.remote) > 0 && cfg.ModuleToken == "" {
 		log.Warn("AIRSHIP_MODULE_TOKEN is not set: calls to other modules carry no token, and a module that requires one refuses them")
-	}
-}
-
-// every runs fn now and then every period until ctx ends, logging its
-// failures.
-func every(ctx context.Context, period time.Duration, what string, fn func(context.Context) error, log *slog.Logger) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			log.Warn(what, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }

@@ -161,13 +161,6 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 	return b, nil
 }
 
-// databasePlan is the plan of a process that works on the SQL database
-// alone (migrate): PostgreSQL at postgres_url, or else the embedded store
-// in data_dir, whatever the modules and whether redis_url is set.
-func databasePlan(cfg config.Config) plan {
-	return plan{cfg: cfg, embedded: cfg.PostgresURL == ""}
-}
-
 // OpenStores opens the backends of cfg's modules for a command that works
 // on the stores (export, import, seed): the configuration checked as
 // serve checks it, no metrics and no traces.

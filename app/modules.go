@@ -17,6 +17,7 @@ import (
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/cfenv"
 	"github.com/airshipltd/airship/internal/config"
+	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
 )
 
@@ -165,15 +166,14 @@ func (p plan) names() []string {
 
 // backendName names the process's backends in the start-up log.
 func (p plan) backendName() string {
-	var b []string
-	switch {
-	case p.embedded:
+	if p.embedded {
 		return "embedded"
-	case p.uses(postgresBackend) && p.uses(redisBackend):
-		return "postgres+redis"
-	case p.uses(postgresBackend):
+	}
+	var b []string
+	if p.uses(postgresBackend) {
 		b = append(b, "postgres")
-	case p.uses(redisBackend):
+	}
+	if p.uses(redisBackend) {
 		b = append(b, "redis")
 	}
 	if len(p.remote) > 0 {
@@ -346,9 +346,6 @@ func startProducts(_ context.Context, a *App) error {
 // for the confirms of one batch of events.
 const eventsTimeout = 10 * time.Second
 
-// backlogLogEvery is the period of the event backlog's log line.
-const backlogLogEvery = 30 * time.Second
-
 // startOrders: the orders service on its store and the products module's
 // stock, its recovery sweep and key purge, and with events on the relay
 // that publishes them.
@@ -366,20 +363,15 @@ func startOrders(_ context.Context, a *App) error {
 			BatchSize: cfg.EventsBatchSize, Interval: cfg.EventsInterval, Retention: cfg.EventsRetention,
 		}, a.log)
 		svcCfg.Changed = relay.Notify
-		a.inst.registerOutbox(relay)
+		a.inst.Register(telemetry.NewOutboxCollector(relay)) // when metrics are on
 		a.relay = relay
 		a.closers = append(a.closers, relay.Close)
-		a.runners = append(a.runners,
-			relay.Run,
-			func(ctx context.Context) { every(ctx, time.Hour, "purge published events", relay.Purge, a.log) },
-			func(ctx context.Context) { every(ctx, backlogLogEvery, "event backlog", relay.LogBacklog, a.log) })
+		a.runners = append(a.runners, relay.Run, relay.Maintain)
 	}
 	svc := orders.NewService(st.orders, a.products, a.log, svcCfg)
 	a.orders, a.ordersService = svc, svc
 	a.closers = append(a.closers, func() error { svc.Wait(); return nil })
-	a.runners = append(a.runners,
-		func(ctx context.Context) { svc.RunRecovery(ctx, cfg.RecoveryInterval) },
-		func(ctx context.Context) { every(ctx, time.Hour, "purge idempotency keys", svc.PurgeKeys, a.log) })
+	a.runners = append(a.runners, func(ctx context.Context) { svc.Run(ctx, cfg.RecoveryInterval) })
 	return nil
 }
 

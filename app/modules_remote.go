@@ -24,14 +24,12 @@ func connectAdapters() adapters {
 			return ordersrpc.NewHandler(a.ordersService, rpc.Observe(a.log, a.inst.Tracer()))
 		},
 		dialProducts: func(a *App) (remoteModule, error) {
-			hc := moduleClient(a.plan.cfg)
-			c := productsClient{productsrpc.NewClient(hc, a.plan.cfg.ProductsURL, clientOptions(a.plan.cfg)...), hc}
+			c := productsrpc.NewClient(moduleClient(a.plan.cfg), a.plan.cfg.ProductsURL, clientOptions(a.plan.cfg)...)
 			a.products = c
 			return c, nil
 		},
 		dialOrders: func(a *App) (remoteModule, error) {
-			hc := moduleClient(a.plan.cfg)
-			c := ordersClient{ordersrpc.NewClient(hc, a.plan.cfg.OrdersURL, clientOptions(a.plan.cfg)...), hc}
+			c := ordersrpc.NewClient(moduleClient(a.plan.cfg), a.plan.cfg.OrdersURL, clientOptions(a.plan.cfg)...)
 			a.orders = c
 			return c, nil
 		},
@@ -61,17 +59,3 @@ func moduleClient(cfg config.Config) *http.Client {
 func clientOptions(cfg config.Config) []connect.ClientOption {
 	return append(rpc.ClientOptions(nil), rpc.SendToken(cfg.ModuleToken))
 }
-
-type productsClient struct {
-	*productsrpc.Client
-	hc *http.Client
-}
-
-func (c productsClient) Close() error { c.hc.CloseIdleConnections(); return nil }
-
-type ordersClient struct {
-	*ordersrpc.Client
-	hc *http.Client
-}
-
-func (c ordersClient) Close() error { c.hc.CloseIdleConnections(); return nil }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"github.com/airshipltd/airship/events"
 	"github.com/airshipltd/airship/gateway"
 	"github.com/airshipltd/airship/internal/telemetry"
 	"github.com/airshipltd/airship/orders"
@@ -38,10 +37,4 @@ func (in instruments) gatewayTracing() *gateway.Tracing {
 		return nil
 	}
 	return &gateway.Tracing{Tracer: in.Tracing.Tracer(), Propagator: in.Tracing.Propagator()}
-}
-
-// registerOutbox adds the outbox backlog gauges of relay, when metrics
-// are on.
-func (in instruments) registerOutbox(relay *events.Relay) {
-	in.Register(telemetry.NewOutboxCollector(relay))
 }

@@ -68,7 +68,7 @@ one this release needs. It reads the SQL database only.`),
 // printSchema writes whether the database was adopted from the old shop's
 // schema (or will be by migrate up), each migration's state, and the
 // schema version against the one this release needs.
-func printSchema(out io.Writer, s *app.Schema) {
+func printSchema(out io.Writer, s *migrations.Status) {
 	switch {
 	case s.AdoptionPending:
 		fmt.Fprintf(out, "the old shop's schema (alembic revision %s) is here: `airship migrate up` (or serve) adopts it in place\n",

@@ -9,7 +9,10 @@ package events
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/airshipltd/airship/internal/periodic"
 )
 
 // Outbox is what the relay needs of the store whose database holds the
@@ -205,6 +208,19 @@ func (r *Relay) LogBacklog(ctx context.Context) error {
 	}
 	r.log.Log(ctx, level, "events: outbox backlog", "pending", n, "oldest_age", oldest.Round(time.Millisecond))
 	return nil
+}
+
+// backlogLogEvery is the period of the backlog's log line.
+const backlogLogEvery = 30 * time.Second
+
+// Maintain does the relay's upkeep until ctx ends: it logs the backlog
+// every 30 seconds (LogBacklog) and purges published events every hour
+// (Purge).
+func (r *Relay) Maintain(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { periodic.Every(ctx, backlogLogEvery, "event backlog", r.LogBacklog, r.log) })
+	periodic.Every(ctx, time.Hour, "purge published events", r.Purge, r.log)
+	wg.Wait()
 }
 
 // Purge deletes the events published longer ago than Retention.

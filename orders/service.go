@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/airshipltd/airship/internal/errs"
+	"github.com/airshipltd/airship/internal/periodic"
 	"github.com/airshipltd/airship/products"
 )
 
@@ -323,20 +324,14 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 }
 
-// RunRecovery runs Recover now and then every interval until ctx ends.
-func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "recovery sweep", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+// Run does the service's background work until ctx ends: the recovery
+// sweep (Recover) every recoverEvery, and the purge of expired
+// idempotency keys every hour.
+func (s *Service) Run(ctx context.Context, recoverEvery time.Duration) {
+	var wg sync.WaitGroup
+	wg.Go(func() { periodic.Every(ctx, recoverEvery, "recovery sweep", s.Recover, s.log) })
+	periodic.Every(ctx, time.Hour, "purge idempotency keys", s.PurgeKeys, s.log)
+	wg.Wait()
 }
 
 // changed tells Config.Changed that an order change committed.

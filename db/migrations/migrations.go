@@ -80,3 +80,51 @@ func Check(ctx context.Context, p *goose.Provider) error {
 	}
 	return nil
 }
+
+// Down rolls back the latest migration with the provider p. It drops what
+// that migration created, data included, so it needs confirm; without it,
+// it rolls back nothing and says what it would do.
+func Down(ctx context.Context, p *goose.Provider, confirm bool) error {
+	if !confirm {
+		current, _, err := p.GetVersions(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		return fmt.Errorf("migrate down rolls back migration %d and drops what it created, data included, "+
+			"and servers on this database stop being ready until migrate up; run it again with --confirm", current)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		return fmt.Errorf("migrate down: %w", err)
+	}
+	return nil
+}
+
+// Status is where a database's schema stands.
+type Status struct {
+	// Adopted records the adoption of the old shop's schema, if it was;
+	// AdoptionPending: the old shop's schema is here, not adopted yet.
+	Adopted         *Adoption
+	AdoptionPending bool
+	// Migrations are the state of each migration.
+	Migrations []*goose.MigrationStatus
+	// Version is the database's schema version, Needed the one this
+	// release needs (a later release may have migrated past it).
+	Version, Needed int64
+}
+
+// ReadStatus reads where the schema of db stands, with the provider p of
+// its dialect d. It only reads.
+func ReadStatus(ctx context.Context, db *sql.DB, d Dialect, p *goose.Provider) (*Status, error) {
+	var s Status
+	var err error
+	if s.Adopted, s.AdoptionPending, err = Describe(ctx, db, d); err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	if s.Migrations, err = p.Status(ctx); err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	if s.Version, s.Needed, err = p.GetVersions(ctx); err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	return &s, nil
+}

@@ -95,8 +95,22 @@ func (in Instruments) Redis(poolSize int, scripts map[string]string) func(redis.
 	}
 }
 
-// ServeMetrics serves /metrics on ln until ctx ends; metrics must be on.
+// ListenMetrics listens on addr, the metrics listener's own address
+// (metrics_addr); nil when metrics are off.
+func (in Instruments) ListenMetrics(addr string) (net.Listener, error) {
+	if in.Metrics == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener on %s (metrics_addr): %w", addr, err)
+	}
+	return ln, nil
+}
+
+// ServeMetrics serves /metrics on ln (see ListenMetrics) until ctx ends.
 func (in Instruments) ServeMetrics(ctx context.Context, ln net.Listener, log *slog.Logger) {
+	log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", in.Metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}

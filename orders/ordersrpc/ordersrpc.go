@@ -160,6 +160,12 @@ func (c *Client) Ready(ctx context.Context) error {
 	return rpc.Ready(ctx, c.http, c.baseURL, orders.ErrUnavailable)
 }
 
+// Close closes the client's idle connections to the orders module.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
 func fail(err error) error { return rpc.ClientError(err, orders.ErrUnavailable) }
 
 // Place places an order.

@@ -213,6 +213,12 @@ func (c *Client) Ready(ctx context.Context) error {
 	return rpc.Ready(ctx, c.http, c.baseURL, products.ErrUnavailable)
 }
 
+// Close closes the client's idle connections to the products module.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
 func fail(err error) error { return rpc.ClientError(err, products.ErrUnavailable) }
 
 // Get implements products.Store.
