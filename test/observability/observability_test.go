@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,18 +60,56 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
+// TestPromtool runs the promtool commands of docs/operations.md, the block
+// marked as run by this test, as written, from the repository: the rules'
+// check and their unit tests. The block's last command, make
+// test-observability, is the target that runs this test.
 func TestPromtool(t *testing.T) {
 	promtool := tool(t, "promtool")
-	for _, args := range [][]string{{"check", "rules", rulesFile}, {"test", "rules", rulesTest}} {
-		cmd := exec.Command(promtool, args...)
+	cmds := promtoolDocCommands(t)
+	for _, want := range []string{"promtool check rules " + rulesFile, "promtool test rules " + rulesTest} {
+		if !slices.Contains(cmds, want) {
+			t.Errorf("docs/operations.md no longer runs `%s`; update this test", want)
+		}
+	}
+	for _, c := range cmds {
+		args := strings.Fields(c)
+		if args[0] != "promtool" {
+			t.Fatalf("docs/operations.md: `%s`: this test runs promtool commands and make test-observability only", c)
+		}
+		cmd := exec.Command(promtool, args[1:]...)
 		cmd.Dir = repoRoot
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Errorf("%s: %v\n%s", c, err, out)
 		} else {
-			t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
+			t.Logf("%s:\n%s", c, out)
 		}
 	}
+}
+
+// promtoolDocCommands returns the commands of the sh block of
+// docs/operations.md marked <!-- doc-example: run by TestPromtool -->,
+// comments removed, without make test-observability.
+func promtoolDocCommands(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "<!-- doc-example: run by TestPromtool -->\n```sh\n")
+	body, _, closed := strings.Cut(after, "\n```")
+	if !ok || !closed {
+		t.Fatal("docs/operations.md has no sh block marked <!-- doc-example: run by TestPromtool -->")
+	}
+	var cmds []string
+	for _, line := range strings.Split(body, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if line = strings.Join(strings.Fields(line), " "); line != "" && line != "make test-observability" {
+			cmds = append(cmds, line)
+		}
+	}
+	return cmds
 }
 
 // start runs a command until the test ends, its output in the test's log
