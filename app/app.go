@@ -41,9 +41,8 @@ type App struct {
 	// handler serves the REST API (the gateway runs here) or the Connect
 	// services of the process's modules.
 	handler http.Handler
-	// runners run beside the server until it stops: the recovery sweep,
-	// the purge of expired idempotency keys, the outage log, and with
-	// events on the event relay, its purge and its backlog log.
+	// runners are the modules' background work (orders.Service.Run, the
+	// gateway's outage log, the event relay), run until the server stops.
 	runners []func(context.Context)
 	// relay publishes the order events; nil when events are off.
 	relay *events.Relay
@@ -72,7 +71,7 @@ func newApp(ctx context.Context, p plan, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	in := instruments{ti}
-	b, err := openBackends(ctx, p, log, in)
+	b, err := openBackends(ctx, p, log, in, false)
 	if err != nil {
 		return nil, errors.Join(err, in.Close())
 	}
@@ -83,24 +82,22 @@ func newApp(ctx context.Context, p plan, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// start starts the modules in the table's order, each after the modules
-// it calls: those the process runs, and clients of those it calls in
-// other processes. A process without the gateway serves its modules'
-// Connect services.
+// start makes clients of the modules the process calls in other
+// processes, then starts the modules it runs in the table's order, each
+// after the modules it calls. A process without the gateway serves its
+// modules' Connect services.
 func (a *App) start(ctx context.Context) error {
-	for _, m := range modules() {
-		switch {
-		case a.plan.runs(m.name):
-			if err := m.start(ctx, a); err != nil {
-				return fmt.Errorf("start the %s module: %w", m.name, err)
-			}
-		case a.plan.calls(m.name):
-			r, err := m.dial(a)
-			if err != nil {
-				return fmt.Errorf("the %s module at %s: %w", m.name, m.url(a.cfg), err)
-			}
-			a.remotes = append(a.remotes, r)
-			a.closers = append(a.closers, r.Close)
+	for _, m := range a.plan.remote {
+		r, err := m.dial(a)
+		if err != nil {
+			return fmt.Errorf("the %s module at %s: %w", m.name, m.url(a.cfg), err)
+		}
+		a.remotes = append(a.remotes, r)
+		a.closers = append(a.closers, r.Close)
+	}
+	for _, m := range a.plan.local {
+		if err := m.start(ctx, a); err != nil {
+			return fmt.Errorf("start the %s module: %w", m.name, err)
 		}
 	}
 	if a.plan.servesAPI() {
@@ -214,7 +211,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err // before logging: a value that fails its rule is never printed
 	}
 	log.Info("starting airship", append([]any{"version", release.Version, "commit", release.CommitOf(), "backend", p.backendName()}, cfg.Masked()...)...)
-	warnOpen(p, log)
+	for _, w := range cfg.Warnings(p.servesAPI(), len(p.remote) > 0) {
+		log.Warn(w)
+	}
 	a, err := newApp(ctx, p, log)
 	if err != nil {
 		return err
@@ -225,21 +224,4 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
-}
-
-// warnOpen warns of what anyone who reaches the process may do: write
-// through the API without a key, or call a module without the module
-// token; and of a caller of other modules that sends no token.
-func warnOpen(p plan, log *slog.Logger) {
-	cfg := p.cfg
-	if p.servesAPI() && len(cfg.APIKeys) == 0 {
-		log.Warn("AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
-	}
-	if !p.servesAPI() && cfg.ModuleAuth == config.ModuleAuthOptional {
-		log.Warn("module_auth is optional: calls to this module that carry no module token are taken, from anyone who can reach it; " +
-			"set module_auth required once every caller sends AIRSHIP_MODULE_TOKEN")
-	}
-	if len(p.remote) > 0 && cfg.ModuleToken == "" {
-		log.Warn("AIRSHIP_MODULE_TOKEN is not set: calls to other modules carry no token, and a module that requires one refuses them")
-	}
 }

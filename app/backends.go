@@ -62,25 +62,23 @@ func openDatabase(ctx context.Context, p plan, st backend.Startup, log *slog.Log
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		d.db, d.dialect, d.embedded, d.pingError = sdb, migrations.SQLite, true, sqlite.ErrUnavailable
-		in.RegisterPool(sdb.DB, "sqlite")
 	} else {
 		pg, err := backend.Postgres(cfg, in.SQLConnector("postgres", sqlstore.StatementNames()))
 		if err != nil {
 			return nil, err
 		}
-		in.RegisterPool(pg.DB, "postgres")
 		d.db, d.dialect, d.pingError = pg, migrations.Postgres, orders.ErrUnavailable
 		if err := backend.Wait(ctx, "postgres", d.ping, st, log); err != nil {
 			pg.Close()
 			return nil, err
 		}
 	}
-	migrator, err := migrations.Provider(d.db.DB, d.dialect, log)
-	if err != nil {
+	in.RegisterPool(d.db.DB, string(d.dialect))
+	var err error
+	if d.migrator, err = migrations.Provider(d.db.DB, d.dialect, log); err != nil {
 		d.db.Close()
 		return nil, err
 	}
-	d.migrator = migrator
 	return d, nil
 }
 
@@ -103,9 +101,19 @@ func (d *database) ping(ctx context.Context) error {
 	return nil
 }
 
+// check reports whether the schema is the one this binary needs.
+func (d *database) check(ctx context.Context) error {
+	if err := migrations.Check(ctx, d.migrator); err != nil {
+		return fmt.Errorf("%w: %w", d.pingError, err)
+	}
+	return nil
+}
+
 // openBackends opens the backends the process's modules keep their data
-// in, waiting for them up to startup_timeout, and migrates the database.
-func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments) (*backends, error) {
+// in, waiting for them up to startup_timeout, and migrates the database
+// and upgrades the products' layout in Redis; with readOnly it changes
+// nothing, and the schema must be current.
+func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments, readOnly bool) (*backends, error) {
 	cfg := p.cfg
 	st := backend.StartupOf(cfg)
 	b := &backends{ready: func(context.Context) error { return nil }, close: func() error { return nil }}
@@ -114,18 +122,17 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 		if err != nil {
 			return nil, err
 		}
-		if err := d.up(ctx, log); err != nil {
+		if readOnly {
+			err = d.check(ctx)
+		} else {
+			err = d.up(ctx, log)
+		}
+		if err != nil {
 			d.db.Close()
 			return nil, err
 		}
-		schema := func(ctx context.Context) error {
-			if err := migrations.Check(ctx, d.migrator); err != nil {
-				return fmt.Errorf("%w: %w", d.pingError, err)
-			}
-			return nil
-		}
 		b.database = d
-		b.ready = func(ctx context.Context) error { return errors.Join(d.ping(ctx), schema(ctx)) }
+		b.ready = func(ctx context.Context) error { return errors.Join(d.ping(ctx), d.check(ctx)) }
 		b.close = d.db.Close
 		var opts []sqlstore.Option
 		if cfg.Events() {
@@ -152,9 +159,11 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 		b.close = func() error { return errors.Join(rdb.Close(), closeDB()) }
 		b.ready = func(ctx context.Context) error { return errors.Join(readyDB(ctx), pingRedis(ctx)) }
 		ps := redisstore.New(rdb, cfg.RedisPrefix)
-		if err := ps.Upgrade(ctx); err != nil {
-			b.close()
-			return nil, err
+		if !readOnly {
+			if err := ps.Upgrade(ctx); err != nil {
+				b.close()
+				return nil, err
+			}
 		}
 		b.products = ps
 	}
@@ -165,11 +174,26 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments)
 // on the stores (export, import, seed): the configuration checked as
 // serve checks it, no metrics and no traces.
 func OpenStores(ctx context.Context, cfg config.Config, log *slog.Logger) (*transfer.Stores, error) {
+	return openStores(ctx, cfg, log, false, false)
+}
+
+// OpenProducts opens the product store alone, for import-legacy: Redis, or
+// the embedded database. With dryRun it changes nothing: it neither
+// migrates the database (its schema must be current) nor upgrades the
+// products' layout in Redis.
+func OpenProducts(ctx context.Context, cfg config.Config, log *slog.Logger, dryRun bool) (*transfer.Stores, error) {
+	return openStores(ctx, cfg, log, true, dryRun)
+}
+
+func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, productsOnly, readOnly bool) (*transfer.Stores, error) {
 	p, err := resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
-	b, err := openBackends(ctx, p, log, instruments{})
+	if productsOnly {
+		p = p.productsOnly()
+	}
+	b, err := openBackends(ctx, p, log, instruments{}, readOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airshipltd/airship/cli"
+	"github.com/airshipltd/airship/db/migrations"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/internal/testbackend"
 )
@@ -150,6 +152,64 @@ func TestImportLegacy(t *testing.T) {
 			s.expect(s.do("GET", "/products/existing", ""), 200, `{"id": "existing", "title": "Existing", "passenger_capacity": 101, "maximum_speed": 5, "in_stock": 7}`)
 			s.expect(s.do("GET", "/products/the_odyssey", ""), 200, odyssey)
 		})
+	}
+}
+
+// TestImportLegacyTouchesOnlyTheProducts: on the old shop's orders
+// database, import-legacy writes the products and nothing else, and its
+// dry run changes nothing at all: the database is not adopted or
+// migrated, no key is written, and the migration guide's step "look
+// before changing anything" can run it before migrate up.
+func TestImportLegacyTouchesOnlyTheProducts(t *testing.T) {
+	pattern := oldProducts(t)
+	cfg := production(func(t testing.TB) string { return testbackend.LegacyPostgresURL(t, testbackend.LegacyOrders) })(t)
+	rdb, _ := testbackend.Redis(t)
+	keys := func() []string {
+		t.Helper()
+		ks, err := rdb.Keys(t.Context(), cfg.RedisPrefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	adopted := func() bool {
+		t.Helper()
+		db, err := sql.Open("postgres", cfg.PostgresURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		_, pending, err := migrations.Describe(t.Context(), db, migrations.Postgres)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var goose *string
+		if err := db.QueryRowContext(t.Context(), `SELECT to_regclass('goose_db_version')::text`).Scan(&goose); err != nil {
+			t.Fatal(err)
+		}
+		return !pending || goose != nil
+	}
+
+	out, _ := runCommand(t, cfg, "import-legacy", "--from", testbackend.RedisURL(), "--pattern", pattern, "--dry-run")
+	if !strings.Contains(out, "would be imported:          4") {
+		t.Fatalf("dry run report:\n%s", out)
+	}
+	if adopted() {
+		t.Error("the dry run adopted or migrated the old shop's orders database")
+	}
+	if ks := keys(); len(ks) != 0 {
+		t.Errorf("the dry run wrote the keys %v", ks)
+	}
+
+	out, _ = runCommand(t, cfg, "import-legacy", "--from", testbackend.RedisURL(), "--pattern", pattern)
+	if !strings.Contains(out, "imported:                   4") {
+		t.Fatalf("import report:\n%s", out)
+	}
+	if adopted() {
+		t.Error("import-legacy adopted or migrated the old shop's orders database, which holds no product")
+	}
+	if len(keys()) == 0 {
+		t.Error("import-legacy wrote no product")
 	}
 }
 

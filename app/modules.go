@@ -140,12 +140,6 @@ func (p plan) runs(name string) bool {
 	return slices.ContainsFunc(p.local, func(m module) bool { return m.name == name })
 }
 
-// calls reports whether the process calls the named module in another
-// process.
-func (p plan) calls(name string) bool {
-	return slices.ContainsFunc(p.remote, func(m module) bool { return m.name == name })
-}
-
 // servesAPI reports whether the process serves the REST API (it runs the
 // gateway); otherwise it serves its modules' Connect services.
 func (p plan) servesAPI() bool { return p.runs(gatewayModule) }
@@ -162,6 +156,15 @@ func (p plan) names() []string {
 		out[i] = m.name
 	}
 	return out
+}
+
+// productsOnly is the plan with the products module alone, and its
+// backend: Redis, or the embedded database, which holds the orders too.
+func (p plan) productsOnly() plan {
+	if !p.embedded {
+		p.local = slices.DeleteFunc(slices.Clone(p.local), func(m module) bool { return m.name != productsModule })
+	}
+	return p
 }
 
 // backendName names the process's backends in the start-up log.
@@ -205,16 +208,13 @@ func resolveModules(c config.Config) (plan, []string) {
 	var problems []string
 	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	names := c.Modules
-	if len(names) == 1 && names[0] == allModules {
-		names = nil
-		for _, m := range table {
-			names = append(names, m.name)
-		}
-	}
 	known := make([]string, len(table))
 	for i, m := range table {
 		known[i] = m.name
+	}
+	names := c.Modules
+	if len(names) == 1 && names[0] == allModules {
+		names = known
 	}
 	for i, n := range names {
 		switch {

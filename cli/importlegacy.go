@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/airshipltd/airship/app"
 	"github.com/airshipltd/airship/internal/config"
 	"github.com/airshipltd/airship/transfer"
 )
@@ -27,8 +29,9 @@ Running it again changes nothing: a product already there with the same
 fields counts as "already present and equal"; one there with other fields
 is "conflicting" and left as it is unless --overwrite is given (then its
 fields are replaced and it keeps its incarnation). A hash that breaks a
-rule is "rejected", with the reason. --dry-run reports without writing any
-product.
+rule is "rejected", with the reason. --dry-run reports and changes
+nothing: it writes no product, and opens the stores without migrating
+them (their schema must be current).
 
 It exits non-zero when a product was rejected or left conflicting.`,
 		Args: cobra.NoArgs,
@@ -49,7 +52,11 @@ It exits non-zero when a product was rejected or left conflicting.`,
 			if err != nil {
 				return err
 			}
-			return transfer.ImportLegacy(cmd.Context(), cfg, opener(cfg, log), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			// The product store alone, changed in no other way by a dry run.
+			open := func(ctx context.Context) (*transfer.Stores, error) {
+				return app.OpenProducts(ctx, cfg, log, opts.DryRun)
+			}
+			return transfer.ImportLegacy(cmd.Context(), cfg, open, opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()

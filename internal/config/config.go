@@ -681,6 +681,26 @@ func (c Config) Validate() error {
 // Events reports whether order events are published (amqp_url is set).
 func (c Config) Events() bool { return c.AMQPURL != "" }
 
+// Warnings are what anyone who reaches a process with this configuration
+// may do: write through the API without a key (servesAPI: the process
+// serves the REST API), or call a module without the module token; and
+// that a caller of modules in other processes (callsModules) sends no
+// token.
+func (c Config) Warnings(servesAPI, callsModules bool) []string {
+	var w []string
+	if servesAPI && len(c.APIKeys) == 0 {
+		w = append(w, "AIRSHIP_API_KEYS is not set: anyone who can reach the API can change products and orders")
+	}
+	if !servesAPI && c.ModuleAuth == ModuleAuthOptional {
+		w = append(w, "module_auth is optional: calls to this module that carry no module token are taken, from anyone who can reach it; "+
+			"set module_auth required once every caller sends AIRSHIP_MODULE_TOKEN")
+	}
+	if callsModules && c.ModuleToken == "" {
+		w = append(w, "AIRSHIP_MODULE_TOKEN is not set: calls to other modules carry no token, and a module that requires one refuses them")
+	}
+	return w
+}
+
 // Masked returns the configuration as key/value pairs for the start-up
 // log: every key, with secrets masked (see the secret tag).
 func (c Config) Masked() []any {

@@ -454,3 +454,34 @@ func loadChecked(file string, flags *pflag.FlagSet, platform Platform) (Config, 
 	}
 	return c, c.Validate()
 }
+
+// TestWarnings: what is open to anyone who reaches the process is said,
+// and nothing else.
+func TestWarnings(t *testing.T) {
+	apiKeys, optional, noToken := "AIRSHIP_API_KEYS is not set", "module_auth is optional", "AIRSHIP_MODULE_TOKEN is not set"
+	for _, c := range []struct {
+		name                    string
+		cfg                     Config
+		servesAPI, callsModules bool
+		want                    []string
+	}{
+		{"API without keys", Config{}, true, false, []string{apiKeys}},
+		{"API with keys", Config{APIKeys: []string{"k"}}, true, false, nil},
+		{"module taking calls without a token", Config{ModuleAuth: ModuleAuthOptional, ModuleToken: "t"}, false, false, []string{optional}},
+		{"module requiring the token", Config{ModuleToken: "t"}, false, false, nil},
+		{"caller without a token", Config{APIKeys: []string{"k"}}, true, true, []string{noToken}},
+		{"caller with a token", Config{APIKeys: []string{"k"}, ModuleToken: "t"}, true, true, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.cfg.Warnings(c.servesAPI, c.callsModules)
+			if len(got) != len(c.want) {
+				t.Fatalf("warnings %q; want ones starting %q", got, c.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], c.want[i]) {
+					t.Errorf("warning %q; want one starting %q", got[i], c.want[i])
+				}
+			}
+		})
+	}
+}
