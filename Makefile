@@ -33,7 +33,7 @@ DLV         ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airship-dlv/$(DLV_VERSION)
 DLV_ADDR    ?= 127.0.0.1:2345
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate test-upgrade check-proto-compat
+.PHONY: help build build-linux build-remote run run-prod test test-short test-cluster test-split test-browser test-helm test-observability test-container test-debug debug smoke fuzz bench perf perf-compare perf-dump perf-scale perf-embedded perf-overhead perf-floor seed vet lint lint-openapi image clean generate check-generate test-upgrade check-proto-compat
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -210,6 +210,9 @@ check-generate: generate ## Fail if the generated code under api/ or client/inte
 
 perf-scale: ## 1, 2, 3 replicas and split modules side by side: 32-connection throughput and the load scenario (~10 min)
 	scripts/perf-scale.sh
+
+perf-embedded: ## The embedded store against PostgreSQL + Redis at 3 users, side by side (PRODUCTS=, ROUNDS=, HOLD=; ~3 min)
+	scripts/perf-embedded.sh
 
 perf-floor: ## airship against a minimal Go server doing the same backend work, over TCP and Unix sockets: throughput at 32 connections, latency at 3 (ROUNDS=, DURATION=, TRANSPORTS=; ~11 min)
 	scripts/perf-floor.sh
