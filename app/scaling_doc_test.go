@@ -3,7 +3,6 @@
 package app_test
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,24 +55,6 @@ var (
 	docPort        = regexp.MustCompile(`:(\d{4,5})\b`)
 	docPostgresURL = regexp.MustCompile(`postgres://[^' ]+`)
 )
-
-// lockedBuffer collects the output of the processes of a shell.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestScalingDocExample runs docs/scaling.md's three processes of split
 // modules as written, in one shell, on this machine: the commands that
@@ -154,7 +134,7 @@ func TestScalingDocExample(t *testing.T) {
 	script = strings.Join(lines, "\n")
 
 	// The example's processes, then the stop command once the test says.
-	logs := &lockedBuffer{}
+	logs := &testbackend.Buffer{}
 	sh := exec.Command("bash", "-c", "set -e\n"+script+"\nread -r _\n"+stop+"\nwait\n")
 	sh.Dir = ".." // the repository, where the example runs
 	for _, kv := range os.Environ() {

@@ -376,8 +376,8 @@ func TestSplitLogsCarryTheRequest(t *testing.T) {
 			if modulesTrace {
 				tracing()
 			}
-			logged := func() (*slog.Logger, *syncBuffer) {
-				var b syncBuffer
+			logged := func() (*slog.Logger, *testbackend.Buffer) {
+				var b testbackend.Buffer
 				l, err := telemetry.NewLogger(&b, "info", "json")
 				if err != nil {
 					t.Fatal(err)
@@ -413,14 +413,14 @@ func TestSplitLogsCarryTheRequest(t *testing.T) {
 				method, path, body, id, trace string
 				// logs are the processes the request goes through, each
 				// with what its line must hold besides the ids.
-				logs map[string]*syncBuffer
+				logs map[string]*testbackend.Buffer
 				// cause is what the products module's line says.
 				cause string
 			}{
 				{"GET", "/products/the_odyssey", "", "corrupt-get", "4bf92f3577b34da6a3ce929d0e0e4736",
-					map[string]*syncBuffer{"gateway": gatewayLogs, "products": productsLogs}, `field in_stock`},
+					map[string]*testbackend.Buffer{"gateway": gatewayLogs, "products": productsLogs}, `field in_stock`},
 				{"POST", "/orders", orderOfOne, "corrupt-order", "5bf92f3577b34da6a3ce929d0e0e4737",
-					map[string]*syncBuffer{"gateway": gatewayLogs, "orders": ordersLogs, "products": productsLogs}, "attempt to compare"},
+					map[string]*testbackend.Buffer{"gateway": gatewayLogs, "orders": ordersLogs, "products": productsLogs}, "attempt to compare"},
 			}
 			defer func() {
 				if t.Failed() {
@@ -450,7 +450,7 @@ func TestSplitLogsCarryTheRequest(t *testing.T) {
 }
 
 // logLine returns the first JSON log line of logs that match accepts.
-func logLine(logs *syncBuffer, match func(map[string]any) bool) map[string]any {
+func logLine(logs *testbackend.Buffer, match func(map[string]any) bool) map[string]any {
 	for _, line := range strings.Split(logs.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) == nil && match(rec) {

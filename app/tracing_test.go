@@ -116,7 +116,7 @@ func TestTraces(t *testing.T) {
 
 	cfg := backends[0].config(t) // postgres+redis
 	cfg.AccessLog = "all"
-	var logs syncBuffer
+	var logs testbackend.Buffer
 	log, err := telemetry.NewLogger(&logs, "info", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestTracingExportErrorsLogged(t *testing.T) {
 	cmd.Env = append(environWithout("AIRSHIP_", "OTEL_", "PORT=", "VCAP_SERVICES="),
 		"AIRSHIP_ADDR="+addr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_METRICS_ADDR=", "AIRSHIP_LOG_LEVEL=info",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+endpoint, "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_EXPORTER_OTLP_TIMEOUT=2000")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testbackend.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -278,22 +278,4 @@ func TestTracingExportErrorsLogged(t *testing.T) {
 	if out := stdout.String(); out != "" {
 		t.Errorf("airship serve wrote to stdout: %s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

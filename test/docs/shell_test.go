@@ -176,7 +176,7 @@ type server struct {
 	t      *testing.T
 	text   string
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *testbackend.Buffer
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
 }
@@ -189,7 +189,7 @@ func (s *shell) start(c command, readyz string) *server {
 	text := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(c.text), "&"))
 	cmd := exec.Command("bash", "-c", text)
 	cmd.Dir, cmd.Env = s.dir, s.env
-	logs := &lockedBuffer{}
+	logs := &testbackend.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = orphanless()
 	if err := cmd.Start(); err != nil {
@@ -260,24 +260,6 @@ func (srv *server) stop() {
 // timeout).
 func orphanless() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // listeners returns a free loopback address for airship's API and one for

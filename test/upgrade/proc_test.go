@@ -3,7 +3,6 @@
 package upgrade
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,26 +24,9 @@ type proc struct {
 	URL   string // http://127.0.0.1:port
 
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testbackend.Buffer
 	done chan struct{}
 	err  error // the exit status, once done is closed
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // exited reports whether the process has ended.
@@ -103,7 +84,7 @@ func launch(t *testing.T, name string, b *build, modules string, settings []sett
 	cmd.Dir = t.TempDir() // no config.yaml; ./data is never used (data_dir is set in embedded mode)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &proc{Name: name, Build: b, URL: "http://" + addr, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{Name: name, Build: b, URL: "http://" + addr, cmd: cmd, out: &testbackend.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
