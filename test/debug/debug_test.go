@@ -7,6 +7,7 @@ package debug
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +18,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/airshipltd/airship/internal/testbackend"
 	"github.com/go-delve/delve/service/api"
 	"github.com/go-delve/delve/service/rpc2"
 )
@@ -48,7 +49,7 @@ func TestBreakpointInGetProduct(t *testing.T) {
 		"AIRSHIP_ADDR="+apiAddr, "AIRSHIP_DATA_DIR="+t.TempDir(), "AIRSHIP_METRICS_ADDR=127.0.0.1:0",
 		"AIRSHIP_LOG_LEVEL=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make, dlv and airship: one group to end
-	logs := &testbackend.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -301,4 +302,22 @@ func environWithout(prefixes ...string) []string {
 		}
 	}
 	return env
+}
+
+// syncBuffer collects the output of make debug from two pipes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
