@@ -1,11 +1,14 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -95,4 +98,50 @@ func TestRelayPublishesAnOrdersEventsInOneGo(t *testing.T) {
 	if len(pub.published) != 3 || pub.published[0] != 1 || pub.published[1] != 2 || pub.published[2] != 3 {
 		t.Fatalf("published %v, want [1 2 3] in order", pub.published)
 	}
+}
+
+// countingOutbox is an outbox with two events pending for ten minutes,
+// which records the purges asked of it.
+type countingOutbox struct {
+	memOutbox
+	mu     sync.Mutex
+	purges []time.Time
+}
+
+func (o *countingOutbox) EventBacklog(context.Context) (int, time.Time, error) {
+	return 2, time.Now().Add(-10 * time.Minute), nil
+}
+
+func (o *countingOutbox) PurgeEvents(_ context.Context, before time.Time) (int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.purges = append(o.purges, before)
+	return 0, nil
+}
+
+// TestRelayMaintain: the upkeep logs the backlog every 30 seconds, as a
+// warning when the oldest event is stale, and purges what was published
+// longer ago than Retention every hour, from the start, until its context
+// ends.
+func TestRelayMaintain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		outbox := &countingOutbox{}
+		var logs bytes.Buffer // read once Maintain has returned
+		r := NewRelay(outbox, &memPublisher{}, Config{Retention: 24 * time.Hour}, slog.New(slog.NewTextHandler(&logs, nil)))
+		start := time.Now()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { r.Maintain(ctx); close(done) }()
+		time.Sleep(time.Hour + time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+
+		if len(outbox.purges) != 2 || !outbox.purges[0].Equal(start.Add(-24*time.Hour)) || !outbox.purges[1].Equal(start.Add(-23*time.Hour)) {
+			t.Errorf("purges before %v; want at the start and an hour later, of what is older than a day", outbox.purges)
+		}
+		if n := strings.Count(logs.String(), "level=WARN msg=\"events: outbox backlog\" pending=2"); n != 121 {
+			t.Errorf("%d backlog warnings in an hour; want 121, one every 30 s from the start:\n%.500s", n, logs.String())
+		}
+	})
 }

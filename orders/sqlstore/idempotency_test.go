@@ -188,6 +188,29 @@ func TestPlaceOnce(t *testing.T) {
 			if err := db.Get(&n, "SELECT count(*) FROM idempotency_keys WHERE key = 'k8'"); err != nil || n != 0 {
 				t.Fatalf("%d expired keys left after PurgeKeys (%v)", n, err)
 			}
+
+			// Run purges them in the background from the start, and returns
+			// when its context ends.
+			if _, err := short.PlaceOnce(ctx, "k9", one); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+			runCtx, stop := context.WithCancel(ctx)
+			ran := make(chan struct{})
+			go func() { short.Run(runCtx, time.Hour); close(ran) }()
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if err := db.Get(&n, "SELECT count(*) FROM idempotency_keys WHERE key = 'k9'"); err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("Run left an expired key for 30 s")
+				}
+			}
+			stop()
+			<-ran
 		})
 	}
 }
