@@ -140,8 +140,19 @@ func openBackends(ctx context.Context, p plan, log *slog.Logger, in instruments,
 		}
 		if d.embedded {
 			log.Info("using the embedded store", "path", filepath.Join(cfg.DataDir, embeddedFile))
-			store := sqlstore.NewSQLite(d.db, opts...)
-			b.products = sqlitestore.New(d.db)
+			// Reads outside a transaction run on a read pool beside the
+			// one writer connection, so they do not wait for its commits.
+			reads, err := sqlite.OpenReads(ctx, d.db)
+			if err != nil {
+				d.db.Close()
+				return nil, err
+			}
+			if reads != nil {
+				in.RegisterPool(reads.DB, string(d.dialect)+"_reads")
+				b.close = func() error { return errors.Join(reads.Close(), d.db.Close()) }
+			}
+			store := sqlstore.NewSQLite(d.db, append(opts, sqlstore.WithReads(reads))...)
+			b.products = sqlitestore.New(d.db, sqlitestore.WithReads(reads))
 			b.orders, b.outbox = store, store
 			b.tx = store.Transactor(func(tx *sqlx.Tx) orders.Stock { return sqlitestore.New(d.db).WithTx(tx) })
 			return b, nil

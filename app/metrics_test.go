@@ -308,6 +308,21 @@ func sumOf(e exposition, name, label, value string) float64 {
 	return total
 }
 
+// TestEmbeddedPools: the embedded store serves its reads from a read
+// pool beside its one writer connection, and exports both pools.
+func TestEmbeddedPools(t *testing.T) {
+	c := testConfig()
+	c.DataDir = t.TempDir()
+	s := startWith(t, c)
+	e := scrape(t, s.app)
+	if got := e.value("go_sql_max_open_connections", "db_name", "sqlite"); got != 1 {
+		t.Errorf("the writer's pool: %v connections; want 1", got)
+	}
+	if got := e.value("go_sql_max_open_connections", "db_name", "sqlite_reads"); got < 2 {
+		t.Errorf("the read pool: %v connections; want several", got)
+	}
+}
+
 // TestMetricsCardinalityBounded: requests to random paths that match no
 // route, with random methods, and to random ids of real routes, add no
 // series: routes are labelled by template, unknown ones as "unmatched",

@@ -1,9 +1,10 @@
 // Package sqlite is the plumbing of the embedded SQLite database that
-// airship uses when it runs without external services: opening it with
-// the settings that make every commit durable, running statements on the
-// pool or on a transaction a store was bound to, and telling an
-// unavailable database from a bad statement. Its migrations live in
-// db/migrations.
+// airship uses when it runs without external services: opening its one
+// writer connection with the settings that make every commit durable and
+// a pool of read-only connections beside it, keeping each connection's
+// statements prepared, running statements on a pool or on a transaction a
+// store was bound to, and telling an unavailable database from a bad
+// statement. Its migrations live in db/migrations.
 package sqlite
 
 import (
@@ -46,8 +47,21 @@ const sqliteParams = "?_pragma=busy_timeout(5000)" +
 // 64 goroutines running the load scenario's store calls (mostly writes,
 // each commit an fsync): 1 connection ~1400 ops/s, 2 ~1600, 4 and 8
 // ~750 ops/s, and with 4 one BEGIN still failed with SQLITE_BUSY after the
-// 5 s busy timeout.
+// 5 s busy timeout. The reads that need not see a transaction in progress
+// do not queue here: they run on the read pool (OpenReads).
 const maxOpenConns = 1
+
+// readerParams configure the connections of the read pool (OpenReads):
+// the writer (Open) has made the database WAL, so they read a snapshot of
+// every transaction committed before their statement began while the
+// writer commits; query_only(1) makes a statement that would write fail.
+const readerParams = "?_pragma=busy_timeout(5000)" +
+	"&_pragma=query_only(1)" +
+	"&_pragma=foreign_keys(ON)"
+
+// readerConns is the size of the read pool: reads run side by side with
+// each other and with the writer, and each holds a CPU while it runs.
+const readerConns = 4
 
 // Open opens (creating it and its directory if missing) the SQLite
 // database file at path. Callers must not hold a transaction or an open
@@ -62,17 +76,56 @@ func Open(ctx context.Context, path string) (*sqlx.DB, error) {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
-	pool, err := sqlx.Open("sqlite", path+sqliteParams)
+	// Commits sync with fdatasync(2), as SQLite's own Linux builds do:
+	// it writes the data and the size a read needs, not the timestamps,
+	// so a commit is as durable and waits less. Where the system has no
+	// fdatasync, commits stay on fsync.
+	_, _ = sqlite.Fdatasync(true)
+	pool, err := openPool(ctx, path+sqliteParams, maxOpenConns)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	pool.SetMaxOpenConns(maxOpenConns)
-	pool.SetMaxIdleConns(maxOpenConns)
+	return pool, nil
+}
+
+// OpenReads opens a pool of read-only connections to the database file
+// that w (opened with Open) writes, for the reads that need not see a
+// transaction in progress: they then neither wait for the writer's
+// commits (each an fsync) nor make it wait. It returns nil for an
+// in-memory database, which no other connection can open: its reads stay
+// on w. A read on the pool sees every transaction committed before it
+// began, so a client reads what an acknowledged write wrote.
+func OpenReads(ctx context.Context, w *sqlx.DB) (*sqlx.DB, error) {
+	var path string
+	if err := w.GetContext(ctx, &path, "SELECT file FROM pragma_database_list WHERE name = 'main'"); err != nil {
+		return nil, fmt.Errorf("open sqlite read pool: %w", err)
+	}
+	if path == "" {
+		return nil, nil
+	}
+	pool, err := openPool(ctx, path+readerParams, readerConns)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite read pool %s: %w", path, err)
+	}
+	return pool, nil
+}
+
+// openPool opens a pool of conns connections on dsn, kept open for good,
+// which keep the statements they run prepared (see connector), and checks
+// that one opens.
+func openPool(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pool := sqlx.NewDb(sql.OpenDB(connector{c}), "sqlite")
+	pool.SetMaxOpenConns(conns)
+	pool.SetMaxIdleConns(conns)
 	pool.SetConnMaxLifetime(0)
 	pool.SetConnMaxIdleTime(0)
 	if err := pool.PingContext(ctx); err != nil {
 		_ = pool.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		return nil, err
 	}
 	return pool, nil
 }
@@ -107,15 +160,29 @@ func Classify(err error) error {
 // joins it instead of starting its own, so that several stores' changes
 // commit or roll back together.
 type Conn struct {
-	pool *sqlx.DB
-	tx   *sqlx.Tx
+	pool  *sqlx.DB
+	reads *sqlx.DB // the read pool (OpenReads), when there is one
+	tx    *sqlx.Tx
 }
 
-// NewConn returns a Conn on the pool.
-func NewConn(pool *sqlx.DB) Conn { return Conn{pool: pool} }
+// NewConn returns a Conn on the pool, whose reads (R) run on reads
+// unless that is nil.
+func NewConn(pool, reads *sqlx.DB) Conn { return Conn{pool: pool, reads: reads} }
 
 // WithTx returns the Conn bound to tx.
 func (c Conn) WithTx(tx *sqlx.Tx) Conn { return Conn{pool: c.pool, tx: tx} }
+
+// R returns what to run a read on: the bound transaction, or else the
+// read pool, or else the pool.
+func (c Conn) R() sqlx.ExtContext {
+	switch {
+	case c.tx != nil:
+		return c.tx
+	case c.reads != nil:
+		return c.reads
+	}
+	return c.pool
+}
 
 // Q returns what to run a single statement on: the bound transaction or
 // the pool.

@@ -196,6 +196,18 @@ func SQLite(t testing.TB) *sqlx.DB {
 	return sdb
 }
 
+// SQLiteReads returns a read pool of the embedded database db (which
+// SQLite returned), as airship serve opens one, closed at the end.
+func SQLiteReads(t testing.TB, db *sqlx.DB) *sqlx.DB {
+	t.Helper()
+	reads, err := sqlite.OpenReads(context.Background(), db)
+	if err != nil || reads == nil {
+		t.Fatalf("open the embedded database's read pool: %v", err)
+	}
+	t.Cleanup(func() { reads.Close() })
+	return reads
+}
+
 // migrate applies every migration of the dialect to db.
 func migrate(ctx context.Context, db *sql.DB, d migrations.Dialect) error {
 	p, err := migrations.Provider(db, d, nil)

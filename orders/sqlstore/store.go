@@ -34,7 +34,9 @@ import (
 type Store struct {
 	db *sqlx.DB
 	tx *sqlx.Tx // when bound to a transaction
-	d  *dialect
+	// reads, when set, runs Get and List outside a transaction (WithReads).
+	reads *sqlx.DB
+	d     *dialect
 	// events: write an event to the outbox with every change (WithEvents).
 	events bool
 	// prepared are the hot paths' statements, prepared once on the pool
@@ -56,6 +58,12 @@ type Option func(*Store)
 // change (created, updated, deleted), in the transaction of the change.
 // Without it no event is written.
 func WithEvents() Option { return func(s *Store) { s.events = true } }
+
+// WithReads makes Get and List outside a transaction run on reads, a read
+// pool of the same database (the embedded store's, sqlite.OpenReads), so
+// that they do not queue behind the writer's commits; nil leaves them on
+// the pool. A read there sees every transaction committed before it began.
+func WithReads(reads *sqlx.DB) Option { return func(s *Store) { s.reads = reads } }
 
 // NewPostgres returns a store on a migrated PostgreSQL database.
 func NewPostgres(db *sqlx.DB, opts ...Option) *Store { return newStore(db, &postgresDialect, opts) }
@@ -182,6 +190,15 @@ func (s *Store) query(ctx context.Context, p *prepared, args ...any) (*sql.Rows,
 	return st.QueryContext(ctx, args...)
 }
 
+// read runs a read of the hot paths: on the read pool when there is one
+// and the store is not bound to a transaction, otherwise as query does.
+func (s *Store) read(ctx context.Context, p *prepared, args ...any) (*sql.Rows, error) {
+	if s.reads != nil && s.tx == nil {
+		return s.reads.QueryContext(ctx, p.query, args...)
+	}
+	return s.query(ctx, p, args...)
+}
+
 // Create writes an order, its lines and the claim of its reservation
 // atomically (and its order_created event, with WithEvents); see the
 // dialect's create.
@@ -191,7 +208,7 @@ func (s *Store) Create(ctx context.Context, reservationID string, lines []orders
 
 // Get returns one order and its lines in one query.
 func (s *Store) Get(ctx context.Context, id int64) (orders.Order, error) {
-	rs, err := s.query(ctx, &s.prepared.get, id)
+	rs, err := s.read(ctx, &s.prepared.get, id)
 	if err != nil {
 		return orders.Order{}, fmt.Errorf("get order %d: %w", id, s.d.classify(err))
 	}
@@ -208,7 +225,7 @@ func (s *Store) Get(ctx context.Context, id int64) (orders.Order, error) {
 // List returns up to limit orders after the given id, oldest first, in
 // one query.
 func (s *Store) List(ctx context.Context, after int64, limit int) ([]orders.Order, error) {
-	rs, err := s.query(ctx, &s.prepared.list, after, limit)
+	rs, err := s.read(ctx, &s.prepared.list, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", s.d.classify(err))
 	}

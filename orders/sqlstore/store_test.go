@@ -39,13 +39,15 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
-// TestSQLite runs the contract suite on the embedded database, with the
-// stock in the same database and events on.
+// TestSQLite runs the contract suite on the embedded database as airship
+// serve opens it: the stock in the same database, reads on its read pool,
+// events on.
 func TestSQLite(t *testing.T) {
 	orderstest.Run(t, func(t *testing.T) orderstest.Stores {
 		db := testbackend.SQLite(t)
-		store := sqlstore.NewSQLite(db, sqlstore.WithEvents())
-		return orderstest.Stores{Orders: store, Products: sqlitestore.New(db), Tx: store.Transactor(sqliteStock(db)),
+		reads := testbackend.SQLiteReads(t, db)
+		store := sqlstore.NewSQLite(db, sqlstore.WithEvents(), sqlstore.WithReads(reads))
+		return orderstest.Stores{Orders: store, Products: sqlitestore.New(db, sqlitestore.WithReads(reads)), Tx: store.Transactor(sqliteStock(db)),
 			Swallow: orderstest.SQLiteSwallow(db), Records: store, Outbox: store}
 	})
 }

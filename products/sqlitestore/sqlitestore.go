@@ -34,10 +34,24 @@ type Store struct {
 
 var _ products.BulkStore = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*readsOption)
+
+type readsOption struct{ reads *sqlx.DB }
+
+// WithReads makes the reads of products outside a transaction (Get,
+// GetMany, Exists, List) run on reads, the read pool of the same database
+// (sqlite.OpenReads); nil leaves them on the pool.
+func WithReads(reads *sqlx.DB) Option { return func(o *readsOption) { o.reads = reads } }
+
 // New returns a store on a database migrated with the sqlite
 // migrations.
-func New(pool *sqlx.DB) *Store {
-	return &Store{conn: sqlite.NewConn(pool)}
+func New(pool *sqlx.DB, opts ...Option) *Store {
+	var o readsOption
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Store{conn: sqlite.NewConn(pool, o.reads)}
 }
 
 // WithTx returns the store bound to tx: its calls run in tx and commit or
@@ -98,7 +112,7 @@ WHERE id = $1 AND ($3 = '' OR incarnation = $3)`
 // Get returns one product.
 func (s *Store) Get(ctx context.Context, id string) (products.Product, error) {
 	var p products.Product
-	err := sqlx.GetContext(ctx, s.conn.Q(), &p, sqlGetProduct, id)
+	err := sqlx.GetContext(ctx, s.conn.R(), &p, sqlGetProduct, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return products.Product{}, &products.NotFoundError{ID: id}
 	}
@@ -115,7 +129,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]products.
 		return out, nil
 	}
 	var found []products.Product
-	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlGetProducts, jsonIDs(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.conn.R(), &found, sqlGetProducts, jsonIDs(ids)); err != nil {
 		return nil, fmt.Errorf("get products: %w", sqlite.Classify(err))
 	}
 	for _, p := range found {
@@ -127,7 +141,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]products.
 // Exists reports whether the product exists.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	if err := sqlx.GetContext(ctx, s.conn.Q(), &ok, sqlExists, id); err != nil {
+	if err := sqlx.GetContext(ctx, s.conn.R(), &ok, sqlExists, id); err != nil {
 		return false, fmt.Errorf("product %s exists: %w", id, sqlite.Classify(err))
 	}
 	return ok, nil
@@ -190,7 +204,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int) (products.Pa
 	}
 	var found []products.Product
 	// One row more than asked tells whether there is a next page.
-	if err := sqlx.SelectContext(ctx, s.conn.Q(), &found, sqlList, after, limit+1); err != nil {
+	if err := sqlx.SelectContext(ctx, s.conn.R(), &found, sqlList, after, limit+1); err != nil {
 		return products.Page{}, fmt.Errorf("list products: %w", sqlite.Classify(err))
 	}
 	return products.PageOf(found, limit), nil

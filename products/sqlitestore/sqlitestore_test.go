@@ -13,16 +13,64 @@ import (
 	"github.com/airshipltd/airship/products/sqlitestore"
 )
 
+// newStores are the store as airship serve opens it (reads on the read
+// pool) and on its writer connection alone (as for an in-memory database).
+var newStores = map[string]func(t *testing.T) *sqlitestore.Store{
+	"reads on the read pool": func(t *testing.T) *sqlitestore.Store {
+		db := testbackend.SQLite(t)
+		return sqlitestore.New(db, sqlitestore.WithReads(testbackend.SQLiteReads(t, db)))
+	},
+	"writer only": func(t *testing.T) *sqlitestore.Store { return sqlitestore.New(testbackend.SQLite(t)) },
+}
+
 func TestStore(t *testing.T) {
-	productstest.Run(t, func(t *testing.T) products.Store {
-		return sqlitestore.New(testbackend.SQLite(t))
-	})
+	for name, newStore := range newStores {
+		t.Run(name, func(t *testing.T) {
+			productstest.Run(t, func(t *testing.T) products.Store { return newStore(t) })
+		})
+	}
 }
 
 func TestBulk(t *testing.T) {
-	productstest.RunBulk(t, func(t *testing.T) products.BulkStore {
-		return sqlitestore.New(testbackend.SQLite(t))
-	})
+	for name, newStore := range newStores {
+		t.Run(name, func(t *testing.T) {
+			productstest.RunBulk(t, func(t *testing.T) products.BulkStore { return newStore(t) })
+		})
+	}
+}
+
+// TestReadsDoNotWaitForTheWriter: with a read pool, a read answers while
+// a write transaction holds the writer connection, and sees what was
+// committed before it (not the transaction's change); once the change
+// commits, the next read sees it. On the writer alone the read would wait
+// for the transaction, past the deadline.
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := t.Context()
+	db := testbackend.SQLite(t)
+	s := sqlitestore.New(db, sqlitestore.WithReads(testbackend.SQLiteReads(t, db)))
+	if err := s.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `UPDATE products SET in_stock = 7 WHERE id = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	readCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := s.Get(readCtx, "a")
+	if err != nil || p.InStock != 10 {
+		t.Fatalf("get during a write transaction: stock %d, %v; want 10 (the committed stock) at once", p.InStock, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Get(ctx, "a"); err != nil || p.InStock != 7 {
+		t.Fatalf("get after the commit: stock %d, %v; want 7", p.InStock, err)
+	}
 }
 
 // TestMain fails the package if a test leaves goroutines behind.
