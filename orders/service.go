@@ -24,6 +24,16 @@ type Stock interface {
 	Restock(ctx context.Context, id string, lines []products.Line) error
 }
 
+// Taker is a stock that can take an order's stock outright (all or
+// nothing, failing as Reserve does) without recording a reservation: a
+// stock bound to a Transactor's transaction may offer it, since the
+// transaction's rollback gives the stock back and its commit keeps the
+// order. Placing an order in such a transaction then writes no
+// reservation only to forget it before the commit.
+type Taker interface {
+	Take(ctx context.Context, lines []products.Line) (products.Taken, error)
+}
+
 // Service places, changes and deletes orders, keeping stock in step.
 //
 // Placing an order is a reservation followed by a commit:
@@ -37,7 +47,8 @@ type Stock interface {
 //
 // When the orders store shares one database with the stock (the embedded
 // store, given as Config.Tx), the three steps run in one transaction
-// instead.
+// instead, and a stock that is a Taker takes the stock without recording
+// the reservation that the same transaction would forget.
 //
 // If step 2 fails, Settle decides the reservation: void (the order did not
 // commit, so the stock is released) or committed (the commit reply was lost
@@ -136,6 +147,14 @@ func (s *Service) placeAs(ctx context.Context, reservationID string, lines []New
 		var o Order
 		err := s.cfg.Tx.InTx(ctx, func(orders Store, stock Stock) error {
 			r := s.reservationAs(reservationID, stockLines(lines))
+			if t, ok := stock.(Taker); ok {
+				taken, err := t.Take(ctx, r.Lines)
+				if err != nil {
+					return err
+				}
+				o, err = orders.Create(ctx, r.ID, withIncarnations(lines, taken))
+				return err
+			}
 			taken, err := stock.Reserve(ctx, r)
 			if err != nil {
 				return err

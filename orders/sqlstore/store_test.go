@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -134,5 +135,76 @@ func TestCommitInBackground(t *testing.T) {
 	}
 	if p, _ := redisStock.Get(ctx, "a"); p.InStock != 10 {
 		t.Fatalf("stock %d; want 10", p.InStock)
+	}
+}
+
+// countingStock counts the calls of the stock that places an order.
+type countingStock struct {
+	orders.Stock
+	reserves *int
+}
+
+func (c countingStock) Reserve(ctx context.Context, r products.Reservation) (products.Taken, error) {
+	*c.reserves++
+	return c.Stock.Reserve(ctx, r)
+}
+
+// takingStock is a countingStock that can also take stock outright.
+type takingStock struct {
+	countingStock
+	takes *int
+}
+
+func (c takingStock) Take(ctx context.Context, lines []products.Line) (products.Taken, error) {
+	*c.takes++
+	return c.Stock.(orders.Taker).Take(ctx, lines)
+}
+
+// TestPlaceInOneTransaction: in the embedded store, where the order and
+// the stock commit in one transaction, an order is placed with Take when
+// the stock offers it (no reservation recorded), and with Reserve and
+// Commit otherwise; either way the stock is taken once and no reservation
+// is left.
+func TestPlaceInOneTransaction(t *testing.T) {
+	for _, taker := range []bool{true, false} {
+		t.Run(fmt.Sprintf("taker=%v", taker), func(t *testing.T) {
+			ctx := t.Context()
+			db := testbackend.SQLite(t)
+			store := sqlstore.NewSQLite(db)
+			var reserves, takes int
+			tx := store.Transactor(func(tx *sqlx.Tx) orders.Stock {
+				c := countingStock{Stock: sqlitestore.New(db).WithTx(tx), reserves: &reserves}
+				if taker {
+					return takingStock{countingStock: c, takes: &takes}
+				}
+				return c
+			})
+			stock := sqlitestore.New(db)
+			svc := orders.NewService(store, stock, slog.New(slog.NewTextHandler(io.Discard, nil)),
+				orders.Config{HoldFor: time.Minute, Tx: tx})
+			if err := stock.Create(ctx, products.Product{ID: "a", Title: "A", InStock: 5}); err != nil {
+				t.Fatal(err)
+			}
+			o, err := svc.Place(ctx, []orders.NewLine{{ProductID: "a", Price: decimal.RequireFromString("1.00"), Quantity: 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := store.Get(ctx, o.ID); err != nil || len(got.Lines) != 1 {
+				t.Fatalf("the order: %+v, %v", got, err)
+			}
+			want := [2]int{0, 1} // reserves, takes
+			if !taker {
+				want = [2]int{1, 0}
+			}
+			if got := [2]int{reserves, takes}; got != want {
+				t.Fatalf("Reserve called %d times, Take %d; want %d and %d", got[0], got[1], want[0], want[1])
+			}
+			if p, err := stock.Get(ctx, "a"); err != nil || p.InStock != 3 {
+				t.Fatalf("stock %d, %v; want 3", p.InStock, err)
+			}
+			if left, err := stock.Expired(ctx, time.Now().Add(time.Hour), 10); err != nil || len(left) != 0 {
+				t.Fatalf("reservations left: %d, %v; want none", len(left), err)
+			}
+		})
 	}
 }

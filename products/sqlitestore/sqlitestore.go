@@ -259,9 +259,33 @@ func (s *Store) Reserve(ctx context.Context, r products.Reservation) (products.T
 	return taken, nil
 }
 
-// reserveLine takes one line's stock and returns the incarnation it took
-// it from, or says why it cannot.
-func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l products.Line) (string, error) {
+// Take takes the stock of every line, all or nothing, as Reserve does,
+// but records no reservation: it is for a transaction that writes the
+// order too (orders.Transactor), whose rollback gives the stock back.
+// Unbound, it runs in a transaction of its own.
+func (s *Store) Take(ctx context.Context, lines []products.Line) (products.Taken, error) {
+	lines = products.MergeLines(lines)
+	taken := make(products.Taken, len(lines))
+	err := s.conn.InTx(ctx, func(tx *sqlx.Tx) error {
+		for _, l := range lines {
+			inc, err := takeLine(ctx, tx, "take stock", l)
+			if err != nil {
+				return err
+			}
+			taken[l.ProductID] = inc
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return taken, nil
+}
+
+// takeLine takes one line's stock and returns the incarnation it took it
+// from, or says why it cannot: a *products.NotFoundError or
+// *products.OutOfStockError as it is, any other error after what.
+func takeLine(ctx context.Context, tx *sqlx.Tx, what string, l products.Line) (string, error) {
 	var inc string
 	err := tx.GetContext(ctx, &inc, sqlTakeStock, l.ProductID, l.Quantity, l.Incarnation)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -271,12 +295,22 @@ func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l produ
 			return "", &products.NotFoundError{ID: l.ProductID}
 		}
 		if err != nil {
-			return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
+			return "", fmt.Errorf("%s: product %s: %w", what, l.ProductID, sqlite.Classify(err))
 		}
 		return "", &products.OutOfStockError{ID: l.ProductID, Requested: l.Quantity, Available: available}
 	}
 	if err != nil {
-		return "", fmt.Errorf("reserve %s: product %s: %w", reservationID, l.ProductID, sqlite.Classify(err))
+		return "", fmt.Errorf("%s: product %s: %w", what, l.ProductID, sqlite.Classify(err))
+	}
+	return inc, nil
+}
+
+// reserveLine takes one line's stock and holds it under the reservation,
+// and returns the incarnation it took it from, or says why it cannot.
+func reserveLine(ctx context.Context, tx *sqlx.Tx, reservationID string, l products.Line) (string, error) {
+	inc, err := takeLine(ctx, tx, "reserve "+reservationID, l)
+	if err != nil {
+		return "", err
 	}
 	res, err := tx.ExecContext(ctx, sqlHold, reservationID, l.ProductID, l.Quantity)
 	if err != nil {

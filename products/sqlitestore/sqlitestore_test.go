@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -119,4 +120,53 @@ func reserve(ctx context.Context, s *sqlitestore.Store) error {
 	_, err := s.Reserve(ctx, products.Reservation{ID: "r", Lines: []products.Line{{ProductID: "a", Quantity: 3}},
 		Deadline: time.Now().Add(time.Minute)})
 	return err
+}
+
+// TestTake: Take takes the stock of every line (repeated products merged)
+// or, when a line cannot be served, none of it, with the error Reserve
+// gives; it records no reservation.
+func TestTake(t *testing.T) {
+	ctx := t.Context()
+	db := testbackend.SQLite(t)
+	s := sqlitestore.New(db)
+	for _, p := range []products.Product{{ID: "a", Title: "A", InStock: 10}, {ID: "b", Title: "B", InStock: 1}} {
+		if err := s.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stock := func(id string) int64 {
+		t.Helper()
+		p, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.InStock
+	}
+
+	taken, err := s.Take(ctx, []products.Line{{ProductID: "a", Quantity: 2}, {ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 1}})
+	if err != nil || len(taken) != 2 || taken["a"] == "" || taken["b"] == "" {
+		t.Fatalf("Take = %v, %v; want the incarnations of a and b", taken, err)
+	}
+	if a, b := stock("a"), stock("b"); a != 7 || b != 0 {
+		t.Fatalf("stock a %d, b %d; want 7 and 0", a, b)
+	}
+
+	_, err = s.Take(ctx, []products.Line{{ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 1}})
+	var short *products.OutOfStockError
+	if !errors.As(err, &short) || short.ID != "b" || err.Error() != short.Error() {
+		t.Fatalf("Take past the stock: %v; want the *OutOfStockError of b as it is", err)
+	}
+	_, err = s.Take(ctx, []products.Line{{ProductID: "a", Quantity: 1}, {ProductID: "nope", Quantity: 1}})
+	var missing *products.NotFoundError
+	if !errors.As(err, &missing) || missing.ID != "nope" || err.Error() != missing.Error() {
+		t.Fatalf("Take of a missing product: %v; want the *NotFoundError of nope as it is", err)
+	}
+	if a := stock("a"); a != 7 {
+		t.Fatalf("stock a %d after the failed takes; want 7 (none taken)", a)
+	}
+
+	var records int
+	if err := db.GetContext(ctx, &records, `SELECT (SELECT count(*) FROM product_reservations) + (SELECT count(*) FROM product_holds)`); err != nil || records != 0 {
+		t.Fatalf("%d reservation records, %v; want none", records, err)
+	}
 }
