@@ -60,16 +60,8 @@ mkdir -p "$OUT"
 PID= PID_SMALL=
 
 redis() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
-# clean_redis DB deletes every key under the prefix, 5,000 keys a call.
-clean_redis() {
-	local cursor=0
-	while :; do
-		cursor=$(redis -n "$1" --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
-if #r[2] > 0 then redis.call('UNLINK', unpack(r[2])) end
-return r[1]" 0 "$cursor" "${PREFIX}*") || return 1
-		[[ $cursor != 0 ]] || return 0
-	done
-}
+# clean_redis DB deletes every key under the prefix (scripts/clean-redis.sh).
+clean_redis() { "$ROOT/scripts/clean-redis.sh" "$PREFIX" -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$1"; }
 # count_redis DB PATTERN counts the keys matching a pattern.
 count_redis() {
 	local cursor=0 n=0 out

@@ -112,17 +112,9 @@ PIDS=()
 OWN_REDIS_PID=
 
 redis() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" "$@"; }
-# clean_redis ARGS...: deletes every key under the prefix, 5,000 keys a
-# call, on the Redis that redis-cli ARGS reaches.
-clean_redis() {
-	local cursor=0
-	while :; do
-		cursor=$(redis-cli "$@" --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
-if #r[2] > 0 then redis.call('UNLINK', unpack(r[2])) end
-return r[1]" 0 "$cursor" "${PREFIX}*") || return 1
-		[[ $cursor != 0 ]] || return 0
-	done
-}
+# clean_redis ARGS...: deletes every key under the prefix on the Redis
+# that redis-cli ARGS reaches (scripts/clean-redis.sh).
+clean_redis() { "$ROOT/scripts/clean-redis.sh" "$PREFIX" "$@"; }
 pg() { psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
 cleanup() {
 	set +e

@@ -60,15 +60,8 @@ mkdir -p "$OUT"
 PIDS=()
 
 pg() { psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
-clean_redis() {
-	local cursor=0
-	while :; do
-		cursor=$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
-if #r[2] > 0 then redis.call('UNLINK', unpack(r[2])) end
-return r[1]" 0 "$cursor" "${PREFIX}*") || return 1
-		[[ $cursor != 0 ]] || return 0
-	done
-}
+# clean_redis deletes every key under the prefix (scripts/clean-redis.sh).
+clean_redis() { "$ROOT/scripts/clean-redis.sh" "$PREFIX" -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB"; }
 cleanup() {
 	set +e
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done

@@ -165,9 +165,12 @@ type Conn struct {
 	tx    *sqlx.Tx
 }
 
-// NewConn returns a Conn on the pool, whose reads (R) run on reads
-// unless that is nil.
-func NewConn(pool, reads *sqlx.DB) Conn { return Conn{pool: pool, reads: reads} }
+// NewConn returns a Conn on the pool.
+func NewConn(pool *sqlx.DB) Conn { return Conn{pool: pool} }
+
+// WithReads returns the Conn whose reads (R) run on reads, the read pool
+// of the same database (OpenReads), unless that is nil.
+func (c Conn) WithReads(reads *sqlx.DB) Conn { c.reads = reads; return c }
 
 // WithTx returns the Conn bound to tx.
 func (c Conn) WithTx(tx *sqlx.Tx) Conn { return Conn{pool: c.pool, tx: tx} }

@@ -35,23 +35,21 @@ type Store struct {
 var _ products.BulkStore = (*Store)(nil)
 
 // Option configures a Store.
-type Option func(*readsOption)
-
-type readsOption struct{ reads *sqlx.DB }
+type Option func(*Store)
 
 // WithReads makes the reads of products outside a transaction (Get,
 // GetMany, Exists, List) run on reads, the read pool of the same database
 // (sqlite.OpenReads); nil leaves them on the pool.
-func WithReads(reads *sqlx.DB) Option { return func(o *readsOption) { o.reads = reads } }
+func WithReads(reads *sqlx.DB) Option { return func(s *Store) { s.conn = s.conn.WithReads(reads) } }
 
 // New returns a store on a database migrated with the sqlite
 // migrations.
 func New(pool *sqlx.DB, opts ...Option) *Store {
-	var o readsOption
-	for _, opt := range opts {
-		opt(&o)
+	s := &Store{conn: sqlite.NewConn(pool)}
+	for _, o := range opts {
+		o(s)
 	}
-	return &Store{conn: sqlite.NewConn(pool, o.reads)}
+	return s
 }
 
 // WithTx returns the store bound to tx: its calls run in tx and commit or
